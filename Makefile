@@ -1,0 +1,46 @@
+# Two entry points for a fresh machine with only Python and Rust: `make report` and `make test`.
+# Both create .venv, install the project (building the Rust extension in release mode) and its
+# dev dependencies from this repository's own files, then do their job.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export VIRTUAL_ENV := $(abspath $(VENV))
+RUST_SOURCES := $(shell find rust -name '*.rs') Cargo.toml rust/core/Cargo.toml rust/python/Cargo.toml
+
+.PHONY: report test check-rust check-python pytest bench clean
+
+$(VENV)/.deps: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip maturin
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Rebuild the extension in place when Rust sources change (incremental; release profile).
+$(VENV)/.built: $(VENV)/.deps $(RUST_SOURCES)
+	$(BIN)/maturin develop --release --quiet --skip-install 2>&1 | tail -n 3
+	touch $@
+
+report: $(VENV)/.built
+	$(BIN)/cxmetrics report --sample
+
+test: check-rust check-python pytest
+
+check-rust:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	cargo test --quiet -p cxmetrics-core
+
+check-python: $(VENV)/.built
+	$(BIN)/ruff check python tests benches
+	$(BIN)/mypy python
+	$(BIN)/python tools/typecheck_docs.py
+
+pytest: $(VENV)/.built
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.built
+	$(BIN)/python -m pytest benches -q --benchmark-enable --benchmark-columns=median,iqr,rounds
+
+clean:
+	rm -rf $(VENV) target

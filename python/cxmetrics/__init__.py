@@ -1,0 +1,47 @@
+"""cxmetrics: customer-experience metrics with honest confidence intervals, on Arrow memory.
+
+The whole public surface is listed in ``__all__``. Heavy optional libraries (pandas, polars,
+matplotlib, scipy, pyspark, dask) are never imported here.
+"""
+
+from __future__ import annotations
+
+from . import datasets
+from ._metrics import bottom_box, ces, csat, mean_score, nps, top_box
+from ._native import __version__
+from ._results import MetricResult, SegmentedResult
+from .errors import (
+    ColumnError,
+    CorruptStateError,
+    CxError,
+    InvalidScoreError,
+    InvalidWeightError,
+    LengthMismatchError,
+    UnsupportedTypeError,
+)
+from .scale import CES2_SCALE, CES_EFFORT_SCALE, CSAT_SCALE, NPS_SCALE, Scale
+
+__all__ = [
+    "CES2_SCALE",
+    "CES_EFFORT_SCALE",
+    "CSAT_SCALE",
+    "NPS_SCALE",
+    "ColumnError",
+    "CorruptStateError",
+    "CxError",
+    "InvalidScoreError",
+    "InvalidWeightError",
+    "LengthMismatchError",
+    "MetricResult",
+    "Scale",
+    "SegmentedResult",
+    "UnsupportedTypeError",
+    "__version__",
+    "bottom_box",
+    "ces",
+    "csat",
+    "datasets",
+    "mean_score",
+    "nps",
+    "top_box",
+]

@@ -1,0 +1,162 @@
+"""From resolved columns and a metric definition to typed results, through the Rust core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from . import _native
+from ._inputs import Columns, resolve_columns
+from ._results import MetricResult, SegmentedResult
+from .scale import Scale
+
+__all__ = ["BootstrapMethod", "CiMethod", "MetricDef", "OnInvalid", "compute"]
+
+CiMethod = Literal["wald", "adjusted-wald", "score", "wilson", "t", "bootstrap"]
+BootstrapMethod = Literal["percentile", "basic", "bca"]
+OnInvalid = Literal["raise", "drop"]
+
+_CI_METHODS = ("wald", "adjusted-wald", "score", "wilson", "t", "bootstrap")
+_BOOTSTRAP_METHODS = ("percentile", "basic", "bca")
+
+# Core output columns that are not statistics and get renamed or dropped for users.
+_STAT_COLUMNS = (
+    "value", "se", "ci_low", "ci_high", "n", "n_missing", "n_invalid", "weighted_n", "effective_n",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricDef:
+    """What to compute: the metric's name, its native definition and its bucket names."""
+
+    name: str
+    scale: Scale
+    native: _native.Metric
+    bucket_names: tuple[str, ...]
+
+
+def net(name: str, scale: Scale, positive: tuple[int, int], negative: tuple[int, int],
+        bucket_names: tuple[str, str, str]) -> MetricDef:
+    native = _native.Metric.net(scale.low, scale.high, _pair(positive), _pair(negative))
+    return MetricDef(name, scale, native, bucket_names)
+
+
+def share(name: str, scale: Scale, hit: tuple[int, int],
+          bucket_names: tuple[str, str]) -> MetricDef:
+    return MetricDef(name, scale, _native.Metric.share(scale.low, scale.high, _pair(hit)),
+                     bucket_names)
+
+
+def mean(name: str, scale: Scale) -> MetricDef:
+    return MetricDef(name, scale, _native.Metric.mean(scale.low, scale.high), ())
+
+
+def _pair(bounds: tuple[int, int]) -> tuple[int, int]:
+    low, high = bounds
+    return int(low), int(high)
+
+
+def check_options(ci: str | None, confidence: float, on_invalid: str, bootstrap: str,
+                  n_resamples: int) -> None:
+    if ci is not None and ci not in _CI_METHODS:
+        raise ValueError(f"ci must be one of {_CI_METHODS} or None, got {ci!r}")
+    if not (isinstance(confidence, float | int) and 0 < confidence < 1):
+        raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
+    if on_invalid not in ("raise", "drop"):
+        raise ValueError(f"on_invalid must be 'raise' or 'drop', got {on_invalid!r}")
+    if bootstrap not in _BOOTSTRAP_METHODS:
+        raise ValueError(f"bootstrap must be one of {_BOOTSTRAP_METHODS}, got {bootstrap!r}")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
+        raise ValueError(f"n_resamples must be a positive int, got {n_resamples!r}")
+
+
+def aggregate(metric: MetricDef, columns: Columns, on_invalid: str) -> _native.Aggregation:
+    agg = _native.Aggregation(metric.scale.low, metric.scale.high, len(columns.keys),
+                              columns.weight is not None)
+    agg.update(
+        columns.score,
+        list(columns.keys),
+        columns.weight,
+        on_invalid == "drop",
+        columns.score_name,
+        list(columns.key_names),
+        columns.weight_name,
+    )
+    return agg
+
+
+def compute(
+    metric: MetricDef,
+    data: object,
+    score: object,
+    by: object,
+    weight: object,
+    *,
+    ci: str | None,
+    confidence: float,
+    n_resamples: int,
+    bootstrap: str,
+    seed: int | None,
+    on_invalid: str,
+) -> MetricResult | SegmentedResult:
+    check_options(ci, confidence, on_invalid, bootstrap, n_resamples)
+    columns = resolve_columns(data, score, by, weight)
+    agg = aggregate(metric, columns, on_invalid)
+    return results_from(metric, agg, columns.key_names, segmented=by is not None, ci=ci,
+                        confidence=confidence)
+
+
+def results_from(metric: MetricDef, agg: _native.Aggregation, key_names: tuple[str, ...], *,
+                 segmented: bool, ci: str | None, confidence: float
+                 ) -> MetricResult | SegmentedResult:
+    if ci == "bootstrap":
+        raise NotImplementedError("bootstrap intervals are not available yet")
+    segments, overall_batch = agg.estimate(metric.native, list(key_names), ci, float(confidence))
+    method = ci
+    overall = _rows(metric, overall_batch, (), method, confidence)[0]
+    if not segmented:
+        return overall
+    rows = _rows(metric, segments, key_names, method, confidence)
+    return SegmentedResult(key_names, rows, overall, _public_table(metric, segments))
+
+
+def _rows(metric: MetricDef, batch: pa.RecordBatch, key_names: tuple[str, ...],
+          method: str | None, confidence: float) -> list[MetricResult]:
+    data: dict[str, list[Any]] = batch.to_pydict()
+    keys = list(zip(*(data[name] for name in key_names), strict=True)) if key_names else None
+    out = []
+    for i in range(batch.num_rows):
+        counts = {name: int(data[f"bucket_{b}"][i]) for b, name in enumerate(metric.bucket_names)}
+        out.append(
+            MetricResult(
+                metric=metric.name,
+                value=float(data["value"][i]),
+                ci_low=float(data["ci_low"][i]),
+                ci_high=float(data["ci_high"][i]),
+                confidence=float(confidence),
+                method=method,
+                se=float(data["se"][i]),
+                n=int(data["n"][i]),
+                n_missing=int(data["n_missing"][i]),
+                n_invalid=int(data["n_invalid"][i]),
+                weighted_n=float(data["weighted_n"][i]),
+                effective_n=float(data["effective_n"][i]),
+                counts=counts,
+                distribution=tuple(int(c) for c in data["distribution"][i]),
+                scale=metric.scale,
+                segment=None if keys is None else tuple(keys[i]),
+            )
+        )
+    return out
+
+
+def _public_table(metric: MetricDef, batch: pa.RecordBatch) -> pa.Table:
+    names = [
+        metric.bucket_names[int(name.removeprefix("bucket_"))] if name.startswith("bucket_")
+        else name
+        for name in batch.schema.names
+    ]
+    return pa.Table.from_batches([batch.rename_columns(names)])
+

@@ -1,0 +1,39 @@
+"""Type stubs for the Rust extension (rust/python)."""
+
+from typing import Any, final
+
+import pyarrow as pa
+
+__version__: str
+
+@final
+class Metric:
+    """A metric definition: a net score, a share, or a mean on an integer scale."""
+
+    @staticmethod
+    def net(low: int, high: int, positive: tuple[int, int], negative: tuple[int, int]) -> Metric: ...
+    @staticmethod
+    def share(low: int, high: int, hit: tuple[int, int]) -> Metric: ...
+    @staticmethod
+    def mean(low: int, high: int) -> Metric: ...
+
+@final
+class Aggregation:
+    """Segmented tallies (counts and weight sums per scale value) of one or more inputs."""
+
+    def __init__(self, low: int, high: int, n_keys: int, weighted: bool) -> None: ...
+    def update(
+        self,
+        score: Any,
+        keys: list[Any],
+        weight: Any | None,
+        drop_invalid: bool,
+        score_name: str,
+        key_names: list[str],
+        weight_name: str | None,
+    ) -> None:
+        """Adds rows (Arrow arrays or streams); all-or-nothing; releases the GIL."""
+    def estimate(
+        self, metric: Metric, key_names: list[str], ci: str | None, confidence: float
+    ) -> tuple[pa.RecordBatch, pa.RecordBatch]:
+        """Per-segment and overall estimates as record batches."""

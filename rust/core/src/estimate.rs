@@ -1,0 +1,332 @@
+//! Point estimates and analytic intervals from one segment's tally.
+//!
+//! Weighted tallies use the weighted shares/mean and Kish's effective sample size
+//! n_eff = (Σw)² / Σw² wherever the unweighted formula has n.
+
+use crate::error::{CoreError, Result};
+use crate::metric::{Kind, MetricSpec};
+use crate::quantile::{check_confidence, t_critical, z_critical};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interval {
+    None,
+    Wald,
+    AdjustedWald,
+    Score,
+    Wilson,
+    T,
+}
+
+impl Interval {
+    pub fn parse(name: Option<&str>) -> Result<Self> {
+        Ok(match name {
+            None => Interval::None,
+            Some("wald") => Interval::Wald,
+            Some("adjusted-wald") => Interval::AdjustedWald,
+            Some("score") => Interval::Score,
+            Some("wilson") => Interval::Wilson,
+            Some("t") => Interval::T,
+            Some(other) => {
+                return Err(CoreError::InvalidArgument(format!(
+                    "unknown interval method {other:?}"
+                )))
+            }
+        })
+    }
+
+    /// Checks that the method applies to the metric's kind.
+    pub fn check(self, kind: &Kind) -> Result<()> {
+        let ok = match self {
+            Interval::None | Interval::Wald => true,
+            Interval::AdjustedWald | Interval::Score => matches!(kind, Kind::Net { .. }),
+            Interval::Wilson => matches!(kind, Kind::Share { .. }),
+            Interval::T => matches!(kind, Kind::Mean),
+        };
+        if ok {
+            Ok(())
+        } else {
+            let what = match kind {
+                Kind::Net { .. } => "a net score (NPS)",
+                Kind::Share { .. } => "a share",
+                Kind::Mean => "a mean",
+            };
+            Err(CoreError::InvalidArgument(format!(
+                "interval method {self:?} does not apply to {what}"
+            )))
+        }
+    }
+}
+
+/// One segment's estimate. Value, se and bounds are in the metric's units (points, percent, or
+/// scale units); NaN where undefined (no responses, or no interval requested).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Estimate {
+    pub value: f64,
+    pub se: f64,
+    pub low: f64,
+    pub high: f64,
+    pub n: u64,
+    pub weighted_n: f64,
+    pub effective_n: f64,
+}
+
+/// The masses a segment's statistics are computed from.
+pub struct Moments {
+    /// Per scale point: count, or Σw when weighted.
+    pub mass: Vec<f64>,
+    pub n: u64,
+    pub total: f64,
+    pub effective_n: f64,
+}
+
+impl Moments {
+    pub fn new(
+        counts: &[u64],
+        weight_sums: Option<&[f64]>,
+        weight_square_sums: Option<&[f64]>,
+    ) -> Self {
+        let n = counts.iter().sum();
+        match (weight_sums, weight_square_sums) {
+            (Some(w), Some(w2)) => {
+                let total: f64 = w.iter().sum();
+                let squares: f64 = w2.iter().sum();
+                let effective_n = if squares > 0.0 {
+                    total * total / squares
+                } else {
+                    0.0
+                };
+                Self {
+                    mass: w.to_vec(),
+                    n,
+                    total,
+                    effective_n,
+                }
+            }
+            _ => Self {
+                mass: counts.iter().map(|&c| c as f64).collect(),
+                n,
+                total: n as f64,
+                effective_n: n as f64,
+            },
+        }
+    }
+
+    fn share(&self, codes: &std::ops::Range<usize>) -> f64 {
+        self.mass[codes.clone()].iter().sum::<f64>() / self.total
+    }
+}
+
+pub fn estimate(
+    spec: &MetricSpec,
+    moments: &Moments,
+    interval: Interval,
+    confidence: f64,
+) -> Result<Estimate> {
+    interval.check(&spec.kind)?;
+    let confidence = check_confidence(confidence)?;
+    let n_eff = moments.effective_n;
+    let mut est = Estimate {
+        value: f64::NAN,
+        se: f64::NAN,
+        low: f64::NAN,
+        high: f64::NAN,
+        n: moments.n,
+        weighted_n: moments.total,
+        effective_n: n_eff,
+    };
+    if moments.total <= 0.0 || n_eff <= 0.0 {
+        return Ok(est);
+    }
+    let z = z_critical(confidence);
+    let (lo_bound, hi_bound) = spec.bounds();
+    let clip = |x: f64| x.clamp(lo_bound, hi_bound);
+    match &spec.kind {
+        Kind::Net { positive, negative } => {
+            let (pp, pm) = (moments.share(positive), moments.share(negative));
+            est.value = 100.0 * (pp - pm);
+            est.se = 100.0 * (net_variance(pp, pm) / n_eff).sqrt();
+            let (low, high) = match interval {
+                Interval::None => (f64::NAN, f64::NAN),
+                Interval::Wald => (clip(est.value - z * est.se), clip(est.value + z * est.se)),
+                Interval::AdjustedWald => {
+                    // Sauro & Lewis: 3 pseudo-respondents, 0.75 promoter, 0.75 detractor, 1.5 passive.
+                    let n_adj = n_eff + 3.0;
+                    let pp_adj = (pp * n_eff + 0.75) / n_adj;
+                    let pm_adj = (pm * n_eff + 0.75) / n_adj;
+                    let centre = 100.0 * (pp_adj - pm_adj);
+                    let se_adj = 100.0 * (net_variance(pp_adj, pm_adj) / n_adj).sqrt();
+                    (clip(centre - z * se_adj), clip(centre + z * se_adj))
+                }
+                Interval::Score => {
+                    let (l, h) = tango_interval(pp * n_eff, pm * n_eff, n_eff, z);
+                    (100.0 * l, 100.0 * h)
+                }
+                Interval::Wilson | Interval::T => unreachable!("checked above"),
+            };
+            est.low = low;
+            est.high = high;
+        }
+        Kind::Share { hit } => {
+            let p = moments.share(hit);
+            est.value = 100.0 * p;
+            est.se = 100.0 * (p * (1.0 - p) / n_eff).sqrt();
+            let (low, high) = match interval {
+                Interval::None => (f64::NAN, f64::NAN),
+                Interval::Wald => (clip(est.value - z * est.se), clip(est.value + z * est.se)),
+                Interval::Wilson => {
+                    let (l, h) = wilson(p, n_eff, z);
+                    (100.0 * l, 100.0 * h)
+                }
+                _ => unreachable!("checked above"),
+            };
+            est.low = low;
+            est.high = high;
+        }
+        Kind::Mean => {
+            let values = (0..moments.mass.len()).map(|c| spec.scale.value(c) as f64);
+            let mean = values
+                .clone()
+                .zip(&moments.mass)
+                .map(|(x, m)| x * m)
+                .sum::<f64>()
+                / moments.total;
+            // Weighted population variance, then Bessel's correction on the effective n.
+            let spread = values
+                .zip(&moments.mass)
+                .map(|(x, m)| m * (x - mean) * (x - mean))
+                .sum::<f64>()
+                / moments.total;
+            let variance = spread * n_eff / (n_eff - 1.0);
+            est.value = mean;
+            est.se = if n_eff > 1.0 {
+                (variance / n_eff).sqrt()
+            } else {
+                f64::NAN
+            };
+            let (low, high) = match interval {
+                Interval::None => (f64::NAN, f64::NAN),
+                Interval::Wald => (clip(mean - z * est.se), clip(mean + z * est.se)),
+                Interval::T => {
+                    let t = t_critical(confidence, n_eff - 1.0);
+                    (clip(mean - t * est.se), clip(mean + t * est.se))
+                }
+                _ => unreachable!("checked above"),
+            };
+            est.low = low;
+            est.high = high;
+        }
+    }
+    Ok(est)
+}
+
+/// Variance of x ∈ {+1, 0, −1} with P(+1) = pp and P(−1) = pm.
+pub fn net_variance(pp: f64, pm: f64) -> f64 {
+    (pp + pm - (pp - pm) * (pp - pm)).max(0.0)
+}
+
+/// Wilson score interval for a proportion (in [0, 1]).
+pub fn wilson(p: f64, n: f64, z: f64) -> (f64, f64) {
+    let z2 = z * z;
+    let denom = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denom;
+    let half = z / denom * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// Tango's score statistic for Δ = p₊ − p₋ of a trinomial with `b` positives and `c` negatives
+/// out of `n`: (b − c − nΔ) / sqrt(n(2q̂ + Δ(1 − Δ))), q̂ the MLE of p₋ restricted to Δ.
+fn tango_statistic(b: f64, c: f64, n: f64, delta: f64) -> f64 {
+    let a2 = 2.0 * n;
+    let bq = -b - c + (2.0 * n - b + c) * delta;
+    let cq = -c * delta * (1.0 - delta);
+    let q = ((bq * bq - 4.0 * a2 * cq).max(0.0).sqrt() - bq) / (2.0 * a2);
+    let numerator = b - c - n * delta;
+    let variance = n * (2.0 * q + delta * (1.0 - delta));
+    if variance > 0.0 {
+        numerator / variance.sqrt()
+    } else if numerator > 0.0 {
+        f64::INFINITY
+    } else if numerator < 0.0 {
+        f64::NEG_INFINITY
+    } else {
+        0.0
+    }
+}
+
+/// Tango's score interval for p₊ − p₋ (in [−1, 1]): the Δ with |statistic| ≤ z, by bisection
+/// (the statistic decreases in Δ).
+pub fn tango_interval(b: f64, c: f64, n: f64, z: f64) -> (f64, f64) {
+    let estimate = (b - c) / n;
+    let solve = |mut lo: f64, mut hi: f64, above: &dyn Fn(f64) -> bool| {
+        // Invariant: above(lo) holds and above(hi) does not.
+        for _ in 0..200 {
+            let mid = 0.5 * (lo + hi);
+            if mid <= lo || mid >= hi {
+                break;
+            }
+            if above(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        0.5 * (lo + hi)
+    };
+    let low = if tango_statistic(b, c, n, -1.0) > z {
+        solve(-1.0, estimate, &|d| tango_statistic(b, c, n, d) > z)
+    } else {
+        -1.0
+    };
+    let high = if tango_statistic(b, c, n, 1.0) < -z {
+        solve(estimate, 1.0, &|d| tango_statistic(b, c, n, d) >= -z)
+    } else {
+        1.0
+    };
+    (low, high)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nps_moments(d: u64, p: u64, pr: u64) -> Moments {
+        let mut counts = vec![0u64; 11];
+        counts[0] = d;
+        counts[7] = p;
+        counts[10] = pr;
+        Moments::new(&counts, None, None)
+    }
+
+    #[test]
+    fn domain_reference_numbers() {
+        let spec = MetricSpec::nps();
+        let e = estimate(&spec, &nps_moments(20, 30, 50), Interval::Wald, 0.95).unwrap();
+        assert!((e.value - 30.0).abs() < 1e-12);
+        assert!((e.se - 7.8102).abs() < 1e-3);
+        assert!((e.low - 14.69).abs() < 5e-3 && (e.high - 45.31).abs() < 5e-3);
+        let e = estimate(&spec, &nps_moments(2, 0, 9), Interval::None, 0.95).unwrap();
+        assert!((e.value - 63.636).abs() < 1e-3);
+        assert!((e.se - 23.26).abs() < 5e-3);
+    }
+
+    #[test]
+    fn score_interval_brackets_estimate_and_inverts_statistic() {
+        let (b, c, n, z) = (50.0, 20.0, 100.0, z_critical(0.95));
+        let (lo, hi) = tango_interval(b, c, n, z);
+        assert!(lo < 0.3 && hi > 0.3);
+        assert!((tango_statistic(b, c, n, lo) - z).abs() < 1e-9);
+        assert!((tango_statistic(b, c, n, hi) + z).abs() < 1e-9);
+        let (lo, hi) = tango_interval(0.0, 10.0, 10.0, z);
+        assert_eq!(lo, -1.0);
+        assert!(hi > -1.0 && hi < 0.0);
+    }
+
+    #[test]
+    fn empty_and_mismatched() {
+        let spec = MetricSpec::nps();
+        let e = estimate(&spec, &nps_moments(0, 0, 0), Interval::Score, 0.95).unwrap();
+        assert!(e.value.is_nan() && e.low.is_nan() && e.n == 0);
+        assert!(estimate(&spec, &nps_moments(1, 1, 1), Interval::Wilson, 0.95).is_err());
+        assert!(estimate(&spec, &nps_moments(1, 1, 1), Interval::Wald, 1.5).is_err());
+    }
+}

@@ -1,0 +1,854 @@
+//! One pass over the rows: (segment, scale value) -> counts and weight sums.
+//!
+//! Per segment the tally holds `k` counts (one per scale point), then the missing count, then the
+//! invalid count; weighted tallies add Σw and Σw² per scale point. That is the sufficient
+//! statistic of every metric, so everything after this module works on a few numbers per segment.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{Array, ArrayRef};
+use arrow_buffer::NullBuffer;
+use arrow_schema::DataType;
+use rayon::prelude::*;
+
+use crate::error::{CoreError, Result, Role};
+use crate::group::{ChunkGroups, KeyIndex, LocalIds};
+use crate::scale::{Scale, ScoreValue};
+
+/// Rows per parallel task below which a chunk is tallied on one thread.
+const MIN_ROWS_PER_TASK: usize = 1 << 16;
+/// Largest per-task tally (in cells) worth replicating across threads.
+const MAX_TALLY_CELLS_PER_TASK: usize = 1 << 20;
+
+/// Per-segment tallies, segment-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tallies {
+    points: usize,
+    weighted: bool,
+    counts: Vec<u64>,
+    wsum: Vec<f64>,
+    w2sum: Vec<f64>,
+}
+
+impl Tallies {
+    pub fn new(points: usize, weighted: bool, segments: usize) -> Self {
+        let cells = if weighted { segments * points } else { 0 };
+        Self {
+            points,
+            weighted,
+            counts: vec![0; segments * (points + 2)],
+            wsum: vec![0.0; cells],
+            w2sum: vec![0.0; cells],
+        }
+    }
+
+    /// Rebuilds tallies from their raw parts (used by the state decoder).
+    pub fn from_parts(
+        points: usize,
+        weighted: bool,
+        counts: Vec<u64>,
+        wsum: Vec<f64>,
+        w2sum: Vec<f64>,
+    ) -> Result<Self> {
+        let segments = counts.len() / (points + 2);
+        let cells = if weighted { segments * points } else { 0 };
+        if counts.len() != segments * (points + 2) || wsum.len() != cells || w2sum.len() != cells {
+            return Err(CoreError::CorruptState("tally sizes do not match".into()));
+        }
+        Ok(Self {
+            points,
+            weighted,
+            counts,
+            wsum,
+            w2sum,
+        })
+    }
+
+    pub fn points(&self) -> usize {
+        self.points
+    }
+    pub fn weighted(&self) -> bool {
+        self.weighted
+    }
+    pub fn segments(&self) -> usize {
+        self.counts.len() / (self.points + 2)
+    }
+    fn stride(&self) -> usize {
+        self.points + 2
+    }
+    /// Counts per scale point of segment `s`.
+    pub fn counts(&self, s: usize) -> &[u64] {
+        &self.counts[s * self.stride()..s * self.stride() + self.points]
+    }
+    pub fn missing(&self, s: usize) -> u64 {
+        self.counts[s * self.stride() + self.points]
+    }
+    pub fn invalid(&self, s: usize) -> u64 {
+        self.counts[s * self.stride() + self.points + 1]
+    }
+    /// Σw per scale point (None when unweighted).
+    pub fn weight_sums(&self, s: usize) -> Option<&[f64]> {
+        self.weighted
+            .then(|| &self.wsum[s * self.points..(s + 1) * self.points])
+    }
+    /// Σw² per scale point (None when unweighted).
+    pub fn weight_square_sums(&self, s: usize) -> Option<&[f64]> {
+        self.weighted
+            .then(|| &self.w2sum[s * self.points..(s + 1) * self.points])
+    }
+    pub fn raw_counts(&self) -> &[u64] {
+        &self.counts
+    }
+    pub fn raw_weight_sums(&self) -> (&[f64], &[f64]) {
+        (&self.wsum, &self.w2sum)
+    }
+
+    fn grow(&mut self, segments: usize) {
+        if segments > self.segments() {
+            self.counts.resize(segments * self.stride(), 0);
+            if self.weighted {
+                self.wsum.resize(segments * self.points, 0.0);
+                self.w2sum.resize(segments * self.points, 0.0);
+            }
+        }
+    }
+
+    /// Adds segment `src` of `other` into segment `dst` of `self`.
+    pub fn add_segment(&mut self, dst: usize, other: &Tallies, src: usize) {
+        let st = self.stride();
+        for (a, b) in self.counts[dst * st..(dst + 1) * st]
+            .iter_mut()
+            .zip(&other.counts[src * st..(src + 1) * st])
+        {
+            *a += b;
+        }
+        if self.weighted {
+            let k = self.points;
+            for c in 0..k {
+                self.wsum[dst * k + c] += other.wsum[src * k + c];
+                self.w2sum[dst * k + c] += other.w2sum[src * k + c];
+            }
+        }
+    }
+
+    fn add_all(&mut self, other: &Tallies) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        for (a, b) in self.wsum.iter_mut().zip(&other.wsum) {
+            *a += b;
+        }
+        for (a, b) in self.w2sum.iter_mut().zip(&other.w2sum) {
+            *a += b;
+        }
+    }
+
+    /// The same tallies with segments reordered: `order[i]` is the old index of new segment `i`.
+    pub fn permuted(&self, order: &[u32]) -> Tallies {
+        let mut out = Tallies::new(self.points, self.weighted, order.len());
+        for (new, &old) in order.iter().enumerate() {
+            out.add_segment(new, self, old as usize);
+        }
+        out
+    }
+
+    /// All segments added together.
+    pub fn total(&self) -> Tallies {
+        let mut out = Tallies::new(self.points, self.weighted, 1);
+        for s in 0..self.segments() {
+            out.add_segment(0, self, s);
+        }
+        out
+    }
+
+    fn segment_is_empty(&self, s: usize) -> bool {
+        let st = self.stride();
+        self.counts[s * st..(s + 1) * st].iter().all(|&c| c == 0)
+    }
+}
+
+/// Row -> local segment id.
+trait Ids: Sync {
+    fn id(&self, i: usize) -> usize;
+}
+
+struct SingleIds;
+impl Ids for SingleIds {
+    #[inline(always)]
+    fn id(&self, _: usize) -> usize {
+        0
+    }
+}
+
+struct SliceIds<'a, T>(&'a [T]);
+impl Ids for SliceIds<'_, i32> {
+    #[inline(always)]
+    fn id(&self, i: usize) -> usize {
+        // A negative (corrupt) dictionary index becomes huge and fails the bounds check.
+        self.0[i] as u32 as usize
+    }
+}
+impl Ids for SliceIds<'_, u32> {
+    #[inline(always)]
+    fn id(&self, i: usize) -> usize {
+        self.0[i] as usize
+    }
+}
+
+struct NullableIds<'a, T> {
+    keys: SliceIds<'a, T>,
+    nulls: &'a NullBuffer,
+    null_id: usize,
+}
+impl<T> Ids for NullableIds<'_, T>
+where
+    for<'b> SliceIds<'b, T>: Ids,
+    T: Sync,
+{
+    #[inline(always)]
+    fn id(&self, i: usize) -> usize {
+        if self.nulls.is_valid(i) {
+            self.keys.id(i)
+        } else {
+            self.null_id
+        }
+    }
+}
+
+/// The scores of one chunk, validated and tallied per local segment.
+struct ScoreTally<'a, S> {
+    values: &'a [S],
+    nulls: Option<&'a NullBuffer>,
+    weights: Option<&'a [f64]>,
+    low: i64,
+    points: usize,
+}
+
+impl<S: ScoreValue> ScoreTally<'_, S> {
+    #[inline(always)]
+    fn code(&self, i: usize) -> usize {
+        match self.nulls {
+            Some(n) if n.is_null(i) => self.points,
+            _ => self.values[i].code(self.low, self.points as u64) as usize,
+        }
+    }
+
+    fn run<I: Ids>(&self, ids: &I, rows: std::ops::Range<usize>, out: &mut Tallies) {
+        let k = self.points;
+        let stride = k + 2;
+        match (self.nulls, self.weights) {
+            // The hot path: no nulls, no weights — one load, one compare, one increment per row.
+            (None, None) => {
+                for i in rows {
+                    let c = self.values[i].code(self.low, k as u64) as usize;
+                    out.counts[ids.id(i) * stride + c] += 1;
+                }
+            }
+            (Some(_), None) => {
+                for i in rows {
+                    out.counts[ids.id(i) * stride + self.code(i)] += 1;
+                }
+            }
+            (_, Some(w)) => {
+                for i in rows {
+                    let c = self.code(i);
+                    let g = ids.id(i);
+                    out.counts[g * stride + c] += 1;
+                    if c < k {
+                        out.wsum[g * k + c] += w[i];
+                        out.w2sum[g * k + c] += w[i] * w[i];
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tallies all rows, splitting them across threads when there are enough of them.
+    fn tally<I: Ids>(&self, ids: &I, n_local: usize) -> Tallies {
+        let len = self.values.len();
+        let weighted = self.weights.is_some();
+        let cells = n_local * (self.points + 2);
+        let tasks = (len / MIN_ROWS_PER_TASK).min(rayon::current_num_threads());
+        if tasks <= 1 || cells > MAX_TALLY_CELLS_PER_TASK {
+            let mut out = Tallies::new(self.points, weighted, n_local);
+            self.run(ids, 0..len, &mut out);
+            return out;
+        }
+        let step = len.div_ceil(tasks);
+        (0..tasks)
+            .into_par_iter()
+            .map(|t| {
+                let mut out = Tallies::new(self.points, weighted, n_local);
+                self.run(ids, t * step..((t + 1) * step).min(len), &mut out);
+                out
+            })
+            .reduce_with(|mut a, b| {
+                a.add_all(&b);
+                a
+            })
+            .expect("at least two tasks")
+    }
+
+    /// Index and description of the first invalid score, if any.
+    fn first_invalid(&self) -> Option<(usize, String)> {
+        (0..self.values.len())
+            .find(|&i| self.code(i) == self.points + 1)
+            .map(|i| (i, self.values[i].describe()))
+    }
+}
+
+fn tally_with<S: ScoreValue>(
+    ids: &LocalIds<'_>,
+    n_local: usize,
+    scores: ScoreTally<'_, S>,
+) -> (Tallies, Option<(usize, String)>) {
+    let tallies = match ids {
+        LocalIds::Single => scores.tally(&SingleIds, n_local),
+        LocalIds::DictI32 {
+            keys, nulls: None, ..
+        } => scores.tally(&SliceIds(keys), n_local),
+        LocalIds::DictI32 {
+            keys,
+            nulls: Some(nulls),
+            null_id,
+        } => scores.tally(
+            &NullableIds {
+                keys: SliceIds(keys),
+                nulls,
+                null_id: *null_id as usize,
+            },
+            n_local,
+        ),
+        LocalIds::DictU32 {
+            keys, nulls: None, ..
+        } => scores.tally(&SliceIds(keys), n_local),
+        LocalIds::DictU32 {
+            keys,
+            nulls: Some(nulls),
+            null_id,
+        } => scores.tally(
+            &NullableIds {
+                keys: SliceIds(keys),
+                nulls,
+                null_id: *null_id as usize,
+            },
+            n_local,
+        ),
+        LocalIds::Owned(v) => scores.tally(&SliceIds(v.as_slice()), n_local),
+    };
+    let any_invalid = (0..tallies.segments()).any(|s| tallies.invalid(s) > 0);
+    let first = if any_invalid {
+        scores.first_invalid()
+    } else {
+        None
+    };
+    (tallies, first)
+}
+
+/// Tallies one aligned chunk. Returns the local tallies and the first invalid score.
+fn tally_chunk(
+    score: &ArrayRef,
+    weights: Option<&[f64]>,
+    groups: &ChunkGroups<'_>,
+    scale: Scale,
+) -> Result<(Tallies, Option<(usize, String)>)> {
+    macro_rules! go {
+        ($array:expr) => {{
+            let a = $array;
+            let scores = ScoreTally {
+                values: a.values().as_ref(),
+                nulls: a.nulls().filter(|n| n.null_count() > 0),
+                weights,
+                low: scale.low,
+                points: scale.points(),
+            };
+            Ok(tally_with(&groups.ids, groups.n_local, scores))
+        }};
+    }
+    match score.data_type() {
+        DataType::Int8 => go!(score.as_primitive::<Int8Type>()),
+        DataType::Int16 => go!(score.as_primitive::<Int16Type>()),
+        DataType::Int32 => go!(score.as_primitive::<Int32Type>()),
+        DataType::Int64 => go!(score.as_primitive::<Int64Type>()),
+        DataType::UInt8 => go!(score.as_primitive::<UInt8Type>()),
+        DataType::UInt16 => go!(score.as_primitive::<UInt16Type>()),
+        DataType::UInt32 => go!(score.as_primitive::<UInt32Type>()),
+        DataType::UInt64 => go!(score.as_primitive::<UInt64Type>()),
+        DataType::Float32 => go!(score.as_primitive::<Float32Type>()),
+        DataType::Float64 => go!(score.as_primitive::<Float64Type>()),
+        DataType::Float16 | DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => {
+            // Rare layouts: widen once to f64 (exact for every value a rating scale can hold).
+            let wide = arrow_cast::cast(score, &DataType::Float64)?;
+            tally_chunk(&wide, weights, groups, scale)
+        }
+        DataType::Null => {
+            let a = arrow_array::Int8Array::new_null(score.len());
+            go!(&a)
+        }
+        other => Err(CoreError::UnsupportedType {
+            role: Role::Score,
+            data_type: other.to_string(),
+            why: "scores must be integers or floats",
+        }),
+    }
+}
+
+/// Bad weights of a chunk: how many, the first one's index, and its value.
+type BadWeights = Option<(u64, usize, String)>;
+
+/// Checks and widens one weight chunk to f64: no nulls, negatives, NaN or infinities.
+fn check_weights(weight: &ArrayRef) -> Result<(ArrayRef, BadWeights)> {
+    let wide = match weight.data_type() {
+        DataType::Float64 => weight.clone(),
+        t if t.is_integer() || t.is_floating() || matches!(t, DataType::Decimal128(_, _)) => {
+            arrow_cast::cast(weight, &DataType::Float64)?
+        }
+        DataType::Null => arrow_cast::cast(weight, &DataType::Float64)?,
+        other => {
+            return Err(CoreError::UnsupportedType {
+                role: Role::Weight,
+                data_type: other.to_string(),
+                why: "weights must be numbers",
+            })
+        }
+    };
+    let w = wide.as_primitive::<Float64Type>();
+    let bad = |i: usize| w.is_null(i) || !(w.value(i) >= 0.0 && w.value(i).is_finite());
+    let count = (0..w.len()).filter(|&i| bad(i)).count() as u64;
+    let first = (count > 0).then(|| {
+        let i = (0..w.len()).find(|&i| bad(i)).expect("count > 0");
+        let v = if w.is_null(i) {
+            "null".to_string()
+        } else {
+            w.value(i).to_string()
+        };
+        (count, i, v)
+    });
+    Ok((wide, first))
+}
+
+/// Splits columns of differently chunked arrays into aligned row ranges (zero-copy slices).
+/// `columns[j]` are the chunks of column `j`; returns per range one array per column.
+pub fn align(columns: &[(Role, Vec<ArrayRef>)]) -> Result<Vec<Vec<ArrayRef>>> {
+    let total = |chunks: &[ArrayRef]| chunks.iter().map(|c| c.len() as u64).sum::<u64>();
+    let expected = columns.first().map(|(_, c)| total(c)).unwrap_or(0);
+    for (role, chunks) in columns {
+        let actual = total(chunks);
+        if actual != expected {
+            return Err(CoreError::LengthMismatch {
+                role: *role,
+                expected,
+                actual,
+            });
+        }
+    }
+    // Cut points: the union of every column's chunk boundaries.
+    let mut cuts: Vec<u64> = columns
+        .iter()
+        .flat_map(|(_, chunks)| {
+            chunks.iter().scan(0u64, |end, c| {
+                *end += c.len() as u64;
+                Some(*end)
+            })
+        })
+        .collect();
+    cuts.push(0);
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut cursors = vec![(0usize, 0u64); columns.len()]; // (chunk index, chunk start row)
+    let mut out = Vec::with_capacity(cuts.len());
+    for win in cuts.windows(2) {
+        let (start, end) = (win[0], win[1]);
+        let mut row = Vec::with_capacity(columns.len());
+        for ((_, chunks), cur) in columns.iter().zip(cursors.iter_mut()) {
+            while cur.1 + chunks[cur.0].len() as u64 <= start {
+                cur.1 += chunks[cur.0].len() as u64;
+                cur.0 += 1;
+            }
+            let offset = (start - cur.1) as usize;
+            row.push(chunks[cur.0].slice(offset, (end - start) as usize));
+        }
+        out.push(row);
+    }
+    Ok(out)
+}
+
+/// Input columns of one update: scores, key columns and optional weights, each as chunks.
+pub struct Columns {
+    pub score: Vec<ArrayRef>,
+    pub keys: Vec<Vec<ArrayRef>>,
+    pub weight: Option<Vec<ArrayRef>>,
+}
+
+/// Segmented tallies that grow with each update and merge with each other.
+pub struct Aggregator {
+    scale: Scale,
+    n_keys: usize,
+    index: Option<KeyIndex>,
+    tallies: Tallies,
+}
+
+/// What `finish` returns: key columns (logical types, ascending, nulls last) and their tallies.
+pub struct Grouped {
+    pub keys: Vec<ArrayRef>,
+    pub tallies: Tallies,
+}
+
+impl Aggregator {
+    pub fn new(scale: Scale, key_types: Option<Vec<DataType>>, weighted: bool) -> Result<Self> {
+        let n_keys = key_types.as_ref().map_or(0, |t| t.len());
+        let index = match key_types {
+            Some(t) if !t.is_empty() => Some(KeyIndex::new(t)?),
+            _ => None,
+        };
+        // Without keys there is exactly one segment, present from the start.
+        let segments = if index.is_some() { 0 } else { 1 };
+        Ok(Self {
+            scale,
+            n_keys,
+            index,
+            tallies: Tallies::new(scale.points(), weighted, segments),
+        })
+    }
+
+    /// Builds an aggregator from decoded parts (keys as row-format bytes in segment order).
+    pub fn from_parts(
+        scale: Scale,
+        key_types: Option<Vec<DataType>>,
+        key_rows: Vec<Vec<u8>>,
+        tallies: Tallies,
+    ) -> Result<Self> {
+        let mut agg = Self::new(scale, key_types, tallies.weighted())?;
+        match agg.index.as_mut() {
+            Some(index) => {
+                for row in &key_rows {
+                    index.intern_bytes(row);
+                }
+                if index.len() != key_rows.len() || index.len() != tallies.segments() {
+                    return Err(CoreError::CorruptState(
+                        "segment keys do not match tallies".into(),
+                    ));
+                }
+            }
+            None if tallies.segments() != 1 => {
+                return Err(CoreError::CorruptState(
+                    "unsegmented state must have one segment".into(),
+                ))
+            }
+            None => {}
+        }
+        agg.tallies = tallies;
+        Ok(agg)
+    }
+
+    pub fn scale(&self) -> Scale {
+        self.scale
+    }
+    pub fn weighted(&self) -> bool {
+        self.tallies.weighted()
+    }
+    pub fn key_types(&self) -> Option<&[DataType]> {
+        self.index.as_ref().map(|i| i.types())
+    }
+    pub fn n_keys(&self) -> usize {
+        self.n_keys
+    }
+    pub fn tallies(&self) -> &Tallies {
+        &self.tallies
+    }
+    pub fn key_index(&self) -> Option<&KeyIndex> {
+        self.index.as_ref()
+    }
+
+    /// Adds the rows of `columns`. All-or-nothing: on error the aggregator is unchanged.
+    /// `row_offset` is added to row numbers in error messages.
+    pub fn update(&mut self, columns: &Columns, drop_invalid: bool, row_offset: u64) -> Result<()> {
+        if columns.keys.len() != self.n_keys {
+            return Err(CoreError::InvalidArgument(format!(
+                "expected {} key column(s), got {}",
+                self.n_keys,
+                columns.keys.len()
+            )));
+        }
+        if columns.weight.is_some() != self.weighted() {
+            return Err(CoreError::InvalidArgument(if self.weighted() {
+                "this aggregation is weighted: a weight column is required".into()
+            } else {
+                "this aggregation is unweighted: no weight column may be given".into()
+            }));
+        }
+        let mut all = vec![(Role::Score, columns.score.clone())];
+        for (j, k) in columns.keys.iter().enumerate() {
+            all.push((Role::Key(j), k.clone()));
+        }
+        if let Some(w) = &columns.weight {
+            all.push((Role::Weight, w.clone()));
+        }
+        let chunks = align(&all)?;
+        let weight_col = 1 + self.n_keys;
+
+        // Weights first: a bad weight anywhere rejects the whole update.
+        let mut weights: Vec<Option<ArrayRef>> = Vec::with_capacity(chunks.len());
+        let mut bad_weights: Option<(u64, u64, String)> = None;
+        let mut start = row_offset;
+        for chunk in &chunks {
+            if self.weighted() {
+                let (w, bad) = check_weights(&chunk[weight_col])?;
+                if let Some((count, i, v)) = bad {
+                    let entry = bad_weights.get_or_insert((0, start + i as u64, v));
+                    entry.0 += count;
+                }
+                weights.push(Some(w));
+            } else {
+                weights.push(None);
+            }
+            start += chunk[0].len() as u64;
+        }
+        if let Some((count, first_row, first_value)) = bad_weights {
+            return Err(CoreError::InvalidWeight {
+                role: Role::Weight,
+                count,
+                first_row,
+                first_value,
+            });
+        }
+
+        let key_types = self.key_types().map(|t| t.to_vec());
+        let mut partial = Aggregator::new(self.scale, key_types, self.weighted())?;
+        let mut invalid: Option<(u64, String)> = None;
+        let mut start = row_offset;
+        for (chunk, w) in chunks.iter().zip(&weights) {
+            let groups = ChunkGroups::new(&chunk[1..1 + self.n_keys])?;
+            let w = w
+                .as_ref()
+                .map(|w| w.as_primitive::<Float64Type>().values().as_ref());
+            let (local, first_bad) = tally_chunk(&chunk[0], w, &groups, self.scale)?;
+            if let (None, Some((i, v))) = (&invalid, first_bad) {
+                invalid = Some((start + i as u64, v));
+            }
+            partial.absorb_local(&groups, &local)?;
+            start += chunk[0].len() as u64;
+        }
+        if let (false, Some((first_row, first_value))) = (drop_invalid, invalid) {
+            let count = (0..partial.tallies.segments())
+                .map(|s| partial.tallies.invalid(s))
+                .sum();
+            return Err(CoreError::InvalidScore {
+                role: Role::Score,
+                count,
+                first_row,
+                first_value,
+            });
+        }
+        self.merge(&partial)
+    }
+
+    /// Folds the local tallies of one chunk into global segments.
+    fn absorb_local(&mut self, groups: &ChunkGroups<'_>, local: &Tallies) -> Result<()> {
+        let Some(index) = self.index.as_mut() else {
+            self.tallies.add_segment(0, local, 0);
+            return Ok(());
+        };
+        let used: Vec<u32> = (0..local.segments())
+            .filter(|&s| !local.segment_is_empty(s))
+            .map(|s| s as u32)
+            .collect();
+        let values = groups.key_values(&used)?;
+        let global = index.intern(&values)?;
+        self.tallies.grow(index.len());
+        for (&l, &g) in used.iter().zip(&global) {
+            self.tallies.add_segment(g as usize, local, l as usize);
+        }
+        Ok(())
+    }
+
+    /// Adds another aggregator's tallies (same scale, keys and weighting) into this one.
+    pub fn merge(&mut self, other: &Aggregator) -> Result<()> {
+        if other.scale != self.scale
+            || other.weighted() != self.weighted()
+            || other.key_types() != self.key_types()
+        {
+            return Err(CoreError::InvalidArgument(
+                "cannot merge aggregations of different scales, keys or weighting".into(),
+            ));
+        }
+        match (self.index.as_mut(), other.index.as_ref()) {
+            (Some(mine), Some(theirs)) => {
+                let ids: Vec<u32> = (0..theirs.len() as u32)
+                    .map(|s| mine.intern_bytes(theirs.row_bytes(s)))
+                    .collect();
+                self.tallies.grow(mine.len());
+                for (src, &dst) in ids.iter().enumerate() {
+                    self.tallies.add_segment(dst as usize, &other.tallies, src);
+                }
+            }
+            _ => self.tallies.add_segment(0, &other.tallies, 0),
+        }
+        Ok(())
+    }
+
+    /// Segments in key order with their key values.
+    pub fn finish(&self) -> Result<Grouped> {
+        match &self.index {
+            None => Ok(Grouped {
+                keys: Vec::new(),
+                tallies: self.tallies.clone(),
+            }),
+            Some(index) => {
+                let order = index.sorted_order();
+                Ok(Grouped {
+                    keys: index.key_columns(&order)?,
+                    tallies: self.tallies.permuted(&order),
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{DictionaryArray, Float64Array, Int64Array, Int8Array, StringArray};
+    use std::sync::Arc;
+
+    fn nps_scale() -> Scale {
+        Scale::new(0, 10).unwrap()
+    }
+
+    #[test]
+    fn unsegmented_counts_missing_and_invalid() {
+        let scores: ArrayRef = Arc::new(Int8Array::from(vec![
+            Some(10),
+            None,
+            Some(0),
+            Some(11),
+            Some(10),
+        ]));
+        let mut agg = Aggregator::new(nps_scale(), None, false).unwrap();
+        let cols = Columns {
+            score: vec![scores],
+            keys: vec![],
+            weight: None,
+        };
+        let err = agg.update(&cols, false, 0).unwrap_err();
+        match err {
+            CoreError::InvalidScore {
+                count,
+                first_row,
+                first_value,
+                ..
+            } => assert_eq!((count, first_row, first_value.as_str()), (1, 3, "11")),
+            e => panic!("unexpected {e}"),
+        }
+        assert_eq!(
+            agg.tallies().counts(0).iter().sum::<u64>(),
+            0,
+            "failed update leaves state"
+        );
+        agg.update(&cols, true, 0).unwrap();
+        let t = agg.tallies();
+        assert_eq!(t.counts(0)[10], 2);
+        assert_eq!(t.counts(0)[0], 1);
+        assert_eq!((t.missing(0), t.invalid(0)), (1, 1));
+    }
+
+    #[test]
+    fn segmented_chunked_and_weighted() {
+        let keys1: DictionaryArray<Int32Type> =
+            vec![Some("x"), Some("y"), None].into_iter().collect();
+        let keys2: ArrayRef = Arc::new(StringArray::from(vec![Some("y"), Some("x")]));
+        let scores: ArrayRef = Arc::new(Float64Array::from(vec![9.0, 3.0, 10.0, 7.0, 9.0]));
+        let weights: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3, 4, 5]));
+        // Keys in two differently typed chunks; scores in one; weights in one.
+        let mut agg = Aggregator::new(nps_scale(), Some(vec![DataType::Utf8]), true).unwrap();
+        agg.update(
+            &Columns {
+                score: vec![scores.slice(0, 2), scores.slice(2, 3)],
+                keys: vec![vec![Arc::new(keys1), keys2]],
+                weight: Some(vec![weights]),
+            },
+            false,
+            0,
+        )
+        .unwrap();
+        let g = agg.finish().unwrap();
+        let k = g.keys[0].as_string::<i32>();
+        assert_eq!((k.value(0), k.value(1), k.is_null(2)), ("x", "y", true));
+        assert_eq!(g.tallies.counts(0)[9], 2); // x: 9.0 (w1) and 9.0 (w5)
+        assert_eq!(g.tallies.weight_sums(0).unwrap()[9], 6.0);
+        assert_eq!(g.tallies.weight_square_sums(0).unwrap()[9], 26.0);
+        assert_eq!(g.tallies.counts(1)[3] + g.tallies.counts(1)[7], 2);
+        assert_eq!(g.tallies.counts(2)[10], 1);
+    }
+
+    #[test]
+    fn bad_weights_and_lengths() {
+        let scores: ArrayRef = Arc::new(Int8Array::from(vec![1, 2, 3]));
+        let weights: ArrayRef = Arc::new(Float64Array::from(vec![Some(1.0), Some(-1.0), None]));
+        let mut agg = Aggregator::new(nps_scale(), None, true).unwrap();
+        let err = agg
+            .update(
+                &Columns {
+                    score: vec![scores.clone()],
+                    keys: vec![],
+                    weight: Some(vec![weights]),
+                },
+                false,
+                10,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CoreError::InvalidWeight {
+                    count: 2,
+                    first_row: 11,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let short: ArrayRef = Arc::new(Float64Array::from(vec![1.0]));
+        let err = agg
+            .update(
+                &Columns {
+                    score: vec![scores],
+                    keys: vec![],
+                    weight: Some(vec![short]),
+                },
+                false,
+                0,
+            )
+            .unwrap_err();
+        assert!(matches!(err, CoreError::LengthMismatch { .. }));
+    }
+
+    #[test]
+    fn parallel_matches_serial() {
+        let n = 300_000;
+        let scores: ArrayRef =
+            Arc::new(Int8Array::from_iter_values((0..n).map(|i| (i % 11) as i8)));
+        let keys: DictionaryArray<Int32Type> =
+            (0..n).map(|i| Some(["a", "b", "c"][i % 3])).collect();
+        let keys: ArrayRef = Arc::new(keys);
+        let mut agg = Aggregator::new(nps_scale(), Some(vec![DataType::Utf8]), false).unwrap();
+        agg.update(
+            &Columns {
+                score: vec![scores],
+                keys: vec![vec![keys]],
+                weight: None,
+            },
+            false,
+            0,
+        )
+        .unwrap();
+        let g = agg.finish().unwrap();
+        let total: u64 = (0..3)
+            .map(|s| g.tallies.counts(s).iter().sum::<u64>())
+            .sum();
+        assert_eq!(total, n as u64);
+        // Row i has score i % 11 and key i % 3: segment a holds rows 0, 3, 6, ...
+        let expected_a_zero = (0..n).filter(|i| i % 3 == 0 && i % 11 == 0).count() as u64;
+        assert_eq!(g.tallies.counts(0)[0], expected_a_zero);
+    }
+}

@@ -1,0 +1,14 @@
+//! cxmetrics-core: customer-experience metrics on Arrow memory.
+//!
+//! Data flows one way: Arrow arrays -> dense segment ids + scale codes -> histogram (the
+//! sufficient statistic) -> estimates and intervals. Nothing here knows about Python.
+
+pub mod bootstrap;
+pub mod error;
+pub mod estimate;
+pub mod group;
+pub mod histogram;
+pub mod metric;
+pub mod quantile;
+pub mod report;
+pub mod scale;

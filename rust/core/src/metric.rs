@@ -1,0 +1,160 @@
+//! What a metric computes from a distribution over scale values.
+//!
+//! Every metric is a statistic of the per-value masses (counts, or weight sums when weighted):
+//! a net score (share high − share low, e.g. NPS), a share (top/bottom-k-box, CSAT, CES 2.0),
+//! or a mean. A new metric is a preset here, not a new pipeline.
+
+use std::ops::Range;
+
+use crate::error::{CoreError, Result};
+use crate::scale::Scale;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kind {
+    /// 100 × (share in `positive` − share in `negative`), in [−100, 100].
+    Net {
+        positive: Range<usize>,
+        negative: Range<usize>,
+    },
+    /// 100 × share in `hit`, in [0, 100].
+    Share { hit: Range<usize> },
+    /// Mean score, in scale units.
+    Mean,
+}
+
+/// A metric on a scale. Ranges are codes (positions on the scale), not score values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricSpec {
+    pub scale: Scale,
+    pub kind: Kind,
+}
+
+impl MetricSpec {
+    /// Net score with inclusive value ranges, e.g. NPS: positive 9..=10, negative 0..=6.
+    pub fn net(scale: Scale, positive: (i64, i64), negative: (i64, i64)) -> Result<Self> {
+        let positive = nonempty(&scale, positive, "positive bucket")?;
+        let negative = nonempty(&scale, negative, "negative bucket")?;
+        if positive.start < negative.end && negative.start < positive.end {
+            return Err(CoreError::InvalidArgument(
+                "the positive and negative buckets overlap".into(),
+            ));
+        }
+        Ok(Self {
+            scale,
+            kind: Kind::Net { positive, negative },
+        })
+    }
+
+    /// Share of answers within the inclusive value range.
+    pub fn share(scale: Scale, hit: (i64, i64)) -> Result<Self> {
+        let hit = nonempty(&scale, hit, "share bucket")?;
+        Ok(Self {
+            scale,
+            kind: Kind::Share { hit },
+        })
+    }
+
+    pub fn mean(scale: Scale) -> Self {
+        Self {
+            scale,
+            kind: Kind::Mean,
+        }
+    }
+
+    pub fn nps() -> Self {
+        Self::net(Scale { low: 0, high: 10 }, (9, 10), (0, 6)).expect("preset is valid")
+    }
+
+    /// The range the metric's value lives in (intervals are clipped to it).
+    pub fn bounds(&self) -> (f64, f64) {
+        match self.kind {
+            Kind::Net { .. } => (-100.0, 100.0),
+            Kind::Share { .. } => (0.0, 100.0),
+            Kind::Mean => (self.scale.low as f64, self.scale.high as f64),
+        }
+    }
+
+    /// The metric's value from per-code masses (length = scale points). NaN when the total is 0.
+    pub fn statistic(&self, mass: &[f64]) -> f64 {
+        let total: f64 = mass.iter().sum();
+        if total <= 0.0 {
+            return f64::NAN;
+        }
+        match &self.kind {
+            Kind::Net { positive, negative } => {
+                let pos: f64 = mass[positive.clone()].iter().sum();
+                let neg: f64 = mass[negative.clone()].iter().sum();
+                100.0 * (pos - neg) / total
+            }
+            Kind::Share { hit } => 100.0 * mass[hit.clone()].iter().sum::<f64>() / total,
+            Kind::Mean => {
+                let weighted: f64 = mass
+                    .iter()
+                    .enumerate()
+                    .map(|(c, m)| m * self.scale.value(c) as f64)
+                    .sum();
+                weighted / total
+            }
+        }
+    }
+
+    /// Bucket totals: Net → [negative, neutral, positive]; Share → [miss, hit]; Mean → none.
+    pub fn buckets(&self, counts: &[u64]) -> Vec<u64> {
+        let total: u64 = counts.iter().sum();
+        match &self.kind {
+            Kind::Net { positive, negative } => {
+                let pos: u64 = counts[positive.clone()].iter().sum();
+                let neg: u64 = counts[negative.clone()].iter().sum();
+                vec![neg, total - pos - neg, pos]
+            }
+            Kind::Share { hit } => {
+                let h: u64 = counts[hit.clone()].iter().sum();
+                vec![total - h, h]
+            }
+            Kind::Mean => Vec::new(),
+        }
+    }
+}
+
+fn nonempty(scale: &Scale, (lo, hi): (i64, i64), what: &str) -> Result<Range<usize>> {
+    if lo > hi || lo < scale.low || hi > scale.high {
+        return Err(CoreError::InvalidArgument(format!(
+            "{what} {lo}..{hi} must be a non-empty range inside the scale {}..{}",
+            scale.low, scale.high
+        )));
+    }
+    Ok(scale.codes(lo, hi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nps_reference() {
+        let spec = MetricSpec::nps();
+        let mut mass = vec![0.0; 11];
+        mass[10] = 50.0;
+        mass[7] = 30.0;
+        mass[0] = 20.0;
+        assert_eq!(spec.statistic(&mass), 30.0);
+        assert_eq!(
+            spec.buckets(&[20, 0, 0, 0, 0, 0, 0, 30, 0, 0, 50]),
+            vec![20, 30, 50]
+        );
+    }
+
+    #[test]
+    fn share_and_mean() {
+        let s = Scale::new(1, 5).unwrap();
+        let csat = MetricSpec::share(s, (4, 5)).unwrap();
+        assert_eq!(csat.statistic(&[1.0, 1.0, 0.0, 1.0, 1.0]), 50.0);
+        assert_eq!(
+            MetricSpec::mean(s).statistic(&[1.0, 0.0, 0.0, 0.0, 1.0]),
+            3.0
+        );
+        assert!(MetricSpec::mean(s).statistic(&[0.0; 5]).is_nan());
+        assert!(MetricSpec::share(s, (4, 9)).is_err());
+        assert!(MetricSpec::net(s, (3, 5), (1, 3)).is_err());
+    }
+}
