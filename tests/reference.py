@@ -23,9 +23,9 @@ Conventions shared by every metric
 * ``ci=None``: value and se are computed, ci_low and ci_high are NaN.
 * ``se`` is always the standard error of the *reported point estimate* (the plain formula with
   ``m``); interval methods that move the centre (adjusted Wald) do not change ``se``.
-* Wald intervals are clipped to the metric's range: NPS [−100, 100], shares [0, 100], means
-  [scale low, scale high].  Wilson, score and Student-t intervals are not clipped (Wilson and
-  score lie inside the range by construction; t is the textbook interval).
+* Wald and Student-t intervals are clipped to the metric's range: NPS [−100, 100], shares
+  [0, 100], means [scale low, scale high] (a mean cannot leave the scale, and clipping never
+  loses coverage).  Wilson and score intervals lie inside the range by construction.
 * ``counts`` are row counts per bucket (never weighted); ``distribution`` is the row count of
   every scale value, low to high.
 """
@@ -397,7 +397,8 @@ def mean(
     ``Σw(x − x̄)² / (W − Σw²/W)``, i.e. ``numpy.cov(x, aweights=w, ddof=1)``.
 
     ``m <= 1`` (e.g. a single response): se and the interval are NaN.
-    ``ci``: ``"t"``, ``"wald"`` (``x̄ ± z·se``, clipped to the scale) or ``None``.
+    ``ci``: ``"t"``, ``"wald"`` (``x̄ ± z·se``) or ``None``; both intervals are clipped to the
+    scale ``[low, high]``.
     ``counts`` is empty for a mean.
     """
     if ci not in (None, "t", "wald"):
@@ -420,7 +421,7 @@ def mean(
         lo, hi = NAN, NAN
     elif ci == "t":
         t = t_value(confidence, m - 1.0)
-        lo, hi = xbar - t * se, xbar + t * se
+        lo, hi = _clip(xbar - t * se, xbar + t * se, float(scale[0]), float(scale[1]))
     else:  # "wald"
         z = z_value(confidence)
         lo, hi = _clip(xbar - z * se, xbar + z * se, float(scale[0]), float(scale[1]))

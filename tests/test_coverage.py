@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from scipy import special, stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import reference as ref  # noqa: E402
+import reference as ref
 
 SEED = 20_240_611
 # Surveys per cell.  Intervals are computed once per *distinct* count vector, and NPS / share
@@ -73,7 +73,9 @@ NPS = Family(
     ("wald", "adjusted-wald", "score"),
     lambda method, n: n >= 100 and (method != "wald" or n >= 1000),
 )
-SHARE = Family("share", (5, 1), ("wilson", "wald"), lambda method, n: method == "wilson" and n >= 100)
+SHARE = Family(
+    "share", (5, 1), ("wilson", "wald"), lambda method, n: method == "wilson" and n >= 100
+)
 MEAN = Family("mean", (1, 2, 3, 4, 5), ("t",), lambda method, n: n >= 100)
 
 
@@ -110,7 +112,7 @@ def cells() -> list[Cell]:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def draw(cell: Cell, replicates: int) -> tuple[Counts, NDArray[np.intp]]:
     """``replicates`` surveys as count vectors; returns (distinct counts, index of each draw)."""
     rng = np.random.default_rng(cell.seed)
@@ -188,7 +190,7 @@ def reference_intervals(family: Family, counts: Counts, n: int, method: str) -> 
     mean = c @ values / n
     var = (c * (values[None, :] - mean[:, None]) ** 2).sum(axis=1) / (n - 1)
     half = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * np.sqrt(var / n)
-    return mean - half, mean + half
+    return np.clip(mean - half, values[0], values[-1]), np.clip(mean + half, values[0], values[-1])
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,7 +201,7 @@ def package_intervals(family: Family, counts: Counts, n: int, method: str) -> Bo
     """One segmented call: segment i holds the responses of distinct count vector i."""
     import cxmetrics as cx
 
-    u, k = counts.shape
+    u = counts.shape[0]
     scores = np.repeat(np.tile(np.asarray(family.scores, dtype=np.int8), u), counts.reshape(-1))
     segment = np.repeat(np.arange(u, dtype=np.int32), n)
     if family is NPS:
@@ -377,7 +379,7 @@ def _bounds(cell: Cell, method: str) -> tuple[float, float]:
     return 100 * CONFIDENCE - TOLERANCE, 100 * CONFIDENCE + TOLERANCE
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _results(engine: str) -> dict[tuple[int, ...], dict[str, Simulation]]:
     fn = ENGINES[engine]
     return {c.seed: {m: simulate(c, m, fn) for m in c.family.methods} for c in cells()}
@@ -428,7 +430,9 @@ def test_vectorised_score_matches_reference() -> None:
     z = _z()
     for n in (1, 2, 5, 30, 100, 1000):
         counts = rng.multinomial(n, [0.3, 0.4, 0.3], size=40)
-        extremes = np.array([[n, 0, 0], [0, n, 0], [0, 0, n], [n - 1, 0, 1] if n > 1 else [1, 0, 0]])
+        extremes = np.array(
+            [[n, 0, 0], [0, n, 0], [0, 0, n], [n - 1, 0, 1] if n > 1 else [1, 0, 0]]
+        )
         counts = np.vstack([counts, extremes]).astype(np.float64)
         lo, hi = vec_nps_score(counts[:, 0], counts[:, 2], float(n), z)
         for (p, _, d), a, b in zip(counts, lo, hi, strict=True):

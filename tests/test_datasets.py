@@ -195,5 +195,6 @@ def test_api_reads_sample(survey: Any) -> None:
     assert res.overall.value == pytest.approx(nps(x))
     assert res.overall.n_missing == survey["nps"].null_count
     for row in res:
+        assert row.segment is not None
         (key,) = row.segment
         assert row.value == pytest.approx(nps(x[tier == key]))

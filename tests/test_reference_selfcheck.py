@@ -293,7 +293,7 @@ def test_bucket_presets() -> None:
 
 
 def test_t_interval_hand_example() -> None:
-    res = ref.mean(np.array([1, 2, 3, 4, 5]), ci="t")
+    res = ref.mean(np.array([1, 2, 3, 4, 5]), ci="t", scale=(0, 10))
     assert res.value == 3.0
     assert res.se == pytest.approx(math.sqrt(2.5 / 5), rel=1e-14)
     # t(4, 0.975) = 2.7764451051977987
@@ -315,8 +315,9 @@ def test_t_interval_matches_scipy(xs: list[int], confidence: float) -> None:
         assert res.ci_low == res.ci_high == res.value
         return
     ci = stats.ttest_1samp(x, 0.0).confidence_interval(confidence_level=confidence)
-    assert res.ci_low == pytest.approx(ci.low, abs=1e-9)
-    assert res.ci_high == pytest.approx(ci.high, abs=1e-9)
+    # clipped to the 1–5 scale
+    assert res.ci_low == pytest.approx(max(ci.low, 1.0), abs=1e-9)
+    assert res.ci_high == pytest.approx(min(ci.high, 5.0), abs=1e-9)
 
 
 def test_mean_single_response_has_no_interval() -> None:
@@ -325,10 +326,12 @@ def test_mean_single_response_has_no_interval() -> None:
     assert math.isnan(res.se) and math.isnan(res.ci_low) and math.isnan(res.ci_high)
 
 
-def test_mean_wald_clipped_to_scale() -> None:
+def test_mean_intervals_clipped_to_scale() -> None:
     res = ref.mean(np.array([5, 5, 5, 1]), ci="wald", scale=(1, 5))
     assert res.ci_high == 5.0
     assert res.ci_low == pytest.approx(4 - Z95 * 2 / 2, abs=1e-12)  # s = 2, se = 1
+    res = ref.mean(np.array([1, 2]), ci="t", scale=(1, 5))  # t(1) = 12.7: [-4.85, 7.85]
+    assert (res.ci_low, res.ci_high) == (1.0, 5.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -397,8 +400,8 @@ def test_weighted_mean_formula(rows: list[tuple[int, float]], confidence: float)
     assert res.effective_n == pytest.approx(m, rel=1e-13)
     assert res.se == pytest.approx(se, rel=1e-9, abs=1e-12)
     # n_eff close to 1 gives a tiny df and an enormous t: compare relatively as well
-    assert res.ci_low == pytest.approx(res.value - t * se, abs=1e-9, rel=1e-12)
-    assert res.ci_high == pytest.approx(res.value + t * se, abs=1e-9, rel=1e-12)
+    assert res.ci_low == pytest.approx(max(res.value - t * se, 1.0), abs=1e-9, rel=1e-12)
+    assert res.ci_high == pytest.approx(min(res.value + t * se, 5.0), abs=1e-9, rel=1e-12)
 
 
 @given(st.lists(st.tuples(st.integers(0, 10), st.floats(0.1, 10)), min_size=1, max_size=60))

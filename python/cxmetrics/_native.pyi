@@ -22,6 +22,14 @@ class Aggregation:
     """Segmented tallies (counts and weight sums per scale value) of one or more inputs."""
 
     def __init__(self, low: int, high: int, n_keys: int, weighted: bool) -> None: ...
+    @property
+    def low(self) -> int: ...
+    @property
+    def high(self) -> int: ...
+    @property
+    def n_keys(self) -> int: ...
+    @property
+    def weighted(self) -> bool: ...
     def update(
         self,
         score: Any,
@@ -37,3 +45,11 @@ class Aggregation:
         self, metric: Metric, key_names: list[str], ci: str | None, confidence: float
     ) -> tuple[pa.RecordBatch, pa.RecordBatch]:
         """Per-segment and overall estimates as record batches."""
+    def merged(self, other: Aggregation) -> Aggregation:
+        """A new aggregation with both inputs' tallies; an empty one is the identity."""
+    def copy(self) -> Aggregation: ...
+    def to_bytes(self) -> bytes:
+        """The versioned, checksummed binary form of the state."""
+    @staticmethod
+    def from_bytes(data: bytes) -> Aggregation:
+        """Decodes :meth:`to_bytes` output; raises CorruptStateError on any damage."""

@@ -153,7 +153,8 @@ def format_table(rows: Sequence[Row], spec: ReportSpec) -> str:
             line.append(f"{res.effective_n:,.0f}")
         line.append(_num(res.value, d))
         if show_ci:
-            line.append(f"[{lo:>{wl}}, {hi:>{wh}}]")
+            no_ci = not (_finite(res.ci_low) or _finite(res.ci_high))
+            line.append("-" if no_ci else f"[{lo:>{wl}}, {hi:>{wh}}]")
         line += [_num(res.se, d), f"{res.n_missing:,}"]
         if show_invalid:
             line.append(f"{res.n_invalid:,}")

@@ -458,6 +458,16 @@ pub struct KeyIndex {
     rows: Vec<Box<[u8]>>,
 }
 
+impl Clone for KeyIndex {
+    fn clone(&self) -> Self {
+        let mut copy = Self::new(self.types.clone()).expect("types were accepted before");
+        for row in &self.rows {
+            copy.intern_bytes(row);
+        }
+        copy
+    }
+}
+
 impl KeyIndex {
     pub fn new(types: Vec<DataType>) -> Result<Self> {
         let fields = types

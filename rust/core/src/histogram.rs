@@ -481,6 +481,7 @@ pub struct Columns {
 }
 
 /// Segmented tallies that grow with each update and merge with each other.
+#[derive(Clone)]
 pub struct Aggregator {
     scale: Scale,
     n_keys: usize,

@@ -3,6 +3,7 @@
 //! Data flows one way: Arrow arrays -> dense segment ids + scale codes -> histogram (the
 //! sufficient statistic) -> estimates and intervals. Nothing here knows about Python.
 
+pub mod accumulate;
 pub mod bootstrap;
 pub mod error;
 pub mod estimate;

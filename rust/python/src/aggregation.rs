@@ -1,0 +1,218 @@
+//! The mergeable per-segment tallies, as a Python object.
+
+use std::sync::Mutex;
+
+use arrow_array::ArrayRef;
+use cxmetrics_core::accumulate::{self, State};
+use cxmetrics_core::error::CoreError;
+use cxmetrics_core::estimate::Interval;
+use cxmetrics_core::group::logical_key_type;
+use cxmetrics_core::histogram::{Aggregator, Columns};
+use cxmetrics_core::report::{estimate_batch, IntervalRequest};
+use cxmetrics_core::scale::Scale;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use pyo3_arrow::input::AnyArray;
+use pyo3_arrow::PyRecordBatch;
+
+use crate::errors::{run_detached, to_py_err, Names};
+use crate::metric::Metric;
+
+fn chunks(array: AnyArray) -> PyResult<Vec<ArrayRef>> {
+    Ok(array.into_chunked_array()?.into_inner().0)
+}
+
+/// Segmented tallies of one or many inputs (the sufficient statistic), mergeable.
+#[pyclass(frozen, module = "cxmetrics._native")]
+pub struct Aggregation {
+    /// The aggregator inside is created by the first update, which fixes the key types.
+    state: Mutex<State>,
+    /// Rows seen so far, to number rows in error messages across batches.
+    rows: Mutex<u64>,
+}
+
+impl Aggregation {
+    fn from_state(state: State) -> Self {
+        Self {
+            state: Mutex::new(state),
+            rows: Mutex::new(0),
+        }
+    }
+
+    fn snapshot(&self) -> State {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[pymethods]
+impl Aggregation {
+    #[new]
+    fn new(py: Python<'_>, low: i64, high: i64, n_keys: usize, weighted: bool) -> PyResult<Self> {
+        let scale = Scale::new(low, high).map_err(|e| to_py_err(py, e, &Names::default()))?;
+        Ok(Self::from_state(State {
+            scale,
+            weighted,
+            n_keys,
+            aggregator: None,
+        }))
+    }
+
+    #[getter]
+    fn low(&self) -> i64 {
+        self.snapshot().scale.low
+    }
+    #[getter]
+    fn high(&self) -> i64 {
+        self.snapshot().scale.high
+    }
+    #[getter]
+    fn n_keys(&self) -> usize {
+        self.snapshot().n_keys
+    }
+    #[getter]
+    fn weighted(&self) -> bool {
+        self.snapshot().weighted
+    }
+
+    /// Adds a batch of rows: scores, key columns and weights (Arrow arrays or streams).
+    #[pyo3(signature = (score, keys, weight, drop_invalid, score_name, key_names, weight_name))]
+    #[allow(clippy::too_many_arguments)]
+    fn update(
+        &self,
+        py: Python<'_>,
+        score: AnyArray,
+        keys: Vec<AnyArray>,
+        weight: Option<AnyArray>,
+        drop_invalid: bool,
+        score_name: String,
+        key_names: Vec<String>,
+        weight_name: Option<String>,
+    ) -> PyResult<()> {
+        let names = Names {
+            score: score_name,
+            keys: key_names,
+            weight: weight_name.unwrap_or_else(|| "weight".into()),
+        };
+        let columns = Columns {
+            score: chunks(score)?,
+            keys: keys.into_iter().map(chunks).collect::<PyResult<_>>()?,
+            weight: weight.map(chunks).transpose()?,
+        };
+        run_detached(py, &names, || {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+            if columns.keys.len() != state.n_keys {
+                return Err(CoreError::InvalidArgument(format!(
+                    "expected {} key column(s), got {}",
+                    state.n_keys,
+                    columns.keys.len()
+                )));
+            }
+            if state.aggregator.is_none() {
+                let key_types = columns
+                    .keys
+                    .iter()
+                    .map(|k| {
+                        k.first().map_or(arrow_schema::DataType::Null, |c| {
+                            logical_key_type(c.data_type())
+                        })
+                    })
+                    .collect();
+                // Built aside and stored only on success, so a failed first update leaves
+                // the state empty.
+                let mut fresh = Aggregator::new(state.scale, Some(key_types), state.weighted)?;
+                fresh.update(&columns, drop_invalid, *rows)?;
+                state.aggregator = Some(fresh);
+            } else {
+                let agg = state.aggregator.as_mut().expect("checked above");
+                agg.update(&columns, drop_invalid, *rows)?;
+            }
+            *rows += columns.score.iter().map(|c| c.len() as u64).sum::<u64>();
+            Ok(())
+        })
+    }
+
+    /// A new aggregation holding both inputs' tallies; an empty one is the identity.
+    fn merged(&self, py: Python<'_>, other: &Aggregation) -> PyResult<Aggregation> {
+        let (mine, theirs) = (self.snapshot(), other.snapshot());
+        let state = run_detached(py, &Names::default(), || {
+            if mine.scale != theirs.scale
+                || mine.weighted != theirs.weighted
+                || mine.n_keys != theirs.n_keys
+            {
+                return Err(CoreError::InvalidArgument(
+                    "cannot merge accumulators of different scales, keys or weighting".into(),
+                ));
+            }
+            let aggregator = match (mine.aggregator, theirs.aggregator) {
+                (Some(mut a), Some(b)) => {
+                    a.merge(&b)?;
+                    Some(a)
+                }
+                (a, b) => a.or(b),
+            };
+            Ok(State { aggregator, ..mine })
+        })?;
+        Ok(Aggregation::from_state(state))
+    }
+
+    fn copy(&self) -> Aggregation {
+        Aggregation::from_state(self.snapshot())
+    }
+
+    /// The versioned, checksummed binary form of the state.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let state = self.snapshot();
+        let bytes = run_detached(py, &Names::default(), || accumulate::encode(&state))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Aggregation> {
+        let owned = data.to_vec();
+        let state = run_detached(py, &Names::default(), || accumulate::decode(&owned))?;
+        Ok(Aggregation::from_state(state))
+    }
+
+    /// Estimates per segment and overall, as two pyarrow RecordBatches.
+    #[pyo3(signature = (metric, key_names, ci, confidence))]
+    fn estimate<'py>(
+        &self,
+        py: Python<'py>,
+        metric: &Metric,
+        key_names: Vec<String>,
+        ci: Option<String>,
+        confidence: f64,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let spec = metric.spec.clone();
+        let state = self.snapshot();
+        let (segments, overall) = run_detached(py, &Names::default(), || {
+            if spec.scale != state.scale {
+                return Err(CoreError::InvalidArgument(format!(
+                    "metric scale {}..{} differs from the aggregation's {}..{}",
+                    spec.scale.low, spec.scale.high, state.scale.low, state.scale.high
+                )));
+            }
+            let request = IntervalRequest {
+                interval: Interval::parse(ci.as_deref())?,
+                confidence,
+            };
+            let agg = match state.aggregator {
+                Some(a) => a,
+                None => {
+                    let types = vec![arrow_schema::DataType::Null; state.n_keys];
+                    Aggregator::new(state.scale, Some(types), state.weighted)?
+                }
+            };
+            let grouped = agg.finish()?;
+            let segments =
+                estimate_batch(&spec, &grouped.tallies, &grouped.keys, &key_names, &request)?;
+            let overall = estimate_batch(&spec, &grouped.tallies.total(), &[], &[], &request)?;
+            Ok((segments, overall))
+        })?;
+        Ok((
+            PyRecordBatch::new(segments).into_pyarrow(py)?,
+            PyRecordBatch::new(overall).into_pyarrow(py)?,
+        ))
+    }
+}
