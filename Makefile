@@ -32,7 +32,7 @@ check-rust:
 	cargo test --quiet -p cxmetrics-core
 
 check-python: $(VENV)/.built
-	$(BIN)/ruff check python tests benches
+	$(BIN)/ruff check python tests benches tools
 	$(BIN)/mypy python
 	$(BIN)/python tools/typecheck_docs.py
 

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
+
 from cxmetrics.cli import main
 
 REGIONS = ["North", "South", "East", "West", "Central"]

@@ -13,7 +13,7 @@ a script writes it to /tmp/coverage_table.md::
     python tests/test_coverage.py [--engine reference|package] [--replicates 4000]
 """
 
-# ruff: noqa: RUF001, RUF002, RUF003  (formulas use − Δ α on purpose)
+
 
 from __future__ import annotations
 

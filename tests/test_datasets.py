@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pytest
+
 from cxmetrics.datasets import sample_survey
 
 SEGMENTS = {

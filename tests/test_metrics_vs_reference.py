@@ -20,15 +20,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import cxmetrics as cx
 import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
-import reference as ref
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+import cxmetrics as cx
+import reference as ref
 
 Value = int | float | None
 Key = int | str | None
@@ -582,7 +583,10 @@ def test_all_null_input(spec: Spec) -> None:
     res = spec.call(pa.array([None, None, None], type=pa.int64()), ci=spec.cis[1])
     assert (res.n, res.n_missing) == (0, 3)
     assert math.isnan(res.value) and math.isnan(res.ci_low)
-    seg = spec.call(pa.array([None, 5], type=pa.int64()), by=pa.array(["a", "b"]), ci=spec.cis[1])
+    valid = spec.scale[1]
+    seg = spec.call(
+        pa.array([None, valid], type=pa.int64()), by=pa.array(["a", "b"]), ci=spec.cis[1]
+    )
     assert (seg["a"].n, seg["a"].n_missing) == (0, 1)
     assert math.isnan(seg["a"].value)
 

@@ -5,7 +5,7 @@ Where possible the expected value is computed by a *different* route than the re
 pseudo-respondents), so a shared mistake is unlikely.
 """
 
-# ruff: noqa: RUF002, RUF003  (formulas use − Δ α on purpose)
+
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-import reference as ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize, stats
+
+import reference as ref
 
 Z95 = 1.959963984540054  # Φ⁻¹(0.975), e.g. from Abramowitz & Stegun / R qnorm(0.975)
 

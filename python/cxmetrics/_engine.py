@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -105,25 +106,51 @@ def compute(
     columns = resolve_columns(data, score, by, weight)
     agg = aggregate(metric, columns, on_invalid)
     return results_from(metric, agg, columns.key_names, segmented=by is not None, ci=ci,
-                        confidence=confidence)
+                        confidence=confidence, bootstrap=bootstrap, n_resamples=n_resamples,
+                        seed=seed)
+
+
+@dataclass(frozen=True, slots=True)
+class _Method:
+    """How the intervals of one call were made, as recorded in every result."""
+
+    name: str | None
+    confidence: float
+    n_resamples: int | None = None
+    seed: int | None = None
 
 
 def results_from(metric: MetricDef, agg: _native.Aggregation, key_names: tuple[str, ...], *,
-                 segmented: bool, ci: str | None, confidence: float
+                 segmented: bool, ci: str | None, confidence: float, bootstrap: str = "bca",
+                 n_resamples: int = 10_000, seed: int | None = None
                  ) -> MetricResult | SegmentedResult:
     if ci == "bootstrap":
-        raise NotImplementedError("bootstrap intervals are not available yet")
-    segments, overall_batch = agg.estimate(metric.native, list(key_names), ci, float(confidence))
-    method = ci
-    overall = _rows(metric, overall_batch, (), method, confidence)[0]
+        check_options(ci, confidence, "raise", bootstrap, n_resamples)
+        # No seed means fresh entropy; the seed used is recorded so the result can be rebuilt.
+        used_seed = secrets.randbits(64) if seed is None else _check_seed(seed)
+        method = _Method(f"bootstrap-{bootstrap}", float(confidence), n_resamples, used_seed)
+        segments, overall_batch = agg.estimate(metric.native, list(key_names), ci,
+                                               float(confidence), bootstrap, n_resamples,
+                                               used_seed)
+    else:
+        method = _Method(ci, float(confidence))
+        segments, overall_batch = agg.estimate(metric.native, list(key_names), ci,
+                                               float(confidence))
+    overall = _rows(metric, overall_batch, (), method)[0]
     if not segmented:
         return overall
-    rows = _rows(metric, segments, key_names, method, confidence)
+    rows = _rows(metric, segments, key_names, method)
     return SegmentedResult(key_names, rows, overall, _public_table(metric, segments))
 
 
+def _check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
+    return seed
+
+
 def _rows(metric: MetricDef, batch: pa.RecordBatch, key_names: tuple[str, ...],
-          method: str | None, confidence: float) -> list[MetricResult]:
+          method: _Method) -> list[MetricResult]:
     data: dict[str, list[Any]] = batch.to_pydict()
     keys = list(zip(*(data[name] for name in key_names), strict=True)) if key_names else None
     out = []
@@ -135,8 +162,8 @@ def _rows(metric: MetricDef, batch: pa.RecordBatch, key_names: tuple[str, ...],
                 value=float(data["value"][i]),
                 ci_low=float(data["ci_low"][i]),
                 ci_high=float(data["ci_high"][i]),
-                confidence=float(confidence),
-                method=method,
+                confidence=method.confidence,
+                method=method.name,
                 se=float(data["se"][i]),
                 n=int(data["n"][i]),
                 n_missing=int(data["n_missing"][i]),
@@ -146,13 +173,18 @@ def _rows(metric: MetricDef, batch: pa.RecordBatch, key_names: tuple[str, ...],
                 counts=counts,
                 distribution=tuple(int(c) for c in data["distribution"][i]),
                 scale=metric.scale,
-                segment=None if keys is None else tuple(keys[i]),
+                segment=() if keys is None else tuple(keys[i]),
+                n_resamples=method.n_resamples,
+                seed=method.seed,
+                note=data["note"][i],
             )
         )
     return out
 
 
 def _public_table(metric: MetricDef, batch: pa.RecordBatch) -> pa.Table:
+    batch = batch.drop_columns(["note"]) if batch.num_rows and all(
+        v is None for v in batch.column("note").to_pylist()) else batch
     names = [
         metric.bucket_names[int(name.removeprefix("bucket_"))] if name.startswith("bucket_")
         else name

@@ -12,6 +12,8 @@ from .scale import CES2_SCALE, CES_EFFORT_SCALE, CSAT_SCALE, NPS_SCALE, Scale
 
 __all__ = ["bottom_box", "ces", "csat", "mean_score", "nps", "top_box"]
 
+TEN_POINT_SCALE = Scale(1, 10)
+
 # A column of scores/keys/weights, or a column name when `data` is a table.
 Column = Any
 ByArg = Column | Sequence[Column] | None
@@ -26,7 +28,7 @@ _COMMON_DOC = """
 
 def _run(metric: _engine.MetricDef, data: object, score: object, by: object, weight: object,
          ci: str | None, confidence: float, n_resamples: int, bootstrap: str, seed: int | None,
-         on_invalid: str) -> Any:
+         on_invalid: str) -> MetricResult | SegmentedResult:
     return _engine.compute(metric, data, score, by, weight, ci=ci, confidence=confidence,
                            n_resamples=n_resamples, bootstrap=bootstrap, seed=seed,
                            on_invalid=on_invalid)
@@ -72,7 +74,7 @@ def _share_or_mean(name: str, scale: Scale, hit: tuple[int, int], statistic: str
     raise ValueError(f"statistic must be 'share' or 'mean', got {statistic!r}")
 
 
-def _default_ci(ci: CiMethod | None | Literal["auto"], statistic: str) -> str | None:
+def _default_ci(ci: CiMethod | Literal["auto"] | None, statistic: str) -> str | None:
     if ci == "auto":
         return "wilson" if statistic == "share" else "t"
     return ci
@@ -80,19 +82,19 @@ def _default_ci(ci: CiMethod | None | Literal["auto"], statistic: str) -> str | 
 
 @overload
 def csat(data: object, score: str | None = None, *, by: None = None, weight: Column = None,
-         ci: CiMethod | None | Literal["auto"] = "auto", confidence: float = 0.95,
+         ci: CiMethod | Literal["auto"] | None = "auto", confidence: float = 0.95,
          n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca", seed: int | None = None,
          on_invalid: OnInvalid = "raise", statistic: Literal["share", "mean"] = "share",
          scale: Scale = CSAT_SCALE, satisfied: tuple[int, int] = (4, 5)) -> MetricResult: ...
 @overload
 def csat(data: object, score: str | None = None, *, by: Column | Sequence[Column],
-         weight: Column = None, ci: CiMethod | None | Literal["auto"] = "auto",
+         weight: Column = None, ci: CiMethod | Literal["auto"] | None = "auto",
          confidence: float = 0.95, n_resamples: int = 10_000,
          bootstrap: BootstrapMethod = "bca", seed: int | None = None,
          on_invalid: OnInvalid = "raise", statistic: Literal["share", "mean"] = "share",
          scale: Scale = CSAT_SCALE, satisfied: tuple[int, int] = (4, 5)) -> SegmentedResult: ...
 def csat(data: object, score: str | None = None, *, by: ByArg = None, weight: Column = None,
-         ci: CiMethod | None | Literal["auto"] = "auto", confidence: float = 0.95,
+         ci: CiMethod | Literal["auto"] | None = "auto", confidence: float = 0.95,
          n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca", seed: int | None = None,
          on_invalid: OnInvalid = "raise", statistic: Literal["share", "mean"] = "share",
          scale: Scale = CSAT_SCALE, satisfied: tuple[int, int] = (4, 5)
@@ -108,19 +110,19 @@ def csat(data: object, score: str | None = None, *, by: ByArg = None, weight: Co
 
 @overload
 def ces(data: object, score: str | None = None, *, by: None = None, weight: Column = None,
-        ci: CiMethod | None | Literal["auto"] = "auto", confidence: float = 0.95,
+        ci: CiMethod | Literal["auto"] | None = "auto", confidence: float = 0.95,
         n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca", seed: int | None = None,
         on_invalid: OnInvalid = "raise", variant: Literal["2.0", "effort"] = "2.0",
         statistic: Literal["share", "mean"] | None = None) -> MetricResult: ...
 @overload
 def ces(data: object, score: str | None = None, *, by: Column | Sequence[Column],
-        weight: Column = None, ci: CiMethod | None | Literal["auto"] = "auto",
+        weight: Column = None, ci: CiMethod | Literal["auto"] | None = "auto",
         confidence: float = 0.95, n_resamples: int = 10_000,
         bootstrap: BootstrapMethod = "bca", seed: int | None = None,
         on_invalid: OnInvalid = "raise", variant: Literal["2.0", "effort"] = "2.0",
         statistic: Literal["share", "mean"] | None = None) -> SegmentedResult: ...
 def ces(data: object, score: str | None = None, *, by: ByArg = None, weight: Column = None,
-        ci: CiMethod | None | Literal["auto"] = "auto", confidence: float = 0.95,
+        ci: CiMethod | Literal["auto"] | None = "auto", confidence: float = 0.95,
         n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca", seed: int | None = None,
         on_invalid: OnInvalid = "raise", variant: Literal["2.0", "effort"] = "2.0",
         statistic: Literal["share", "mean"] | None = None) -> MetricResult | SegmentedResult:
@@ -164,7 +166,7 @@ def top_box(data: object, score: str | None = None, *, by: Column | Sequence[Col
 def top_box(data: object, score: str | None = None, *, by: ByArg = None, weight: Column = None,
             ci: CiMethod | None = "wilson", confidence: float = 0.95, n_resamples: int = 10_000,
             bootstrap: BootstrapMethod = "bca", seed: int | None = None,
-            on_invalid: OnInvalid = "raise", scale: Scale = Scale(1, 10), top: int = 2
+            on_invalid: OnInvalid = "raise", scale: Scale = TEN_POINT_SCALE, top: int = 2
             ) -> MetricResult | SegmentedResult:
     """Percent of answers in the top ``top`` values of ``scale``."""
     return _run(_box("top_box", scale, top, True), data, score, by, weight, ci, confidence,
@@ -187,7 +189,7 @@ def bottom_box(data: object, score: str | None = None, *, by: ByArg = None,
                weight: Column = None, ci: CiMethod | None = "wilson", confidence: float = 0.95,
                n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
                seed: int | None = None, on_invalid: OnInvalid = "raise",
-               scale: Scale = Scale(1, 10), bottom: int = 2) -> MetricResult | SegmentedResult:
+               scale: Scale = TEN_POINT_SCALE, bottom: int = 2) -> MetricResult | SegmentedResult:
     """Percent of answers in the bottom ``bottom`` values of ``scale``."""
     return _run(_box("bottom_box", scale, bottom, False), data, score, by, weight, ci,
                 confidence, n_resamples, bootstrap, seed, on_invalid)

@@ -11,7 +11,9 @@ class Metric:
     """A metric definition: a net score, a share, or a mean on an integer scale."""
 
     @staticmethod
-    def net(low: int, high: int, positive: tuple[int, int], negative: tuple[int, int]) -> Metric: ...
+    def net(
+        low: int, high: int, positive: tuple[int, int], negative: tuple[int, int]
+    ) -> Metric: ...
     @staticmethod
     def share(low: int, high: int, hit: tuple[int, int]) -> Metric: ...
     @staticmethod

@@ -24,8 +24,8 @@ Key = tuple[Any, ...]
 class MetricResult:
     """One estimate with its interval and the counts behind it.
 
-    ``value``, ``se`` and the bounds are in the metric's units: NPS in points (−100…100), shares
-    in percent (0…100), means in scale units. They are NaN when there are no valid responses;
+    ``value``, ``se`` and the bounds are in the metric's units: NPS in points (-100 to 100), shares
+    in percent (0 to 100), means in scale units. They are NaN when there are no valid responses;
     the bounds are NaN when no interval was asked for.
     """
 
@@ -44,7 +44,7 @@ class MetricResult:
     counts: Mapping[str, int]
     distribution: tuple[int, ...]
     scale: Scale
-    segment: Key | None = None
+    segment: Key = ()
     n_resamples: int | None = None
     seed: int | None = None
     note: str | None = field(default=None, compare=False)
@@ -55,7 +55,7 @@ class MetricResult:
         return (self.ci_high - self.ci_low) / 2
 
     def __str__(self) -> str:
-        where = "" if self.segment is None else f"{self.segment!r}: "
+        where = f"{self.segment!r}: " if self.segment else ""
         if math.isnan(self.ci_low):
             return f"{where}{self.metric} = {self.value:.2f} (n={self.n})"
         return (
@@ -106,7 +106,7 @@ class SegmentedResult:
 
     def keys(self) -> list[Key]:
         """Segment keys in order, each a tuple with one value per ``by`` column."""
-        return [row.segment for row in self._rows if row.segment is not None]
+        return [row.segment for row in self._rows]
 
     def to_arrow(self) -> pa.Table:
         """One row per segment: key columns, then value, bounds, se, counts."""
@@ -114,7 +114,8 @@ class SegmentedResult:
 
     def to_pandas(self) -> pandas.DataFrame:
         """As :meth:`to_arrow`, converted to pandas (needs the ``pandas`` extra)."""
-        return self._table.to_pandas()
+        frame: pandas.DataFrame = self._table.to_pandas()
+        return frame
 
     def to_polars(self) -> polars.DataFrame:
         """As :meth:`to_arrow`, converted to polars (needs the ``polars`` extra)."""

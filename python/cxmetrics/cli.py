@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-import cxmetrics as cx
 import pyarrow as pa
+
+import cxmetrics as cx
 from cxmetrics._report import ReportSpec, format_csv, format_json, format_table, report_rows
 
 __all__ = ["main"]

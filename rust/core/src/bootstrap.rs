@@ -287,3 +287,28 @@ fn draw_two(
         statistic(buf_a) - statistic(buf_b)
     })
 }
+
+impl Degenerate {
+    /// A short explanation for users, carried into results as their `note`.
+    pub fn message(&self) -> &'static str {
+        match self {
+            Degenerate::Empty => "no responses: the interval is undefined",
+            Degenerate::SingleResponse => "one response: every resample equals the data",
+            Degenerate::SingleCategory => {
+                "all responses in one bucket: every resample equals the data"
+            }
+            Degenerate::ConstantDistribution => "the statistic took one value on every resample",
+            Degenerate::BcaBiasUndefined => {
+                "BCa bias correction undefined (estimate outside all resamples): percentile used"
+            }
+            Degenerate::BcaAccelerationUndefined => {
+                "BCa acceleration undefined (zero jackknife variance): percentile used"
+            }
+            Degenerate::BcaLevelsUndefined => "BCa levels undefined: percentile used",
+            Degenerate::NoResamples => "no resamples requested",
+            Degenerate::InvalidConfidence => "confidence outside (0, 1)",
+            Degenerate::NonFiniteStatistic => "the statistic is not finite on some resample",
+            Degenerate::TooLarge => "more than 2^53 responses: bootstrap not supported",
+        }
+    }
+}

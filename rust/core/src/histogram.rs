@@ -493,7 +493,20 @@ pub struct Aggregator {
 pub struct Grouped {
     pub keys: Vec<ArrayRef>,
     pub tallies: Tallies,
+    /// Per segment, a random-stream id derived from its key (not its position), so bootstrap
+    /// draws do not depend on which other segments exist or their order.
+    pub streams: Vec<u64>,
 }
+
+/// Stream id of a segment key: FNV-1a over its canonical bytes.
+pub fn key_stream(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Stream id of the unsegmented (overall) estimate.
+pub const OVERALL_STREAM: u64 = 0x6f76_6572_616c_6c00; // "overall"
 
 impl Aggregator {
     pub fn new(scale: Scale, key_types: Option<Vec<DataType>>, weighted: bool) -> Result<Self> {
@@ -694,12 +707,17 @@ impl Aggregator {
             None => Ok(Grouped {
                 keys: Vec::new(),
                 tallies: self.tallies.clone(),
+                streams: vec![OVERALL_STREAM],
             }),
             Some(index) => {
                 let order = index.sorted_order();
                 Ok(Grouped {
                     keys: index.key_columns(&order)?,
                     tallies: self.tallies.permuted(&order),
+                    streams: order
+                        .iter()
+                        .map(|&id| key_stream(index.row_bytes(id)))
+                        .collect(),
                 })
             }
         }

@@ -3,10 +3,13 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{FixedSizeListBuilder, UInt64Builder};
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt64Array};
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{Field, Schema};
 
-use crate::error::Result;
+use rayon::prelude::*;
+
+use crate::bootstrap::{bootstrap_counts, BootstrapSpec};
+use crate::error::{CoreError, Result};
 use crate::estimate::{estimate, Estimate, Interval, Moments};
 use crate::histogram::Tallies;
 use crate::metric::MetricSpec;
@@ -15,33 +18,67 @@ use crate::metric::MetricSpec;
 pub struct IntervalRequest {
     pub interval: Interval,
     pub confidence: f64,
+    /// When set, bounds and se come from the exact histogram bootstrap instead of `interval`.
+    pub bootstrap: Option<BootstrapSpec>,
+}
+
+/// One segment's estimate, with bootstrap bounds and a note when it asked for them.
+fn segment_estimate(
+    spec: &MetricSpec,
+    tallies: &Tallies,
+    s: usize,
+    stream: u64,
+    request: &IntervalRequest,
+) -> Result<(Estimate, Option<&'static str>)> {
+    let counts = tallies.counts(s);
+    let moments = Moments::new(
+        counts,
+        tallies.weight_sums(s),
+        tallies.weight_square_sums(s),
+    );
+    let Some(boot) = &request.bootstrap else {
+        return Ok((
+            estimate(spec, &moments, request.interval, request.confidence)?,
+            None,
+        ));
+    };
+    if tallies.weighted() {
+        return Err(CoreError::InvalidArgument(
+            "bootstrap intervals for weighted responses are not supported yet; use an analytic \
+             interval (they use Kish's effective n)"
+                .into(),
+        ));
+    }
+    let mut est = estimate(spec, &moments, Interval::None, request.confidence)?;
+    let reduced = spec.reduced_counts(counts);
+    let statistic = |mass: &[f64]| spec.reduced_statistic(mass);
+    let boot = bootstrap_counts(&reduced, &statistic, boot, stream);
+    est.low = boot.low;
+    est.high = boot.high;
+    est.se = boot.std_error;
+    Ok((est, boot.degenerate.map(|d| d.message())))
 }
 
 /// One row per segment of `tallies`: the key columns (named `key_names`) followed by value, se,
 /// ci_low, ci_high, n, n_missing, n_invalid, weighted_n, effective_n, `bucket_<i>` counts and the
 /// per-point `distribution` (a fixed-size list).
+/// `streams[s]` is segment `s`'s bootstrap stream id (see `histogram::Grouped`).
 pub fn estimate_batch(
     spec: &MetricSpec,
     tallies: &Tallies,
+    streams: &[u64],
     keys: &[ArrayRef],
     key_names: &[String],
     request: &IntervalRequest,
 ) -> Result<RecordBatch> {
     let segments = tallies.segments();
-    let mut estimates: Vec<Estimate> = Vec::with_capacity(segments);
-    for s in 0..segments {
-        let moments = Moments::new(
-            tallies.counts(s),
-            tallies.weight_sums(s),
-            tallies.weight_square_sums(s),
-        );
-        estimates.push(estimate(
-            spec,
-            &moments,
-            request.interval,
-            request.confidence,
-        )?);
-    }
+    // Segments are independent; bootstrap ones are worth spreading over threads.
+    let results: Vec<(Estimate, Option<&'static str>)> = (0..segments)
+        .into_par_iter()
+        .map(|s| segment_estimate(spec, tallies, s, streams[s], request))
+        .collect::<Result<_>>()?;
+    let (estimates, notes): (Vec<Estimate>, Vec<Option<&'static str>>) =
+        results.into_iter().unzip();
     let mut fields: Vec<Field> = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (name, key) in key_names.iter().zip(keys) {
@@ -101,6 +138,9 @@ pub fn estimate_batch(
     let dist: ArrayRef = Arc::new(dist.finish());
     fields.push(Field::new("distribution", dist.data_type().clone(), false));
     columns.push(dist);
+    let notes: ArrayRef = Arc::new(StringArray::from(notes));
+    fields.push(Field::new("note", arrow_schema::DataType::Utf8, true));
+    columns.push(notes);
     Ok(RecordBatch::try_new(
         Arc::new(Schema::new(fields)),
         columns,

@@ -4,10 +4,12 @@ use std::sync::Mutex;
 
 use arrow_array::ArrayRef;
 use cxmetrics_core::accumulate::{self, State};
+use cxmetrics_core::bootstrap::{BootstrapMethod, BootstrapSpec};
 use cxmetrics_core::error::CoreError;
 use cxmetrics_core::estimate::Interval;
 use cxmetrics_core::group::logical_key_type;
-use cxmetrics_core::histogram::{Aggregator, Columns};
+use cxmetrics_core::histogram::{Aggregator, Columns, OVERALL_STREAM};
+use cxmetrics_core::quantile::check_confidence;
 use cxmetrics_core::report::{estimate_batch, IntervalRequest};
 use cxmetrics_core::scale::Scale;
 use pyo3::prelude::*;
@@ -174,8 +176,10 @@ impl Aggregation {
         Ok(Aggregation::from_state(state))
     }
 
-    /// Estimates per segment and overall, as two pyarrow RecordBatches.
-    #[pyo3(signature = (metric, key_names, ci, confidence))]
+    /// Estimates per segment and overall, as two pyarrow RecordBatches. `ci="bootstrap"` uses
+    /// `bootstrap` ("percentile", "basic", "bca"), `n_resamples` and `seed`.
+    #[pyo3(signature = (metric, key_names, ci, confidence, bootstrap="bca", n_resamples=10_000, seed=0))]
+    #[allow(clippy::too_many_arguments)]
     fn estimate<'py>(
         &self,
         py: Python<'py>,
@@ -183,7 +187,11 @@ impl Aggregation {
         key_names: Vec<String>,
         ci: Option<String>,
         confidence: f64,
+        bootstrap: &str,
+        n_resamples: usize,
+        seed: u64,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let bootstrap = bootstrap.to_string();
         let spec = metric.spec.clone();
         let state = self.snapshot();
         let (segments, overall) = run_detached(py, &Names::default(), || {
@@ -193,9 +201,33 @@ impl Aggregation {
                     spec.scale.low, spec.scale.high, state.scale.low, state.scale.high
                 )));
             }
-            let request = IntervalRequest {
-                interval: Interval::parse(ci.as_deref())?,
-                confidence,
+            let request = if ci.as_deref() == Some("bootstrap") {
+                let method = match bootstrap.as_str() {
+                    "percentile" => BootstrapMethod::Percentile,
+                    "basic" => BootstrapMethod::Basic,
+                    "bca" => BootstrapMethod::Bca,
+                    other => {
+                        return Err(CoreError::InvalidArgument(format!(
+                            "unknown bootstrap method {other:?}"
+                        )))
+                    }
+                };
+                IntervalRequest {
+                    interval: Interval::None,
+                    confidence: check_confidence(confidence)?,
+                    bootstrap: Some(BootstrapSpec {
+                        n_resamples,
+                        method,
+                        confidence,
+                        seed,
+                    }),
+                }
+            } else {
+                IntervalRequest {
+                    interval: Interval::parse(ci.as_deref())?,
+                    confidence,
+                    bootstrap: None,
+                }
             };
             let agg = match state.aggregator {
                 Some(a) => a,
@@ -205,9 +237,22 @@ impl Aggregation {
                 }
             };
             let grouped = agg.finish()?;
-            let segments =
-                estimate_batch(&spec, &grouped.tallies, &grouped.keys, &key_names, &request)?;
-            let overall = estimate_batch(&spec, &grouped.tallies.total(), &[], &[], &request)?;
+            let segments = estimate_batch(
+                &spec,
+                &grouped.tallies,
+                &grouped.streams,
+                &grouped.keys,
+                &key_names,
+                &request,
+            )?;
+            let overall = estimate_batch(
+                &spec,
+                &grouped.tallies.total(),
+                &[OVERALL_STREAM],
+                &[],
+                &[],
+                &request,
+            )?;
             Ok((segments, overall))
         })?;
         Ok((

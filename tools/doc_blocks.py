@@ -1,0 +1,20 @@
+"""The ```python code blocks of the Markdown guides in docs/ (shared by the doc tests and the
+doc type check, so both see exactly the same code)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+_BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+def python_blocks(path: Path) -> list[str]:
+    """Every ```python block of one guide, in order."""
+    return _BLOCK.findall(path.read_text(encoding="utf-8"))
+
+
+def guides() -> list[Path]:
+    """Guides that contain at least one Python block."""
+    return [p for p in sorted(DOCS.glob("*.md")) if python_blocks(p)]
