@@ -18,7 +18,7 @@ $(VENV)/.deps: pyproject.toml
 
 # Rebuild the extension in place when Rust sources change (incremental; release profile).
 $(VENV)/.built: $(VENV)/.deps $(RUST_SOURCES)
-	$(BIN)/maturin develop --release --quiet --skip-install 2>&1 | tail -n 3
+	$(BIN)/maturin develop --release --quiet --skip-install
 	touch $@
 
 report: $(VENV)/.built

@@ -30,8 +30,6 @@ Conventions shared by every metric
   every scale value, low to high.
 """
 
-# ruff: noqa: RUF002, RUF003  (formulas use − Δ α on purpose)
-
 from __future__ import annotations
 
 import math

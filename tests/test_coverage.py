@@ -13,8 +13,6 @@ a script writes it to /tmp/coverage_table.md::
     python tests/test_coverage.py [--engine reference|package] [--replicates 4000]
 """
 
-
-
 from __future__ import annotations
 
 import argparse

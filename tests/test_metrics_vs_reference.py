@@ -359,7 +359,7 @@ def call_package(spec: Spec, s: dict[str, Any], **extra: Any) -> Any:
 
 
 SETTINGS = settings(
-    max_examples=60,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -422,6 +422,19 @@ def test_two_by_columns(rows: list[tuple[int, int, str]], ci: str | None) -> Non
                      segment=key)  # fmt: skip
     check_result(res.overall, ref.nps(np.array(scores), ci=ci), SPECS[0], ci=ci,
                  confidence=0.95, n_missing=0)  # fmt: skip
+
+
+@pytest.mark.parametrize("ci", NPS_CIS)
+@pytest.mark.parametrize("score", [0, 6, 7, 8, 9, 10])
+@pytest.mark.parametrize("n", [1, 2, 30])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_one_bucket_nps(ci: str | None, score: int, n: int, weighted: bool) -> None:
+    """Every response in one bucket: v = 0, and the score interval takes its closed form."""
+    x = np.full(n, score, dtype=np.int64)
+    w = np.linspace(0.5, 2.0, n) if weighted else None
+    res = cx.nps(x, weight=w, ci=ci)
+    want = ref.nps(x, w, ci=ci)
+    check_result(res, want, SPECS[0], ci=ci, confidence=0.95, n_missing=0, weighted=weighted)
 
 
 # --------------------------------------------------------------------------------------------

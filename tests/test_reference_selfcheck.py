@@ -5,8 +5,6 @@ Where possible the expected value is computed by a *different* route than the re
 pseudo-respondents), so a shared mistake is unlikely.
 """
 
-
-
 from __future__ import annotations
 
 import math

@@ -44,9 +44,20 @@ class Aggregation:
     ) -> None:
         """Adds rows (Arrow arrays or streams); all-or-nothing; releases the GIL."""
     def estimate(
-        self, metric: Metric, key_names: list[str], ci: str | None, confidence: float
+        self,
+        metric: Metric,
+        key_names: list[str],
+        ci: str | None,
+        confidence: float,
+        bootstrap: str = "bca",
+        n_resamples: int = 10_000,
+        seed: int = 0,
     ) -> tuple[pa.RecordBatch, pa.RecordBatch]:
-        """Per-segment and overall estimates as record batches."""
+        """Per-segment and overall estimates as record batches (keys, statistics, counts, note).
+
+        ``ci="bootstrap"`` draws ``n_resamples`` exact histogram resamples per segment from
+        streams derived from ``seed`` and each segment's key.
+        """
     def merged(self, other: Aggregation) -> Aggregation:
         """A new aggregation with both inputs' tallies; an empty one is the identity."""
     def copy(self) -> Aggregation: ...

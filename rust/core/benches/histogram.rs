@@ -63,8 +63,8 @@ fn data(n: usize) -> Data {
     let codes = Int32Array::from_iter_values((0..n).map(|_| rng.below(SEGMENTS as u64) as i32));
     let names = segment_names();
     let values = Arc::new(StringArray::from_iter_values(&names));
-    let dict = DictionaryArray::<Int32Type>::try_new(codes.clone(), values)
-        .expect("codes are in range");
+    let dict =
+        DictionaryArray::<Int32Type>::try_new(codes.clone(), values).expect("codes are in range");
     let strings =
         StringArray::from_iter_values(codes.values().iter().map(|&c| names[c as usize].as_str()));
     Data {

@@ -264,8 +264,11 @@ fn key_column_ids(column: &ArrayRef, j: usize) -> Result<KeyColumnIds<'_>> {
         other => {
             // Any other type the row format can encode (dates, timestamps, decimals, floats ...)
             // is grouped by its row bytes.
+            // Only scalar types name a segment; nested ones (lists, structs, maps) do not.
+            let scalar = other.is_primitive()
+                || matches!(other, DataType::FixedSizeBinary(_) | DataType::BinaryView);
             let field = SortField::new(other.clone());
-            if !RowConverter::supports_fields(std::slice::from_ref(&field)) {
+            if !scalar || !RowConverter::supports_fields(std::slice::from_ref(&field)) {
                 return Err(unsupported(column, role, "cannot be used as a segment key"));
             }
             let converter = RowConverter::new(vec![field])?;

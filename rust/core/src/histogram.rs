@@ -233,26 +233,29 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
         }
     }
 
+    /// Tallies `rows` into `out`, whose last segment is a sink: ids past the others (corrupt
+    /// dictionary indices) land there instead of out of bounds, and the caller rejects them.
     fn run<I: Ids>(&self, ids: &I, rows: std::ops::Range<usize>, out: &mut Tallies) {
         let k = self.points;
         let stride = k + 2;
+        let sink = out.segments() - 1;
         match (self.nulls, self.weights) {
             // The hot path: no nulls, no weights — one load, one compare, one increment per row.
             (None, None) => {
                 for i in rows {
                     let c = self.values[i].code(self.low, k as u64) as usize;
-                    out.counts[ids.id(i) * stride + c] += 1;
+                    out.counts[ids.id(i).min(sink) * stride + c] += 1;
                 }
             }
             (Some(_), None) => {
                 for i in rows {
-                    out.counts[ids.id(i) * stride + self.code(i)] += 1;
+                    out.counts[ids.id(i).min(sink) * stride + self.code(i)] += 1;
                 }
             }
             (_, Some(w)) => {
                 for i in rows {
                     let c = self.code(i);
-                    let g = ids.id(i);
+                    let g = ids.id(i).min(sink);
                     out.counts[g * stride + c] += 1;
                     if c < k {
                         out.wsum[g * k + c] += w[i];
@@ -265,6 +268,7 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
 
     /// Tallies all rows, splitting them across threads when there are enough of them.
     fn tally<I: Ids>(&self, ids: &I, n_local: usize) -> Tallies {
+        let n_local = n_local + 1; // the sink
         let len = self.values.len();
         let weighted = self.weights.is_some();
         let cells = n_local * (self.points + 2);
@@ -301,7 +305,7 @@ fn tally_with<S: ScoreValue>(
     ids: &LocalIds<'_>,
     n_local: usize,
     scores: ScoreTally<'_, S>,
-) -> (Tallies, Option<(usize, String)>) {
+) -> Result<(Tallies, Option<(usize, String)>)> {
     let tallies = match ids {
         LocalIds::Single => scores.tally(&SingleIds, n_local),
         LocalIds::DictI32 {
@@ -336,13 +340,19 @@ fn tally_with<S: ScoreValue>(
         ),
         LocalIds::Owned(v) => scores.tally(&SliceIds(v.as_slice()), n_local),
     };
+    if !tallies.segment_is_empty(n_local) {
+        return Err(CoreError::InvalidArgument(
+            "a segment key column has dictionary indices outside its dictionary (corrupt Arrow data)"
+                .into(),
+        ));
+    }
     let any_invalid = (0..tallies.segments()).any(|s| tallies.invalid(s) > 0);
     let first = if any_invalid {
         scores.first_invalid()
     } else {
         None
     };
-    (tallies, first)
+    Ok((tallies, first))
 }
 
 /// Tallies one aligned chunk. Returns the local tallies and the first invalid score.
@@ -362,7 +372,7 @@ fn tally_chunk(
                 low: scale.low,
                 points: scale.points(),
             };
-            Ok(tally_with(&groups.ids, groups.n_local, scores))
+            tally_with(&groups.ids, groups.n_local, scores)
         }};
     }
     match score.data_type() {
