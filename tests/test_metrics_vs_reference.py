@@ -257,7 +257,7 @@ def check_result(
     confidence: float,
     n_missing: int,
     n_invalid: int = 0,
-    segment: tuple[Key, ...] | None = None,
+    segment: tuple[Key, ...] = (),  # docs/api.md: () for an unsegmented or overall result
     weighted: bool = False,
 ) -> None:
     ctx = f"{spec.id} ci={ci} segment={segment}: got {got}, want {want}"
@@ -521,12 +521,12 @@ def test_invalid_values(spec: Spec, data: st.DataObject) -> None:
         n_invalid = sum(i in bad for i in rows)
         return spec.expect(np.array(good, dtype=np.int64), None, ci, 0.95), n_missing, n_invalid
 
-    groups = [(None, list(range(len(values))))]
+    groups: list[tuple[tuple[Key, ...], list[int]]] = [((), list(range(len(values))))]
     if keys is not None:
         assert [r.segment for r in res] == [(k,) for k in _sort_keys(keys)]
         groups += [((k,), [i for i, kk in enumerate(keys) if kk == k]) for k in _sort_keys(keys)]
     for segment, rows in groups:
-        got = res if keys is None else (res.overall if segment is None else res[segment[0]])
+        got = res if keys is None else (res.overall if segment == () else res[segment[0]])
         want, n_missing, n_invalid = expected(rows)
         check_result(got, want, spec, ci=ci, confidence=0.95, n_missing=n_missing,
                      n_invalid=n_invalid, segment=segment)  # fmt: skip

@@ -7,10 +7,12 @@ matplotlib, scipy, pyspark, dask) are never imported here.
 from __future__ import annotations
 
 from . import datasets
+from ._compare import Comparison, compare, margin_of_error, sample_size
 from ._metrics import bottom_box, ces, csat, mean_score, nps, top_box
 from ._native import __version__
 from ._results import MetricResult, SegmentedResult
 from .errors import (
+    ArgumentError,
     ColumnError,
     CorruptStateError,
     CxError,
@@ -22,11 +24,13 @@ from .errors import (
 from .scale import CES2_SCALE, CES_EFFORT_SCALE, CSAT_SCALE, NPS_SCALE, Scale
 
 __all__ = [
+    "ArgumentError",
     "CES2_SCALE",
     "CES_EFFORT_SCALE",
     "CSAT_SCALE",
     "NPS_SCALE",
     "ColumnError",
+    "Comparison",
     "CorruptStateError",
     "CxError",
     "InvalidScoreError",
@@ -39,9 +43,12 @@ __all__ = [
     "__version__",
     "bottom_box",
     "ces",
+    "compare",
     "csat",
     "datasets",
+    "margin_of_error",
     "mean_score",
     "nps",
+    "sample_size",
     "top_box",
 ]

@@ -15,11 +15,11 @@ from .scale import Scale
 
 __all__ = ["BootstrapMethod", "CiMethod", "MetricDef", "OnInvalid", "compute"]
 
-CiMethod = Literal["wald", "adjusted-wald", "score", "wilson", "t", "bootstrap"]
+CiMethod = Literal["wald", "adjusted-wald", "score", "wilson", "t", "bootstrap", "bayes"]
 BootstrapMethod = Literal["percentile", "basic", "bca"]
 OnInvalid = Literal["raise", "drop"]
 
-_CI_METHODS = ("wald", "adjusted-wald", "score", "wilson", "t", "bootstrap")
+_CI_METHODS = ("wald", "adjusted-wald", "score", "wilson", "t", "bootstrap", "bayes")
 _BOOTSTRAP_METHODS = ("percentile", "basic", "bca")
 
 # Core output columns that are not statistics and get renamed or dropped for users.
@@ -124,11 +124,12 @@ def results_from(metric: MetricDef, agg: _native.Aggregation, key_names: tuple[s
                  segmented: bool, ci: str | None, confidence: float, bootstrap: str = "bca",
                  n_resamples: int = 10_000, seed: int | None = None
                  ) -> MetricResult | SegmentedResult:
-    if ci == "bootstrap":
+    if ci in ("bootstrap", "bayes"):
         check_options(ci, confidence, "raise", bootstrap, n_resamples)
         # No seed means fresh entropy; the seed used is recorded so the result can be rebuilt.
-        used_seed = secrets.randbits(64) if seed is None else _check_seed(seed)
-        method = _Method(f"bootstrap-{bootstrap}", float(confidence), n_resamples, used_seed)
+        used_seed = fresh_seed() if seed is None else check_seed(seed)
+        name = f"bootstrap-{bootstrap}" if ci == "bootstrap" else "bayes"
+        method = _Method(name, float(confidence), n_resamples, used_seed)
         segments, overall_batch = agg.estimate(metric.native, list(key_names), ci,
                                                float(confidence), bootstrap, n_resamples,
                                                used_seed)
@@ -136,21 +137,25 @@ def results_from(metric: MetricDef, agg: _native.Aggregation, key_names: tuple[s
         method = _Method(ci, float(confidence))
         segments, overall_batch = agg.estimate(metric.native, list(key_names), ci,
                                                float(confidence))
-    overall = _rows(metric, overall_batch, (), method)[0]
+    overall = _rows(metric, overall_batch, (), method, agg.weighted)[0]
     if not segmented:
         return overall
-    rows = _rows(metric, segments, key_names, method)
+    rows = _rows(metric, segments, key_names, method, agg.weighted)
     return SegmentedResult(key_names, rows, overall, _public_table(metric, segments))
 
 
-def _check_seed(seed: int) -> int:
+def fresh_seed() -> int:
+    return secrets.randbits(64)
+
+
+def check_seed(seed: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
         raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
     return seed
 
 
 def _rows(metric: MetricDef, batch: pa.RecordBatch, key_names: tuple[str, ...],
-          method: _Method) -> list[MetricResult]:
+          method: _Method, weighted: bool) -> list[MetricResult]:
     data: dict[str, list[Any]] = batch.to_pydict()
     keys = list(zip(*(data[name] for name in key_names), strict=True)) if key_names else None
     out = []
@@ -177,6 +182,8 @@ def _rows(metric: MetricDef, batch: pa.RecordBatch, key_names: tuple[str, ...],
                 n_resamples=method.n_resamples,
                 seed=method.seed,
                 note=data["note"][i],
+                weighted=weighted,
+                definition=metric,
             )
         )
     return out

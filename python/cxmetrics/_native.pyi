@@ -66,3 +66,19 @@ class Aggregation:
     @staticmethod
     def from_bytes(data: bytes) -> Aggregation:
         """Decodes :meth:`to_bytes` output; raises CorruptStateError on any damage."""
+
+def compare(
+    metric: Metric,
+    a: tuple[list[int], float, float, float, bool],
+    b: tuple[list[int], float, float, float, bool],
+    method: str,
+    confidence: float,
+    bootstrap: str = "bca",
+    n_resamples: int = 10_000,
+    seed: int = 0,
+    stream: int = 0,
+) -> tuple[float, float, float, float, float, float, str | None]:
+    """a − b: (value, se, low, high, z, p_value, note). Sides: (counts, value, se, n_eff, weighted)."""
+
+def margin_of_error(n: float, v: float, confidence: float) -> float: ...
+def sample_size(margin: float, v: float, confidence: float) -> int: ...

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     import pandas
     import polars
 
+    from ._engine import MetricDef
+
 __all__ = ["MetricResult", "SegmentedResult"]
 
 Key = tuple[Any, ...]
@@ -48,6 +50,8 @@ class MetricResult:
     n_resamples: int | None = None
     seed: int | None = None
     note: str | None = field(default=None, compare=False)
+    weighted: bool = False
+    definition: MetricDef | None = field(default=None, compare=False, repr=False)
 
     @property
     def margin(self) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "ArgumentError",
     "ColumnError",
     "CorruptStateError",
     "CxError",
@@ -59,6 +60,10 @@ class UnsupportedTypeError(ColumnError, TypeError):
 
 class LengthMismatchError(ColumnError):
     """``by`` or ``weight`` columns whose length differs from the scores'."""
+
+
+class ArgumentError(CxError, ValueError):
+    """An option that does not fit, e.g. ``ci="wilson"`` for NPS or buckets that overlap."""
 
 
 class CorruptStateError(CxError, ValueError):

@@ -34,6 +34,18 @@ impl Interval {
         })
     }
 
+    /// The name users pass as `ci=`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Interval::None => "none",
+            Interval::Wald => "wald",
+            Interval::AdjustedWald => "adjusted-wald",
+            Interval::Score => "score",
+            Interval::Wilson => "wilson",
+            Interval::T => "t",
+        }
+    }
+
     /// Checks that the method applies to the metric's kind.
     pub fn check(self, kind: &Kind) -> Result<()> {
         let ok = match self {
@@ -51,7 +63,8 @@ impl Interval {
                 Kind::Mean => "a mean",
             };
             Err(CoreError::InvalidArgument(format!(
-                "interval method {self:?} does not apply to {what}"
+                "ci={:?} does not apply to {what}",
+                self.name()
             )))
         }
     }

@@ -4,12 +4,15 @@
 //! sufficient statistic) -> estimates and intervals. Nothing here knows about Python.
 
 pub mod accumulate;
+pub mod bayes;
 pub mod bootstrap;
+pub mod compare;
 pub mod error;
 pub mod estimate;
 pub mod group;
 pub mod histogram;
 pub mod metric;
+pub mod planning;
 pub mod quantile;
 pub mod report;
 pub mod scale;

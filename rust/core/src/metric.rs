@@ -127,6 +127,23 @@ impl MetricSpec {
         }
     }
 
+    /// Per-point masses (counts or weight sums) summed the same way as `reduced_counts`.
+    pub fn reduced_mass(&self, mass: &[f64]) -> Vec<f64> {
+        let sum = |r: &Range<usize>| mass[r.clone()].iter().sum::<f64>();
+        let total: f64 = mass.iter().sum();
+        match &self.kind {
+            Kind::Mean => mass.to_vec(),
+            Kind::Net { positive, negative } => {
+                let (pos, neg) = (sum(positive), sum(negative));
+                vec![neg, total - pos - neg, pos]
+            }
+            Kind::Share { hit } => {
+                let h = sum(hit);
+                vec![total - h, h]
+            }
+        }
+    }
+
     /// The statistic on masses laid out as [`reduced_counts`](Self::reduced_counts).
     pub fn reduced_statistic(&self, mass: &[f64]) -> f64 {
         let total: f64 = mass.iter().sum();

@@ -8,6 +8,7 @@ use arrow_schema::{Field, Schema};
 
 use rayon::prelude::*;
 
+use crate::bayes::credible_interval;
 use crate::bootstrap::{bootstrap_counts, BootstrapSpec};
 use crate::error::{CoreError, Result};
 use crate::estimate::{estimate, Estimate, Interval, Moments};
@@ -20,6 +21,8 @@ pub struct IntervalRequest {
     pub confidence: f64,
     /// When set, bounds and se come from the exact histogram bootstrap instead of `interval`.
     pub bootstrap: Option<BootstrapSpec>,
+    /// When set, (draws, seed): bounds and se come from the Dirichlet posterior (see `bayes`).
+    pub bayes: Option<(usize, u64)>,
 }
 
 /// One segment's estimate, with bootstrap bounds and a note when it asked for them.
@@ -36,6 +39,28 @@ fn segment_estimate(
         tallies.weight_sums(s),
         tallies.weight_square_sums(s),
     );
+    if let Some((draws, seed)) = request.bayes {
+        let mut est = estimate(spec, &moments, Interval::None, request.confidence)?;
+        if moments.total > 0.0 {
+            // Effective counts: the weighted shares scaled to Kish's n (the counts, unweighted).
+            let reduced: Vec<f64> = spec
+                .reduced_mass(&moments.mass)
+                .iter()
+                .map(|m| m / moments.total * moments.effective_n)
+                .collect();
+            let statistic = |mass: &[f64]| spec.reduced_statistic(mass);
+            let (low, high, sd) = credible_interval(
+                &reduced,
+                &statistic,
+                request.confidence,
+                draws,
+                seed,
+                stream,
+            );
+            (est.low, est.high, est.se) = (low, high, sd);
+        }
+        return Ok((est, None));
+    }
     let Some(boot) = &request.bootstrap else {
         return Ok((
             estimate(spec, &moments, request.interval, request.confidence)?,

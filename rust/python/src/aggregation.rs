@@ -201,34 +201,8 @@ impl Aggregation {
                     spec.scale.low, spec.scale.high, state.scale.low, state.scale.high
                 )));
             }
-            let request = if ci.as_deref() == Some("bootstrap") {
-                let method = match bootstrap.as_str() {
-                    "percentile" => BootstrapMethod::Percentile,
-                    "basic" => BootstrapMethod::Basic,
-                    "bca" => BootstrapMethod::Bca,
-                    other => {
-                        return Err(CoreError::InvalidArgument(format!(
-                            "unknown bootstrap method {other:?}"
-                        )))
-                    }
-                };
-                IntervalRequest {
-                    interval: Interval::None,
-                    confidence: check_confidence(confidence)?,
-                    bootstrap: Some(BootstrapSpec {
-                        n_resamples,
-                        method,
-                        confidence,
-                        seed,
-                    }),
-                }
-            } else {
-                IntervalRequest {
-                    interval: Interval::parse(ci.as_deref())?,
-                    confidence,
-                    bootstrap: None,
-                }
-            };
+            let request =
+                interval_request(ci.as_deref(), confidence, &bootstrap, n_resamples, seed)?;
             let agg = match state.aggregator {
                 Some(a) => a,
                 None => {
@@ -259,5 +233,46 @@ impl Aggregation {
             PyRecordBatch::new(segments).into_pyarrow(py)?,
             PyRecordBatch::new(overall).into_pyarrow(py)?,
         ))
+    }
+}
+
+/// Parses the interval options of one call (shared by estimates and comparisons).
+pub fn interval_request(
+    ci: Option<&str>,
+    confidence: f64,
+    bootstrap: &str,
+    n_resamples: usize,
+    seed: u64,
+) -> Result<IntervalRequest, CoreError> {
+    let confidence = check_confidence(confidence)?;
+    let mut request = IntervalRequest {
+        interval: Interval::None,
+        confidence,
+        bootstrap: None,
+        bayes: None,
+    };
+    match ci {
+        Some("bootstrap") => {
+            request.bootstrap = Some(BootstrapSpec {
+                n_resamples,
+                method: bootstrap_method(bootstrap)?,
+                confidence,
+                seed,
+            })
+        }
+        Some("bayes") => request.bayes = Some((n_resamples, seed)),
+        other => request.interval = Interval::parse(other)?,
+    }
+    Ok(request)
+}
+
+pub fn bootstrap_method(name: &str) -> Result<BootstrapMethod, CoreError> {
+    match name {
+        "percentile" => Ok(BootstrapMethod::Percentile),
+        "basic" => Ok(BootstrapMethod::Basic),
+        "bca" => Ok(BootstrapMethod::Bca),
+        other => Err(CoreError::InvalidArgument(format!(
+            "unknown bootstrap method {other:?}"
+        ))),
     }
 }

@@ -101,6 +101,7 @@ pub fn to_py_err(py: Python<'_>, err: CoreError, names: &Names) -> PyErr {
             )
         }
         CoreError::CorruptState(m) => raise(py, "CorruptStateError", m, &[]),
+        CoreError::InvalidArgument(m) => raise(py, "ArgumentError", m, &[]),
         other => raise(py, "CxError", other.to_string(), &[]),
     }
 }

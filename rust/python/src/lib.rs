@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 
 mod aggregation;
 mod errors;
+mod functions;
 mod metric;
 
 use aggregation::Aggregation;
@@ -15,6 +16,9 @@ use metric::Metric;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Metric>()?;
     m.add_class::<Aggregation>()?;
+    m.add_function(wrap_pyfunction!(functions::compare, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::margin_of_error, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::sample_size, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,0 +1,543 @@
+"""``cx.Accumulator``: stream batches in, merge partial results exactly, store them as bytes.
+
+An accumulator holds a metric definition (name, options, column names) and the Rust-side
+tallies (``_native.Aggregation``: counts and weight sums per segment and scale value), which are
+the sufficient statistic of every metric. Updates, merges and estimates all happen in Rust; this
+module names things, checks definitions and frames the bytes.
+
+Byte layout of :meth:`Accumulator.to_bytes` (all integers little-endian; documented in
+``docs/accumulators.md``)::
+
+    0    8  magic       89 43 58 41 0D 0A 1A 0A  (b"\\x89CXA\\r\\n\\x1a\\n")
+    8    2  version     u16 = 1
+    10   2  flags       u16 = 0 (reserved)
+    12   4  def_len     u32: length D of the definition
+    16   8  length      u64: total bytes, checksum included
+    24   D  definition  canonical JSON (UTF-8, sorted keys, no spaces)
+    24+D S  state       the core state (its own format, "\\x89CXM..."), S = length - 28 - D;
+                        empty while a column-mode accumulator has seen no data
+    L-4  4  checksum    CRC-32 (zlib.crc32) of bytes 0..L-4
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from . import _engine, _native
+from ._engine import BootstrapMethod, CiMethod, MetricDef, OnInvalid
+from ._inputs import Columns, resolve_columns
+from ._results import MetricResult, SegmentedResult
+from .errors import ColumnError, CorruptStateError, CxError
+from .scale import CES2_SCALE, CES_EFFORT_SCALE, CSAT_SCALE, NPS_SCALE, Scale
+
+__all__ = ["METRICS", "Accumulator", "IncompatibleAccumulatorError", "MetricName"]
+
+MetricName = Literal["nps", "csat", "ces", "top_box", "bottom_box", "mean"]
+METRICS: tuple[str, ...] = ("nps", "csat", "ces", "top_box", "bottom_box", "mean")
+
+MAGIC = b"\x89CXA\r\n\x1a\n"
+VERSION = 1
+_FRAME = struct.Struct("<8sHHIQ")  # magic, version, flags, def_len, length
+_CHECKSUM = 4
+
+_TEN_POINT = Scale(1, 10)
+
+# Each metric's options with their defaults (the one-shot functions' defaults).
+_OPTIONS: dict[str, dict[str, object]] = {
+    "nps": {"scale": NPS_SCALE, "promoters": (9, 10), "detractors": (0, 6)},
+    "csat": {"scale": CSAT_SCALE, "satisfied": (4, 5), "statistic": "share"},
+    "ces": {"variant": "2.0", "statistic": None},
+    "top_box": {"scale": _TEN_POINT, "top": 2},
+    "bottom_box": {"scale": _TEN_POINT, "bottom": 2},
+    "mean": {"scale": CSAT_SCALE},
+}
+# The interval each metric uses when ``result()`` is not told (as the one-shot functions).
+_DEFAULT_CI: dict[str, str] = {"nps": "wald", "top_box": "wilson", "bottom_box": "wilson",
+                               "mean": "t"}
+
+
+class IncompatibleAccumulatorError(CxError, ValueError):
+    """Accumulators of different metrics, options, columns or weighting cannot be merged."""
+
+
+def _pair(value: object, name: str) -> tuple[int, int]:
+    if (not isinstance(value, tuple | list) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        raise ValueError(f"{name} must be a pair of ints (low, high), got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def _scale(value: object) -> Scale:
+    if isinstance(value, Scale):
+        return value
+    low, high = _pair(value, "scale")
+    return Scale(low, high)
+
+
+def _normalise(metric: str, given: dict[str, object]) -> dict[str, object]:
+    """The metric's full option set (defaults filled in) in JSON-ready form."""
+    if metric not in _OPTIONS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    defaults = _OPTIONS[metric]
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ValueError(f"{metric} takes the options {sorted(defaults)}, not {unknown}")
+    options = {**defaults, **given}
+    out: dict[str, object] = {}
+    for name, value in options.items():
+        if name == "scale":
+            scale = _scale(value)
+            out[name] = [scale.low, scale.high]
+        elif name in ("promoters", "detractors", "satisfied"):
+            out[name] = list(_pair(value, name))
+        else:
+            out[name] = value
+    if metric == "ces":
+        variant = out["variant"]
+        if variant not in ("2.0", "effort"):
+            raise ValueError(f"variant must be '2.0' or 'effort', got {variant!r}")
+        if out["statistic"] is None:
+            out["statistic"] = "share" if variant == "2.0" else "mean"
+    return out
+
+
+def _metric_def(metric: str, options: dict[str, Any]) -> MetricDef:
+    """The engine's definition, built exactly as the one-shot function builds it."""
+    from ._metrics import _box, _share_or_mean
+
+    if metric == "ces":
+        if options["variant"] == "2.0":
+            return _share_or_mean("ces", CES2_SCALE, (5, 7), options["statistic"],
+                                  ("disagree", "agree"))
+        return _share_or_mean("ces", CES_EFFORT_SCALE, (1, 2), options["statistic"],
+                              ("rest", "low_effort"))
+    scale = _scale(options["scale"])
+    if metric == "nps":
+        return _engine.net("nps", scale, _pair(options["promoters"], "promoters"),
+                           _pair(options["detractors"], "detractors"),
+                           ("detractors", "passives", "promoters"))
+    if metric == "csat":
+        return _share_or_mean("csat", scale, _pair(options["satisfied"], "satisfied"),
+                              options["statistic"], ("unsatisfied", "satisfied"))
+    if metric == "top_box":
+        return _box("top_box", scale, options["top"], True)
+    if metric == "bottom_box":
+        return _box("bottom_box", scale, options["bottom"], False)
+    return _engine.mean("mean", scale)
+
+
+def _names(by: object) -> list[str] | None:
+    if by is None:
+        return None
+    items = list(by) if isinstance(by, list | tuple) else [by]
+    for item in items:
+        if not isinstance(item, str):
+            raise ColumnError(f"by must name columns (str), got {type(item).__name__}")
+    return [str(item) for item in items]
+
+
+class Accumulator:
+    """A mergeable, serialisable running state of one metric over a stream of batches.
+
+    ``Accumulator(metric, score=..., by=..., weight=...)`` with column names takes tables
+    (pyarrow ``Table``/``RecordBatch``/``RecordBatchReader``, polars or pandas DataFrames, any
+    Arrow stream) in :meth:`update`. Without ``score=``, :meth:`update` takes a column of scores
+    with ``by=`` and ``weight=`` columns, and the first update fixes how many ``by`` columns and
+    whether there are weights.
+
+    ``metric`` is ``"nps"``, ``"csat"``, ``"ces"``, ``"top_box"``, ``"bottom_box"`` or ``"mean"``,
+    with that metric's options (e.g. ``promoters=``, ``statistic=``, ``top=``, ``scale=``).
+    :meth:`result` returns exactly what the one-shot function returns for all rows seen;
+    :meth:`merge` combines two accumulators (an empty one is the identity on both sides);
+    :meth:`to_bytes` / :meth:`from_bytes` give a durable, checksummed, canonical form: equal
+    states give equal bytes whatever order their batches were added and merged in.
+    """
+
+    __slots__ = ("_agg", "_definition", "_metric")
+
+    def __init__(
+        self,
+        metric: MetricName,
+        *,
+        score: str | None = None,
+        by: str | Sequence[str] | None = None,
+        weight: str | None = None,
+        on_invalid: OnInvalid = "raise",
+        scale: Scale | None = None,
+        promoters: tuple[int, int] | None = None,
+        detractors: tuple[int, int] | None = None,
+        satisfied: tuple[int, int] | None = None,
+        statistic: Literal["share", "mean"] | None = None,
+        variant: Literal["2.0", "effort"] | None = None,
+        top: int | None = None,
+        bottom: int | None = None,
+    ) -> None:
+        given: dict[str, object] = {name: value for name, value in (
+            ("scale", scale), ("promoters", promoters), ("detractors", detractors),
+            ("satisfied", satisfied), ("statistic", statistic), ("variant", variant),
+            ("top", top), ("bottom", bottom)) if value is not None}
+        if on_invalid not in ("raise", "drop"):
+            raise ValueError(f"on_invalid must be 'raise' or 'drop', got {on_invalid!r}")
+        if score is None and (by is not None or weight is not None):
+            raise ColumnError(
+                "by= and weight= name columns of a table, which needs score= as well; "
+                "to pass columns instead, give them to update(scores, by=..., weight=...)"
+            )
+        if score is not None and not isinstance(score, str):
+            raise ColumnError(f"score must name a column (str), got {type(score).__name__}")
+        if weight is not None and not isinstance(weight, str):
+            raise ColumnError(f"weight must name a column (str), got {type(weight).__name__}")
+        definition: dict[str, object] = {
+            "metric": metric,
+            "options": _normalise(metric, given),
+            "on_invalid": on_invalid,
+            "table": score is not None,
+            "score": score,
+            "by": _names(by),
+            "weight": weight,
+        }
+        self._init(definition, None)
+
+    def _init(self, definition: dict[str, object], agg: _native.Aggregation | None) -> None:
+        options = definition["options"]
+        assert isinstance(options, dict)
+        self._metric = _metric_def(str(definition["metric"]), options)
+        self._definition = definition
+        if agg is None and definition["table"]:
+            by = definition["by"]
+            n_keys = len(by) if isinstance(by, list) else 0
+            agg = _native.Aggregation(self._metric.scale.low, self._metric.scale.high, n_keys,
+                                      definition["weight"] is not None)
+        self._agg = agg
+
+    @classmethod
+    def _build(cls, definition: dict[str, object],
+               agg: _native.Aggregation | None) -> Accumulator:
+        out = cls.__new__(cls)
+        out._init(dict(definition), agg)
+        return out
+
+    # -- what it holds -------------------------------------------------------------------------
+
+    @property
+    def metric(self) -> str:
+        """The metric's name, e.g. ``"nps"``."""
+        return str(self._definition["metric"])
+
+    @property
+    def options(self) -> dict[str, object]:
+        """The metric's options with defaults filled in (scales and ranges as lists)."""
+        options = self._definition["options"]
+        assert isinstance(options, dict)
+        return json.loads(json.dumps(options))  # type: ignore[no-any-return]
+
+    @property
+    def by(self) -> tuple[str, ...] | None:
+        """The segment key column names (``None``: unsegmented, or no data yet)."""
+        by = self._definition["by"]
+        return tuple(by) if isinstance(by, list) else None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The table columns an update reads: score, then ``by``, then weight."""
+        d = self._definition
+        if not d["table"]:
+            raise ColumnError("this accumulator takes columns, not a table: it names none")
+        by = d["by"]
+        names = [d["score"], *(by if isinstance(by, list) else ()), d["weight"]]
+        return tuple(dict.fromkeys(str(n) for n in names if n is not None))
+
+    @property
+    def scale(self) -> Scale:
+        return self._metric.scale
+
+    def __repr__(self) -> str:
+        d = self._definition
+        return (f"Accumulator({d['metric']!r}, score={d['score']!r}, by={d['by']!r}, "
+                f"weight={d['weight']!r}, options={d['options']!r})")
+
+    # -- adding data -----------------------------------------------------------------------------
+
+    def update(self, data: object, *, by: object = None, weight: object = None) -> None:
+        """Adds the rows of ``data``: a table when the accumulator names columns, else a column
+        of scores with ``by``/``weight`` columns of the same length.
+
+        All-or-nothing: a batch with an invalid score (``on_invalid="raise"``) or weight raises
+        and leaves the accumulator as it was.
+        """
+        d = self._definition
+        if d["table"]:
+            if by is not None or weight is not None:
+                raise ColumnError("this accumulator names its columns: update(table) takes "
+                                  "no by= or weight=")
+            columns = resolve_columns(data, d["score"], d["by"], d["weight"])
+        else:
+            columns = resolve_columns(data, None, by, weight)
+            self._fix_shape(columns, segmented=by is not None)
+        assert self._agg is not None
+        _feed(self._agg, columns, str(d["on_invalid"]))
+
+    def _fix_shape(self, columns: Columns, *, segmented: bool) -> None:
+        """Column mode: the first update fixes the key columns and weighting."""
+        d = self._definition
+        if self._agg is None:
+            scale = self._metric.scale
+            d["score"] = columns.score_name
+            d["by"] = list(columns.key_names) if segmented else None
+            d["weight"] = columns.weight_name
+            self._agg = _native.Aggregation(scale.low, scale.high, len(columns.keys),
+                                            columns.weight is not None)
+            return
+        if (len(columns.keys) != self._agg.n_keys or (d["by"] is not None) != segmented
+                or (columns.weight is not None) != self._agg.weighted):
+            raise ColumnError(
+                f"this accumulator was started with by={d['by']!r} and "
+                f"{'a' if self._agg.weighted else 'no'} weight column; every update must have "
+                f"the same shape (got {len(columns.keys)} by column(s), "
+                f"{'a' if columns.weight is not None else 'no'} weight column)"
+            )
+
+    # -- combining -----------------------------------------------------------------------------
+
+    def merge(self, other: Accumulator) -> Accumulator:
+        """A new accumulator with the rows of both; neither input changes."""
+        if not isinstance(other, Accumulator):
+            raise TypeError(f"can only merge an Accumulator, got {type(other).__name__}")
+        mine, theirs = self._definition, other._definition
+        same = ("metric", "options", "on_invalid", "table")
+        diff = [k for k in same if mine[k] != theirs[k]]
+        if self._agg is None or other._agg is None:
+            if diff:
+                raise IncompatibleAccumulatorError(_describe(diff, mine, theirs))
+            source = other if self._agg is None else self
+            return source.copy()
+        diff += [k for k in ("score", "by", "weight") if mine[k] != theirs[k]]
+        if diff:
+            raise IncompatibleAccumulatorError(_describe(diff, mine, theirs))
+        return Accumulator._build(mine, self._agg.merged(other._agg))
+
+    def empty(self) -> Accumulator:
+        """A new accumulator with this one's definition and no data."""
+        definition = dict(self._definition)
+        if not definition["table"]:
+            definition.update(score=None, by=None, weight=None)
+        return Accumulator._build(definition, None)
+
+    def copy(self) -> Accumulator:
+        """An independent copy (the tallies are copied in Rust; cheap)."""
+        return Accumulator._build(self._definition,
+                                  None if self._agg is None else self._agg.copy())
+
+    def __copy__(self) -> Accumulator:
+        return self.copy()
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Accumulator:
+        return self.copy()
+
+    # -- results -------------------------------------------------------------------------------
+
+    def result(
+        self,
+        *,
+        ci: CiMethod | Literal["auto"] | None = "auto",
+        confidence: float = 0.95,
+        n_resamples: int = 10_000,
+        bootstrap: BootstrapMethod = "bca",
+        seed: int | None = None,
+    ) -> MetricResult | SegmentedResult:
+        """The estimate over every row added so far: a :class:`MetricResult` without ``by``, a
+        :class:`SegmentedResult` with it — the same result the one-shot function gives.
+
+        ``ci="auto"`` is the metric's default interval (as in the one-shot function).
+        """
+        method = self.check_result_options(ci, confidence, n_resamples, bootstrap)
+        by = self._definition["by"]
+        agg = self._agg
+        if agg is None:
+            scale = self._metric.scale
+            agg = _native.Aggregation(scale.low, scale.high, 0, False)
+        key_names = tuple(by) if isinstance(by, list) else ()
+        return _engine.results_from(self._metric, agg, key_names, segmented=by is not None,
+                                    ci=method, confidence=confidence, bootstrap=bootstrap,
+                                    n_resamples=n_resamples, seed=seed)
+
+    def check_result_options(self, ci: str | None, confidence: float, n_resamples: int,
+                             bootstrap: str) -> str | None:
+        """Validates the options of :meth:`result` (before a long job); returns the interval."""
+        method = self._default_ci() if ci == "auto" else ci
+        _engine.check_options(method, confidence, str(self._definition["on_invalid"]),
+                              bootstrap, n_resamples)
+        return method
+
+    def _default_ci(self) -> str:
+        metric = self.metric
+        if metric in _DEFAULT_CI:
+            return _DEFAULT_CI[metric]
+        options = self._definition["options"]
+        assert isinstance(options, dict)
+        return "wilson" if options["statistic"] == "share" else "t"
+
+    # -- bytes ---------------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """The durable form: definition and tallies, versioned and checksummed. Canonical: equal
+        accumulators give equal bytes, whatever order their data arrived and merged in."""
+        header = _canonical_json(self._definition)
+        state = b"" if self._agg is None else self._agg.to_bytes()
+        length = _FRAME.size + len(header) + len(state) + _CHECKSUM
+        body = _FRAME.pack(MAGIC, VERSION, 0, len(header), length) + header + state
+        return body + struct.pack("<I", zlib.crc32(body))
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> Accumulator:
+        """Reads :meth:`to_bytes` output; raises :class:`CorruptStateError` for truncated,
+        damaged, foreign or newer-format bytes."""
+        if isinstance(data, memoryview | bytearray):
+            data = bytes(data)
+        if not isinstance(data, bytes):
+            raise TypeError(f"from_bytes takes bytes, got {type(data).__name__}")
+        definition, state = _unframe(data)
+        options = definition["options"]
+        assert isinstance(options, dict)
+        try:
+            scale = _metric_def(str(definition["metric"]), options).scale
+        except Exception as exc:  # any failure to rebuild the metric means bad bytes
+            raise CorruptStateError(f"accumulator definition is invalid: {exc}") from None
+        agg = _native.Aggregation.from_bytes(state) if state else None
+        _check_consistent(definition, scale, agg)
+        return cls._build(definition, agg)
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        return (_from_bytes, (self.to_bytes(),))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Accumulator):
+            return NotImplemented
+        return self.to_bytes() == other.to_bytes()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+
+def _from_bytes(data: bytes) -> Accumulator:
+    """Unpickling hook (module-level so pickles name a stable function)."""
+    return Accumulator.from_bytes(data)
+
+
+def _feed(agg: _native.Aggregation, columns: Columns, on_invalid: str) -> None:
+    agg.update(columns.score, list(columns.keys), columns.weight, on_invalid == "drop",
+               columns.score_name, list(columns.key_names), columns.weight_name)
+
+
+def _describe(diff: list[str], mine: dict[str, object], theirs: dict[str, object]) -> str:
+    parts = ", ".join(f"{k}: {mine[k]!r} vs {theirs[k]!r}" for k in diff)
+    return f"cannot merge accumulators with different definitions ({parts})"
+
+
+def _canonical_json(definition: dict[str, object]) -> bytes:
+    return json.dumps(definition, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def _unframe(data: bytes) -> tuple[dict[str, object], bytes]:
+    """Checks the frame and checksum; returns the parsed definition and the core state bytes."""
+    minimum = _FRAME.size + _CHECKSUM
+    if len(data) < len(MAGIC):
+        if MAGIC.startswith(data):
+            raise CorruptStateError(f"truncated accumulator: {len(data)} byte(s), an "
+                                    f"accumulator has at least {minimum}")
+        raise CorruptStateError("not a cxmetrics accumulator (wrong magic bytes)")
+    if data[:8] != MAGIC:
+        hint = (" (this is a bare core state; Accumulator bytes start with \\x89CXA)"
+                if data[:8] == b"\x89CXM\r\n\x1a\n" else "")
+        raise CorruptStateError(f"not a cxmetrics accumulator (wrong magic bytes){hint}")
+    if len(data) < _FRAME.size:
+        raise CorruptStateError(f"truncated accumulator: {len(data)} byte(s), an accumulator "
+                                f"has at least {minimum}")
+    _, version, flags, def_len, length = _FRAME.unpack_from(data)
+    if length != len(data):
+        if length > len(data):
+            raise CorruptStateError(f"truncated accumulator: {len(data)} byte(s), its header "
+                                    f"says {length} (or the header is damaged)")
+        raise CorruptStateError(f"accumulator has {len(data)} byte(s) but its header says "
+                                f"{length}: trailing data or a damaged header")
+    if len(data) < minimum:
+        raise CorruptStateError(f"truncated accumulator: {len(data)} byte(s), an accumulator "
+                                f"has at least {minimum}")
+    (stored,) = struct.unpack_from("<I", data, len(data) - _CHECKSUM)
+    actual = zlib.crc32(memoryview(data)[: len(data) - _CHECKSUM])
+    if stored != actual:
+        raise CorruptStateError(f"accumulator is damaged: checksum mismatch (stored "
+                                f"{stored:#010x}, computed {actual:#010x})")
+    if version > VERSION:
+        raise CorruptStateError(f"accumulator has format version {version}, newer than this "
+                                f"cxmetrics reads ({VERSION}); upgrade cxmetrics to read it")
+    if version == 0:
+        raise CorruptStateError("accumulator has format version 0, which does not exist")
+    if flags != 0:
+        raise CorruptStateError(f"accumulator has unknown flags {flags:#06x}")
+    end = _FRAME.size + def_len
+    if end > len(data) - _CHECKSUM:
+        raise CorruptStateError("accumulator definition runs past the end of the data")
+    header = data[_FRAME.size:end]
+    try:
+        definition = json.loads(header.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise CorruptStateError(f"accumulator definition is not valid JSON: {exc}") from None
+    _check_definition(definition)
+    if _canonical_json(definition) != header:
+        raise CorruptStateError("accumulator definition is not in canonical form")
+    return definition, data[end: len(data) - _CHECKSUM]
+
+
+def _check_definition(d: object) -> None:
+    """Shape and types of a decoded definition (values are checked by rebuilding it)."""
+    fields = {"metric", "options", "on_invalid", "table", "score", "by", "weight"}
+    if not isinstance(d, dict) or set(d) != fields:
+        raise CorruptStateError("accumulator definition does not have the expected fields")
+    ok = (
+        d["metric"] in _OPTIONS
+        and isinstance(d["options"], dict)
+        and d["on_invalid"] in ("raise", "drop")
+        and isinstance(d["table"], bool)
+        and (d["score"] is None or isinstance(d["score"], str))
+        and (d["weight"] is None or isinstance(d["weight"], str))
+        and (d["by"] is None or (isinstance(d["by"], list)
+                                 and all(isinstance(b, str) for b in d["by"])))
+    )
+    if not ok:
+        raise CorruptStateError("accumulator definition has fields of the wrong type")
+    options = d["options"]
+    if set(options) != set(_OPTIONS[d["metric"]]):
+        raise CorruptStateError(f"accumulator definition has options {sorted(options)}, "
+                                f"expected {sorted(_OPTIONS[d['metric']])}")
+    try:
+        normal = _normalise(d["metric"], options)
+    except (ValueError, TypeError) as exc:
+        raise CorruptStateError(f"accumulator definition is invalid: {exc}") from None
+    if normal != options:
+        raise CorruptStateError("accumulator definition options are not normalised")
+    if d["table"] and d["score"] is None:
+        raise CorruptStateError("accumulator definition names no score column")
+
+
+def _check_consistent(d: dict[str, object], scale: Scale,
+                      agg: _native.Aggregation | None) -> None:
+    if agg is None:
+        if d["table"] or d["score"] is not None:
+            raise CorruptStateError("accumulator bytes hold a definition but no tallies")
+        if d["by"] is not None or d["weight"] is not None:
+            raise CorruptStateError("accumulator without data names key or weight columns")
+        return
+    if d["score"] is None:
+        raise CorruptStateError("accumulator tallies have no column names")
+    if (agg.low, agg.high) != (scale.low, scale.high):
+        raise CorruptStateError(f"accumulator tallies are on scale {agg.low}..{agg.high}, its "
+                                f"metric on {scale.low}..{scale.high}")
+    by = d["by"]
+    n_keys = len(by) if isinstance(by, list) else 0
+    if agg.n_keys != n_keys or agg.weighted != (d["weight"] is not None):
+        raise CorruptStateError("accumulator tallies do not match its key and weight columns")

@@ -1,0 +1,166 @@
+"""Comparing one metric between two independent groups, and planning sample sizes."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from . import _native
+from ._engine import BootstrapMethod, check_options, check_seed, fresh_seed
+from ._results import MetricResult
+from .errors import ArgumentError
+
+__all__ = ["Comparison", "compare", "margin_of_error", "sample_size"]
+
+CompareMethod = Literal["wald", "newcombe", "bootstrap"]
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """``a.value − b.value`` with its interval and the two-sided z-test of no difference."""
+
+    metric: str
+    difference: float
+    ci_low: float
+    ci_high: float
+    se: float
+    z: float
+    p_value: float
+    confidence: float
+    method: str
+    a: MetricResult
+    b: MetricResult
+    n_resamples: int | None = None
+    seed: int | None = None
+    note: str | None = None
+
+    def __str__(self) -> str:
+        return (
+            f"{self.metric} difference = {self.difference:.2f} "
+            f"[{self.ci_low:.2f}, {self.ci_high:.2f}] ({self.confidence:.0%} {self.method}, "
+            f"p = {self.p_value:.4g})"
+        )
+
+
+def compare(
+    a: MetricResult,
+    b: MetricResult,
+    *,
+    ci: CompareMethod = "wald",
+    confidence: float | None = None,
+    n_resamples: int = 10_000,
+    bootstrap: BootstrapMethod = "bca",
+    seed: int | None = None,
+) -> Comparison:
+    """The difference ``a − b`` of two independent results of the same metric.
+
+    ``ci``: ``"wald"`` (se = sqrt(se_a² + se_b²)), ``"newcombe"`` (Newcombe's hybrid score
+    interval for shares; for NPS the same construction on Tango's score intervals), or
+    ``"bootstrap"`` (each group resampled independently from its histogram). The p-value is the
+    two-sided z-test of no difference. ``confidence`` defaults to ``a.confidence``.
+    Compare two segments with ``compare(res["North"], res["South"])``.
+    """
+    definition = a.definition
+    if definition is None or b.definition is None:
+        raise ArgumentError("compare() takes results returned by cxmetrics' metric functions")
+    if (a.metric, a.scale, definition.bucket_names) != (
+        b.metric, b.scale, b.definition.bucket_names,
+    ):
+        raise ArgumentError(f"cannot compare {a.metric} on {a.scale} with {b.metric} on {b.scale}")
+    level = a.confidence if confidence is None else confidence
+    check_options(None, level, "raise", bootstrap, n_resamples)
+    used_seed = None
+    if ci == "bootstrap":
+        used_seed = fresh_seed() if seed is None else check_seed(seed)
+    value, se, low, high, z, p, note = _native.compare(
+        definition.native,
+        _side(a),
+        _side(b),
+        ci,
+        float(level),
+        bootstrap,
+        n_resamples,
+        used_seed or 0,
+        _stream(a, b),
+    )
+    return Comparison(
+        metric=a.metric,
+        difference=value,
+        ci_low=low,
+        ci_high=high,
+        se=se,
+        z=z,
+        p_value=p,
+        confidence=float(level),
+        method=f"bootstrap-{bootstrap}" if ci == "bootstrap" else ci,
+        a=a,
+        b=b,
+        n_resamples=n_resamples if ci == "bootstrap" else None,
+        seed=used_seed,
+        note=note,
+    )
+
+
+def _side(r: MetricResult) -> tuple[list[int], float, float, float, bool]:
+    return (list(r.distribution), r.value, r.se, r.effective_n, r.weighted)
+
+
+def _stream(a: MetricResult, b: MetricResult) -> int:
+    """A bootstrap stream from both segments' keys, so the draws do not depend on call order
+    elsewhere."""
+    digest = hashlib.blake2b(repr((a.segment, b.segment)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def _variance(metric: str, promoters: float | None, detractors: float | None,
+              share: float | None) -> float:
+    """Per-response variance (in units of the metric / 100); worst case when shares unknown."""
+    if metric == "nps":
+        if promoters is None or detractors is None:
+            return 1.0
+        p, d = promoters, detractors
+        if not (0 <= p <= 1 and 0 <= d <= 1 and p + d <= 1):
+            raise ArgumentError("promoters and detractors must be shares in [0, 1] summing to ≤ 1")
+        return p + d - (p - d) ** 2
+    if metric == "share":
+        p = 0.5 if share is None else share
+        if not 0 <= p <= 1:
+            raise ArgumentError("share must be in [0, 1]")
+        return p * (1 - p)
+    raise ArgumentError(f"metric must be 'nps' or 'share', got {metric!r}")
+
+
+def margin_of_error(
+    n: float,
+    *,
+    metric: Literal["nps", "share"] = "nps",
+    confidence: float = 0.95,
+    promoters: float | None = None,
+    detractors: float | None = None,
+    share: float | None = None,
+) -> float:
+    """Half-width in points of the Wald interval with ``n`` responses (worst case by default:
+    for NPS all answers promoters or detractors, for a share p = ½)."""
+    return _native.margin_of_error(
+        float(n), _variance(metric, promoters, detractors, share), float(confidence)
+    )
+
+
+def sample_size(
+    margin: float,
+    *,
+    metric: Literal["nps", "share"] = "nps",
+    confidence: float = 0.95,
+    promoters: float | None = None,
+    detractors: float | None = None,
+    share: float | None = None,
+) -> int:
+    """Responses needed for a margin of error of at most ``margin`` points
+    (``sample_size(5)`` = 1,537 for NPS at 95% in the worst case)."""
+    if not math.isfinite(margin):
+        raise ArgumentError("margin must be finite")
+    return _native.sample_size(
+        float(margin), _variance(metric, promoters, detractors, share), float(confidence)
+    )

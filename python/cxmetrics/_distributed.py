@@ -1,0 +1,219 @@
+"""The metric functions over a distributed DataFrame, shared by the Spark and Dask adapters.
+
+Each adapter supplies one *fold*: given a DataFrame and an empty table-mode
+:class:`~cxmetrics.Accumulator`, it folds every partition into a serialized accumulator on the
+workers and merges them (exactly) into one. Everything else — options, defaults, results — is
+the same code as :class:`~cxmetrics.Accumulator` and the one-shot functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypeVar, overload
+
+from ._accumulator import Accumulator
+from ._engine import BootstrapMethod, CiMethod, OnInvalid
+from ._results import MetricResult, SegmentedResult
+from .scale import CSAT_SCALE, NPS_SCALE, Scale
+
+__all__ = ["MetricFunctions", "merge_states", "tree_merge"]
+
+# (DataFrame, empty accumulator naming its columns) -> accumulator holding every row.
+Fold = Callable[[Any, Accumulator], Accumulator]
+Key = str | Sequence[str]
+_TEN_POINT = Scale(1, 10)
+
+T = TypeVar("T")
+
+
+def tree_merge(items: list[T], merge: Callable[[list[T]], T], fan_in: int = 8) -> T:
+    """Merges ``items`` level by level, ``fan_in`` at a time (a balanced tree)."""
+    if not items:
+        raise ValueError("nothing to merge")
+    while len(items) > 1:
+        items = [merge(items[i:i + fan_in]) for i in range(0, len(items), fan_in)]
+    return items[0]
+
+
+def merge_states(states: Sequence[bytes], blank: bytes) -> bytes:
+    """The merge of serialized accumulators, serialized (``blank``: the empty accumulator)."""
+    acc = Accumulator.from_bytes(blank)
+    for state in states:
+        acc = acc.merge(Accumulator.from_bytes(state))
+    return acc.to_bytes()
+
+
+class MetricFunctions:
+    """``nps``, ``csat``, ``ces``, ``top_box``, ``bottom_box``, ``mean_score`` and
+    ``accumulate`` over one engine's DataFrames (bound by ``cxmetrics.spark``/``.dask``)."""
+
+    def __init__(self, fold: Fold, engine: str) -> None:
+        self._fold = fold
+        self._engine = engine
+
+    def accumulate(self, df: object, accumulator: Accumulator) -> Accumulator:
+        """Adds every row of ``df`` to a copy of ``accumulator`` (which must name its columns,
+        e.g. ``Accumulator("nps", score="score", by="region")``) on the cluster, and returns it.
+        """
+        if not isinstance(accumulator, Accumulator):
+            raise TypeError(f"accumulator must be a cxmetrics.Accumulator, got "
+                            f"{type(accumulator).__name__}")
+        accumulator.columns  # noqa: B018  (raises for a column-mode accumulator)
+        return accumulator.merge(self._fold(df, accumulator.empty()))
+
+    def _run(self, df: object, acc: Accumulator, ci: CiMethod | Literal["auto"] | None,
+             confidence: float, n_resamples: int, bootstrap: BootstrapMethod, seed: int | None
+             ) -> MetricResult | SegmentedResult:
+        # Bad options fail here, before a cluster job starts.
+        acc.check_result_options(ci, confidence, n_resamples, bootstrap)
+        return self._fold(df, acc).result(ci=ci, confidence=confidence,
+                                          n_resamples=n_resamples, bootstrap=bootstrap,
+                                          seed=seed)
+
+    @overload
+    def nps(self, df: object, score: str, *, by: None = None, weight: str | None = None,
+            ci: CiMethod | None = "wald", confidence: float = 0.95, n_resamples: int = 10_000,
+            bootstrap: BootstrapMethod = "bca", seed: int | None = None,
+            on_invalid: OnInvalid = "raise", scale: Scale = NPS_SCALE,
+            promoters: tuple[int, int] = (9, 10), detractors: tuple[int, int] = (0, 6)
+            ) -> MetricResult: ...
+    @overload
+    def nps(self, df: object, score: str, *, by: Key, weight: str | None = None,
+            ci: CiMethod | None = "wald", confidence: float = 0.95, n_resamples: int = 10_000,
+            bootstrap: BootstrapMethod = "bca", seed: int | None = None,
+            on_invalid: OnInvalid = "raise", scale: Scale = NPS_SCALE,
+            promoters: tuple[int, int] = (9, 10), detractors: tuple[int, int] = (0, 6)
+            ) -> SegmentedResult: ...
+    def nps(self, df: object, score: str, *, by: Key | None = None, weight: str | None = None,
+            ci: CiMethod | None = "wald", confidence: float = 0.95, n_resamples: int = 10_000,
+            bootstrap: BootstrapMethod = "bca", seed: int | None = None,
+            on_invalid: OnInvalid = "raise", scale: Scale = NPS_SCALE,
+            promoters: tuple[int, int] = (9, 10), detractors: tuple[int, int] = (0, 6)
+            ) -> MetricResult | SegmentedResult:
+        """Net Promoter Score of the ``score`` column of ``df`` (see :func:`cxmetrics.nps`)."""
+        acc = Accumulator("nps", score=score, by=by, weight=weight, on_invalid=on_invalid,
+                          scale=scale, promoters=promoters, detractors=detractors)
+        return self._run(df, acc, ci, confidence, n_resamples, bootstrap, seed)
+
+    @overload
+    def csat(self, df: object, score: str, *, by: None = None, weight: str | None = None,
+             ci: CiMethod | Literal["auto"] | None = "auto", confidence: float = 0.95,
+             n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+             seed: int | None = None, on_invalid: OnInvalid = "raise",
+             statistic: Literal["share", "mean"] = "share", scale: Scale = CSAT_SCALE,
+             satisfied: tuple[int, int] = (4, 5)) -> MetricResult: ...
+    @overload
+    def csat(self, df: object, score: str, *, by: Key, weight: str | None = None,
+             ci: CiMethod | Literal["auto"] | None = "auto", confidence: float = 0.95,
+             n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+             seed: int | None = None, on_invalid: OnInvalid = "raise",
+             statistic: Literal["share", "mean"] = "share", scale: Scale = CSAT_SCALE,
+             satisfied: tuple[int, int] = (4, 5)) -> SegmentedResult: ...
+    def csat(self, df: object, score: str, *, by: Key | None = None, weight: str | None = None,
+             ci: CiMethod | Literal["auto"] | None = "auto", confidence: float = 0.95,
+             n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+             seed: int | None = None, on_invalid: OnInvalid = "raise",
+             statistic: Literal["share", "mean"] = "share", scale: Scale = CSAT_SCALE,
+             satisfied: tuple[int, int] = (4, 5)) -> MetricResult | SegmentedResult:
+        """CSAT of the ``score`` column of ``df`` (see :func:`cxmetrics.csat`)."""
+        acc = Accumulator("csat", score=score, by=by, weight=weight, on_invalid=on_invalid,
+                          statistic=statistic, scale=scale, satisfied=satisfied)
+        return self._run(df, acc, ci, confidence, n_resamples, bootstrap, seed)
+
+    @overload
+    def ces(self, df: object, score: str, *, by: None = None, weight: str | None = None,
+            ci: CiMethod | Literal["auto"] | None = "auto", confidence: float = 0.95,
+            n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+            seed: int | None = None, on_invalid: OnInvalid = "raise",
+            variant: Literal["2.0", "effort"] = "2.0",
+            statistic: Literal["share", "mean"] | None = None) -> MetricResult: ...
+    @overload
+    def ces(self, df: object, score: str, *, by: Key, weight: str | None = None,
+            ci: CiMethod | Literal["auto"] | None = "auto", confidence: float = 0.95,
+            n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+            seed: int | None = None, on_invalid: OnInvalid = "raise",
+            variant: Literal["2.0", "effort"] = "2.0",
+            statistic: Literal["share", "mean"] | None = None) -> SegmentedResult: ...
+    def ces(self, df: object, score: str, *, by: Key | None = None, weight: str | None = None,
+            ci: CiMethod | Literal["auto"] | None = "auto", confidence: float = 0.95,
+            n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+            seed: int | None = None, on_invalid: OnInvalid = "raise",
+            variant: Literal["2.0", "effort"] = "2.0",
+            statistic: Literal["share", "mean"] | None = None
+            ) -> MetricResult | SegmentedResult:
+        """Customer Effort Score of the ``score`` column of ``df`` (see :func:`cxmetrics.ces`)."""
+        acc = Accumulator("ces", score=score, by=by, weight=weight, on_invalid=on_invalid,
+                          variant=variant, statistic=statistic)
+        return self._run(df, acc, ci, confidence, n_resamples, bootstrap, seed)
+
+    @overload
+    def top_box(self, df: object, score: str, *, by: None = None, weight: str | None = None,
+                ci: CiMethod | None = "wilson", confidence: float = 0.95,
+                n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+                seed: int | None = None, on_invalid: OnInvalid = "raise",
+                scale: Scale = _TEN_POINT, top: int = 2) -> MetricResult: ...
+    @overload
+    def top_box(self, df: object, score: str, *, by: Key, weight: str | None = None,
+                ci: CiMethod | None = "wilson", confidence: float = 0.95,
+                n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+                seed: int | None = None, on_invalid: OnInvalid = "raise",
+                scale: Scale = _TEN_POINT, top: int = 2) -> SegmentedResult: ...
+    def top_box(self, df: object, score: str, *, by: Key | None = None,
+                weight: str | None = None, ci: CiMethod | None = "wilson",
+                confidence: float = 0.95, n_resamples: int = 10_000,
+                bootstrap: BootstrapMethod = "bca", seed: int | None = None,
+                on_invalid: OnInvalid = "raise", scale: Scale = _TEN_POINT, top: int = 2
+                ) -> MetricResult | SegmentedResult:
+        """Top-box share of the ``score`` column of ``df`` (see :func:`cxmetrics.top_box`)."""
+        acc = Accumulator("top_box", score=score, by=by, weight=weight, on_invalid=on_invalid,
+                          scale=scale, top=top)
+        return self._run(df, acc, ci, confidence, n_resamples, bootstrap, seed)
+
+    @overload
+    def bottom_box(self, df: object, score: str, *, by: None = None,
+                   weight: str | None = None, ci: CiMethod | None = "wilson",
+                   confidence: float = 0.95, n_resamples: int = 10_000,
+                   bootstrap: BootstrapMethod = "bca", seed: int | None = None,
+                   on_invalid: OnInvalid = "raise", scale: Scale = _TEN_POINT,
+                   bottom: int = 2) -> MetricResult: ...
+    @overload
+    def bottom_box(self, df: object, score: str, *, by: Key, weight: str | None = None,
+                   ci: CiMethod | None = "wilson", confidence: float = 0.95,
+                   n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+                   seed: int | None = None, on_invalid: OnInvalid = "raise",
+                   scale: Scale = _TEN_POINT, bottom: int = 2) -> SegmentedResult: ...
+    def bottom_box(self, df: object, score: str, *, by: Key | None = None,
+                   weight: str | None = None, ci: CiMethod | None = "wilson",
+                   confidence: float = 0.95, n_resamples: int = 10_000,
+                   bootstrap: BootstrapMethod = "bca", seed: int | None = None,
+                   on_invalid: OnInvalid = "raise", scale: Scale = _TEN_POINT,
+                   bottom: int = 2) -> MetricResult | SegmentedResult:
+        """Bottom-box share of ``score`` in ``df`` (see :func:`cxmetrics.bottom_box`)."""
+        acc = Accumulator("bottom_box", score=score, by=by, weight=weight,
+                          on_invalid=on_invalid, scale=scale, bottom=bottom)
+        return self._run(df, acc, ci, confidence, n_resamples, bootstrap, seed)
+
+    @overload
+    def mean_score(self, df: object, score: str, *, by: None = None,
+                   weight: str | None = None, ci: CiMethod | None = "t",
+                   confidence: float = 0.95, n_resamples: int = 10_000,
+                   bootstrap: BootstrapMethod = "bca", seed: int | None = None,
+                   on_invalid: OnInvalid = "raise", scale: Scale = CSAT_SCALE
+                   ) -> MetricResult: ...
+    @overload
+    def mean_score(self, df: object, score: str, *, by: Key, weight: str | None = None,
+                   ci: CiMethod | None = "t", confidence: float = 0.95,
+                   n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+                   seed: int | None = None, on_invalid: OnInvalid = "raise",
+                   scale: Scale = CSAT_SCALE) -> SegmentedResult: ...
+    def mean_score(self, df: object, score: str, *, by: Key | None = None,
+                   weight: str | None = None, ci: CiMethod | None = "t",
+                   confidence: float = 0.95, n_resamples: int = 10_000,
+                   bootstrap: BootstrapMethod = "bca", seed: int | None = None,
+                   on_invalid: OnInvalid = "raise", scale: Scale = CSAT_SCALE
+                   ) -> MetricResult | SegmentedResult:
+        """Mean score of ``score`` in ``df`` (see :func:`cxmetrics.mean_score`)."""
+        acc = Accumulator("mean", score=score, by=by, weight=weight, on_invalid=on_invalid,
+                          scale=scale)
+        return self._run(df, acc, ci, confidence, n_resamples, bootstrap, seed)
+
