@@ -1,0 +1,381 @@
+"""cx.Accumulator: streaming updates and merges equal the one-shot functions, exactly.
+
+Property tests split random tables into random batches, fold them into accumulators and merge
+those in random trees (with byte and pickle round trips on the way); the result and the bytes
+must equal those of one accumulator fed the whole table, and the result must equal the one-shot
+function's. Unweighted counts are exact; weights here are multiples of 1/8 so that every partial
+sum is exact in binary floating point too (arbitrary weights: see test_float_weights_*).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import pickle
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import cxmetrics as cx
+from cxmetrics import _accumulator
+
+Accumulator = getattr(cx, "Accumulator", _accumulator.Accumulator)
+IncompatibleAccumulatorError = getattr(
+    cx, "IncompatibleAccumulatorError", _accumulator.IncompatibleAccumulatorError
+)
+
+# (accumulator metric, its options, the one-shot call with the same options)
+METRICS: list[tuple[str, dict[str, Any], Callable[..., Any]]] = [
+    ("nps", {}, cx.nps),
+    ("nps", {"promoters": (8, 10), "detractors": (0, 5)},
+     lambda *a, **k: cx.nps(*a, promoters=(8, 10), detractors=(0, 5), **k)),
+    ("csat", {"scale": cx.Scale(0, 10), "satisfied": (7, 10)},
+     lambda *a, **k: cx.csat(*a, scale=cx.Scale(0, 10), satisfied=(7, 10), **k)),
+    ("csat", {"statistic": "mean", "scale": cx.Scale(0, 10)},
+     lambda *a, **k: cx.csat(*a, statistic="mean", scale=cx.Scale(0, 10), **k)),
+    ("top_box", {"scale": cx.Scale(0, 10), "top": 3},
+     lambda *a, **k: cx.top_box(*a, scale=cx.Scale(0, 10), top=3, **k)),
+    ("bottom_box", {"scale": cx.Scale(0, 10)},
+     lambda *a, **k: cx.bottom_box(*a, scale=cx.Scale(0, 10), **k)),
+    ("mean", {"scale": cx.Scale(0, 10)},
+     lambda *a, **k: cx.mean_score(*a, scale=cx.Scale(0, 10), **k)),
+]
+METRIC_IDS = [f"{m}-{i}" for i, (m, _, _) in enumerate(METRICS)]
+
+
+def _plain(value: object) -> object:
+    """Result fields with NaN made comparable."""
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
+def assert_same_result(a: object, b: object) -> None:
+    assert type(a) is type(b)
+    if isinstance(a, cx.MetricResult):
+        assert isinstance(b, cx.MetricResult)
+        fields = [f.name for f in dataclasses.fields(a)]
+        assert _plain({f: getattr(a, f) for f in fields}) == _plain({f: getattr(b, f)
+                                                                     for f in fields})
+        return
+    assert isinstance(a, cx.SegmentedResult) and isinstance(b, cx.SegmentedResult)
+    assert a.by == b.by
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert_same_result(x, y)
+    assert_same_result(a.overall, b.overall)
+    assert _plain(a.to_arrow().to_pylist()) == _plain(b.to_arrow().to_pylist())
+
+
+def survey(rng: np.random.Generator, n: int, weighted: bool) -> pa.Table:
+    score = rng.integers(-1, 12, n).astype(float)
+    score[rng.random(n) < 0.05] = np.nan
+    region = rng.choice(np.array(["north", "south", "east", "ünï"], dtype=object), n)
+    region[rng.random(n) < 0.1] = None
+    cols: dict[str, Any] = {
+        "score": pa.array(score, from_pandas=True),
+        "region": pa.array(region, pa.string()),
+        "wave": pa.array(rng.integers(1, 4, n), pa.int32()),
+    }
+    if weighted:
+        cols["w"] = pa.array(rng.integers(0, 40, n) / 8.0)
+    return pa.table(cols)
+
+
+# ---------------------------------------------------------------------------------------------
+# one-shot equality
+
+
+@pytest.mark.parametrize(("metric", "options", "one_shot"), METRICS, ids=METRIC_IDS)
+@pytest.mark.parametrize("by", [None, "region", ["region", "wave"]])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_batches_equal_one_shot(metric: str, options: dict[str, Any],
+                                one_shot: Callable[..., Any], by: Any, weighted: bool) -> None:
+    table = survey(np.random.default_rng(7), 3000, weighted)
+    weight = "w" if weighted else None
+    acc = Accumulator(metric, score="score", by=by, weight=weight, on_invalid="drop", **options)
+    for batch in table.to_batches(max_chunksize=700):
+        acc.update(batch)
+    expected = one_shot(table, "score", by=by, weight=weight, on_invalid="drop")
+    assert_same_result(acc.result(), expected)
+    ci = "wald"
+    assert_same_result(acc.result(ci=ci, confidence=0.9),
+                       one_shot(table, "score", by=by, weight=weight, on_invalid="drop", ci=ci,
+                                confidence=0.9))
+
+
+def test_ces_variants_and_intervals() -> None:
+    rng = np.random.default_rng(3)
+    for variant, high in (("2.0", 7), ("effort", 5)):
+        scores = pa.array(rng.integers(1, high + 1, 500))
+        acc = Accumulator("ces", variant=variant)  # type: ignore[arg-type]
+        acc.update(scores.slice(0, 200))
+        acc.update(scores.slice(200))
+        assert_same_result(acc.result(), cx.ces(scores, variant=variant))  # type: ignore[arg-type]
+        assert_same_result(acc.result(ci=None), cx.ces(scores, variant=variant,  # type: ignore[arg-type]
+                                                        ci=None))
+    scores = pa.array(rng.integers(0, 11, 400))
+    acc = Accumulator("nps")
+    acc.update(scores)
+    for ci in ("wald", "adjusted-wald", "score", None):
+        assert_same_result(acc.result(ci=ci), cx.nps(scores, ci=ci))  # type: ignore[arg-type]
+
+
+def test_bootstrap_matches_one_shot_with_a_seed() -> None:
+    table = survey(np.random.default_rng(11), 800, False)
+    acc = Accumulator("nps", score="score", by="region", on_invalid="drop")
+    for batch in table.to_batches(max_chunksize=300):
+        acc.update(batch)
+    got = acc.result(ci="bootstrap", n_resamples=500, seed=5, bootstrap="percentile")
+    want = cx.nps(table, "score", by="region", on_invalid="drop", ci="bootstrap",
+                  n_resamples=500, seed=5, bootstrap="percentile")
+    assert_same_result(got, want)
+
+
+# ---------------------------------------------------------------------------------------------
+# random batches, random merge trees
+
+
+def _fold(acc: Any, table: pa.Table, cuts: list[int]) -> Any:
+    bounds = sorted({0, table.num_rows, *cuts})
+    parts = []
+    for lo, hi in zip(bounds, bounds[1:], strict=False):
+        part = acc.empty()
+        part.update(table.slice(lo, hi - lo))
+        parts.append(part)
+    return parts
+
+
+@st.composite
+def merge_plans(draw: st.DrawFn) -> tuple[int, bool, list[int], list[int], int]:
+    n = draw(st.integers(0, 400))
+    weighted = draw(st.booleans())
+    cuts = draw(st.lists(st.integers(0, max(n, 0)), max_size=8))
+    # Each step merges parts[i % len] into parts[j % len]; the choices shape the tree.
+    picks = draw(st.lists(st.integers(0, 1000), min_size=20, max_size=20))
+    seed = draw(st.integers(0, 2**32 - 1))
+    return n, weighted, cuts, picks, seed
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=merge_plans(), metric_index=st.integers(0, len(METRICS) - 1),
+       by_index=st.integers(0, 2))
+def test_random_merge_trees_equal_one_shot(plan: tuple[int, bool, list[int], list[int], int],
+                                           metric_index: int, by_index: int) -> None:
+    n, weighted, cuts, picks, seed = plan
+    metric, options, one_shot = METRICS[metric_index]
+    by = [None, "region", ["region", "wave"]][by_index]
+    weight = "w" if weighted else None
+    table = survey(np.random.default_rng(seed), n, weighted)
+    blank = Accumulator(metric, score="score", by=by, weight=weight, on_invalid="drop",
+                        **options)
+    whole = blank.copy()
+    whole.update(table)
+
+    parts = _fold(blank, table, cuts)
+    parts.insert(picks[0] % (len(parts) + 1), blank.copy())  # an empty one somewhere
+    step = 1
+    while len(parts) > 1:
+        i = picks[step % len(picks)] % len(parts)
+        a = parts.pop(i)
+        j = picks[(step + 1) % len(picks)] % len(parts)
+        b = parts.pop(j)
+        merged = a.merge(b) if step % 2 else b.merge(a)
+        if step % 3 == 0:
+            merged = pickle.loads(pickle.dumps(merged))
+        elif step % 3 == 1:
+            merged = Accumulator.from_bytes(merged.to_bytes())
+        parts.append(merged)
+        step += 2
+    final = parts[0]
+    assert final.to_bytes() == whole.to_bytes()
+    assert final == whole
+    assert_same_result(final.result(), whole.result())
+    assert_same_result(final.result(), one_shot(table, "score", by=by, weight=weight,
+                                                on_invalid="drop"))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_parts=st.integers(1, 12))
+def test_float_weights_merge_to_within_a_few_ulps(seed: int, n_parts: int) -> None:
+    """Arbitrary float weights: counts exact, weight sums (and so estimates) agree to ~1e-15
+    relative across merge orders (plain f64 sums; see docs/accumulators.md)."""
+    rng = np.random.default_rng(seed)
+    n = 2000
+    table = survey(rng, n, False).append_column("w", pa.array(rng.lognormal(0, 1, n)))
+    blank = Accumulator("nps", score="score", by="region", weight="w", on_invalid="drop")
+    whole = blank.copy()
+    whole.update(table)
+    cuts = sorted(rng.integers(0, n, n_parts - 1).tolist())
+    parts = _fold(blank, table, cuts)
+    rng.shuffle(parts)  # type: ignore[arg-type]
+    merged = parts[0]
+    for part in parts[1:]:
+        merged = part.merge(merged)
+    a, b = merged.result(), whole.result()
+    assert isinstance(a, cx.SegmentedResult) and isinstance(b, cx.SegmentedResult)
+    for x, y in [*zip(a, b, strict=True), (a.overall, b.overall)]:
+        assert x.n == y.n and x.distribution == y.distribution and x.segment == y.segment
+        for field in ("value", "weighted_n", "effective_n", "se", "ci_low", "ci_high"):
+            u, v = getattr(x, field), getattr(y, field)
+            assert u == pytest.approx(v, rel=1e-12, abs=1e-12, nan_ok=True), field
+
+
+# ---------------------------------------------------------------------------------------------
+# behaviour
+
+
+def test_empty_is_identity_on_both_sides() -> None:
+    table = survey(np.random.default_rng(1), 200, True)
+    acc = Accumulator("nps", score="score", by="region", weight="w", on_invalid="drop")
+    acc.update(table)
+    empty = acc.empty()
+    assert empty.merge(acc) == acc
+    assert acc.merge(empty) == acc
+    assert empty.merge(empty) == empty
+    res = empty.result()
+    assert isinstance(res, cx.SegmentedResult) and len(res) == 0 and res.overall.n == 0
+    # Column mode: an accumulator that has seen nothing does not know its shape yet.
+    col = Accumulator("nps")
+    filled = Accumulator("nps")
+    filled.update([1, 9, 10], by=["a", "b", "a"])
+    assert col.merge(filled) == filled and filled.merge(col) == filled
+    assert isinstance(col.result(), cx.MetricResult)
+    assert col.result().n == 0
+
+
+def test_column_mode() -> None:
+    scores = np.array([0, 9, 10, 7, 3, 10])
+    region = pd.Series(["a", "b", "a", None, "b", "a"], name="region")
+    w = pl.Series("w", [1.0, 2.0, 1.0, 1.0, 0.5, 1.0])
+    acc = Accumulator("nps")
+    acc.update(scores[:3], by=region[:3], weight=w[:3])
+    acc.update(scores[3:], by=region[3:].reset_index(drop=True), weight=w[3:])
+    res = acc.result()
+    assert isinstance(res, cx.SegmentedResult) and res.by == ("region",)
+    assert_same_result(res, cx.nps(scores, by=region, weight=w.to_numpy()))
+    assert acc.by == ("region",)
+    with pytest.raises(cx.ColumnError, match="same shape"):
+        acc.update(scores)
+    with pytest.raises(cx.ColumnError):
+        Accumulator("nps", by="region")
+    with pytest.raises(cx.ColumnError, match="single column"):
+        Accumulator("nps", score="s").update(scores)
+
+
+def test_update_is_all_or_nothing_and_names_columns() -> None:
+    acc = Accumulator("nps", score="s", by="k")
+    acc.update(pa.table({"s": [1, 2], "k": ["a", "b"]}))
+    before = acc.to_bytes()
+    with pytest.raises(cx.InvalidScoreError) as err:
+        acc.update(pa.table({"s": [1, 42], "k": ["a", "b"]}))
+    assert err.value.column == "s" and err.value.first_value == 42
+    assert acc.to_bytes() == before
+    with pytest.raises(cx.ColumnError, match="nope"):
+        Accumulator("nps", score="nope").update(pa.table({"s": [1]}))
+    with pytest.raises(cx.InvalidWeightError):
+        Accumulator("nps", score="s", weight="w").update(pa.table({"s": [1], "w": [-1.0]}))
+
+
+def test_inputs_of_every_kind() -> None:
+    data = {"s": [1, 5, 9, 10, None], "k": ["x", "y", "x", "y", "x"]}
+    table = pa.table(data)
+    expected = cx.nps(table, "s", by="k")
+    for source in (table, table.to_batches()[0], pa.RecordBatchReader.from_batches(
+            table.schema, table.to_batches()), pl.DataFrame(data), pd.DataFrame(data)):
+        acc = Accumulator("nps", score="s", by="k")
+        acc.update(source)
+        assert_same_result(acc.result(), expected)
+
+
+def test_merge_refuses_different_definitions() -> None:
+    base = Accumulator("nps", score="s", by="k")
+    for other in (Accumulator("csat", score="s", by="k"),
+                  Accumulator("nps", score="s", by="k", promoters=(8, 10)),
+                  Accumulator("nps", score="s", by="k", on_invalid="drop"),
+                  Accumulator("nps", score="t", by="k"),
+                  Accumulator("nps", score="s", by=["k", "j"]),
+                  Accumulator("nps", score="s", by="k", weight="w"),
+                  Accumulator("nps")):
+        with pytest.raises(IncompatibleAccumulatorError, match="different definitions"):
+            base.merge(other)
+    with pytest.raises(TypeError):
+        base.merge("not an accumulator")  # type: ignore[arg-type]
+
+
+def test_options_are_validated_and_normalised() -> None:
+    with pytest.raises(ValueError, match="metric must be one of"):
+        Accumulator("net_promoter")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="takes the options"):
+        Accumulator("nps", top=2)
+    with pytest.raises(ValueError, match="top must be"):
+        Accumulator("top_box", top=99)
+    with pytest.raises(ValueError, match="on_invalid"):
+        Accumulator("nps", on_invalid="ignore")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="ci must be"):
+        Accumulator("nps").result(ci="magic")  # type: ignore[arg-type]
+    # Defaults given explicitly or not: the same definition, the same bytes.
+    assert Accumulator("nps").to_bytes() == Accumulator(
+        "nps", scale=cx.NPS_SCALE, promoters=(9, 10), detractors=(0, 6)).to_bytes()
+    assert Accumulator("ces", variant="effort").options == {"variant": "effort",
+                                                            "statistic": "mean"}
+
+
+def test_copy_and_pickle_are_independent() -> None:
+    acc = Accumulator("csat", score="s", by="k", weight="w")
+    acc.update(pa.table({"s": [1, 4, 5], "k": [True, False, None], "w": [1.0, 2.0, 3.0]}))
+    for clone in (acc.copy(), copy.copy(acc), copy.deepcopy(acc),
+                  pickle.loads(pickle.dumps(acc, protocol=pickle.HIGHEST_PROTOCOL))):
+        assert clone == acc and clone is not acc
+        clone.update(pa.table({"s": [5], "k": [True], "w": [1.0]}))
+        assert clone != acc
+    assert "csat" in repr(acc)
+
+
+def test_key_types_survive_bytes() -> None:
+    import datetime as dt
+    from decimal import Decimal
+
+    keys = {
+        "b": pa.array([True, None, False]),
+        "i": pa.array([1, 2**40, None], pa.uint64()),
+        "f": pa.array([1.5, None, -0.0]),
+        "s": pa.array(["x", None, "y"], pa.large_string()),
+        "bin": pa.array([b"\x00", b"", None]),
+        "d": pa.array([dt.date(2024, 1, 1), None, dt.date(1970, 1, 1)]),
+        "t": pa.array([dt.datetime(2024, 1, 1), None, dt.datetime(2000, 1, 1)],
+                      pa.timestamp("us", tz="UTC")),
+        "dec": pa.array([Decimal("1.25"), None, Decimal("-3.50")], pa.decimal128(6, 2)),
+        "dict": pa.array(["p", "q", None]).dictionary_encode(),
+    }
+    table = pa.table({"s0": [1, 2, 3], **keys})
+    acc = Accumulator("csat", score="s0", by=list(keys))
+    acc.update(table)
+    back = Accumulator.from_bytes(acc.to_bytes())
+    assert back == acc
+    assert_same_result(back.result(), cx.csat(table, "s0", by=list(keys)))
+    # A decoded accumulator keeps accepting the same kinds of batches.
+    back.update(table)
+    assert back.result().overall.n == 6
+
+
+def test_unsupported_key_type_fails_at_to_bytes() -> None:
+    import datetime as dt
+
+    acc = Accumulator("nps", score="s", by="t")
+    acc.update(pa.table({"s": [1], "t": pa.array([dt.time(12, 0)])}))
+    assert acc.result().overall.n == 1  # usable in memory
+    with pytest.raises(cx.UnsupportedTypeError, match="cannot be stored"):
+        acc.to_bytes()
