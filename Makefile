@@ -26,7 +26,7 @@ report: $(VENV)/.built
 
 test: check-rust check-python pytest
 
-check-rust:
+check-rust: $(VENV)/.built
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	cargo test --quiet -p cxmetrics-core
