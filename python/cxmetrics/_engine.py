@@ -105,9 +105,29 @@ def compute(
     check_options(ci, confidence, on_invalid, bootstrap, n_resamples)
     columns = resolve_columns(data, score, by, weight)
     agg = aggregate(metric, columns, on_invalid)
+    cells = weight_cells(metric, columns, on_invalid) if ci == "bootstrap" else None
     return results_from(metric, agg, columns.key_names, segmented=by is not None, ci=ci,
                         confidence=confidence, bootstrap=bootstrap, n_resamples=n_resamples,
-                        seed=seed)
+                        seed=seed, weight_cells=cells)
+
+
+def weight_cells(metric: MetricDef, columns: Columns,
+                 on_invalid: str) -> _native.Aggregation | None:
+    """For a weighted bootstrap: the same rows grouped by keys plus weight, unweighted. Each
+    segment's (weight, answer) counts make the respondent bootstrap an exact multinomial."""
+    if columns.weight is None:
+        return None
+    cells = _native.Aggregation(metric.scale.low, metric.scale.high, len(columns.keys) + 1, False)
+    cells.update(
+        columns.score,
+        [*columns.keys, columns.weight],
+        None,
+        on_invalid == "drop",
+        columns.score_name,
+        [*columns.key_names, columns.weight_name or "weight"],
+        None,
+    )
+    return cells
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +142,8 @@ class _Method:
 
 def results_from(metric: MetricDef, agg: _native.Aggregation, key_names: tuple[str, ...], *,
                  segmented: bool, ci: str | None, confidence: float, bootstrap: str = "bca",
-                 n_resamples: int = 10_000, seed: int | None = None
+                 n_resamples: int = 10_000, seed: int | None = None,
+                 weight_cells: _native.Aggregation | None = None
                  ) -> MetricResult | SegmentedResult:
     if ci in ("bootstrap", "bayes"):
         check_options(ci, confidence, "raise", bootstrap, n_resamples)
@@ -132,7 +153,7 @@ def results_from(metric: MetricDef, agg: _native.Aggregation, key_names: tuple[s
         method = _Method(name, float(confidence), n_resamples, used_seed)
         segments, overall_batch = agg.estimate(metric.native, list(key_names), ci,
                                                float(confidence), bootstrap, n_resamples,
-                                               used_seed)
+                                               used_seed, weight_cells)
     else:
         method = _Method(ci, float(confidence))
         segments, overall_batch = agg.estimate(metric.native, list(key_names), ci,

@@ -52,11 +52,13 @@ class Aggregation:
         bootstrap: str = "bca",
         n_resamples: int = 10_000,
         seed: int = 0,
+        weight_cells: Aggregation | None = None,
     ) -> tuple[pa.RecordBatch, pa.RecordBatch]:
         """Per-segment and overall estimates as record batches (keys, statistics, counts, note).
 
         ``ci="bootstrap"`` draws ``n_resamples`` exact histogram resamples per segment from
-        streams derived from ``seed`` and each segment's key.
+        streams derived from ``seed`` and each segment's key; weighted data need
+        ``weight_cells``, an unweighted aggregation of the same rows keyed by (keys..., weight).
         """
     def merged(self, other: Aggregation) -> Aggregation:
         """A new aggregation with both inputs' tallies; an empty one is the identity."""

@@ -100,7 +100,7 @@ pub fn compare(
 /// One group's score interval (Wilson for a share, Tango for a net score), in metric units.
 fn single_score_interval(spec: &MetricSpec, side: &Side<'_>, z: f64) -> Result<(f64, f64)> {
     let n = side.effective_n;
-    if !(n > 0.0) || side.value.is_nan() {
+    if n.is_nan() || n <= 0.0 || side.value.is_nan() {
         return Ok((f64::NAN, f64::NAN));
     }
     match &spec.kind {

@@ -16,3 +16,4 @@ pub mod planning;
 pub mod quantile;
 pub mod report;
 pub mod scale;
+pub mod weighted_bootstrap;

@@ -10,7 +10,7 @@ use crate::quantile::{check_confidence, z_critical};
 /// response's contribution (in units of the metric / 100) and `n` responses.
 pub fn margin_of_error(n: f64, v: f64, confidence: f64) -> Result<f64> {
     check(v)?;
-    if !(n > 0.0) {
+    if n.is_nan() || n <= 0.0 {
         return Err(CoreError::InvalidArgument(format!(
             "n must be positive, got {n}"
         )));
@@ -21,7 +21,7 @@ pub fn margin_of_error(n: f64, v: f64, confidence: f64) -> Result<f64> {
 /// Responses needed for a margin of at most `margin` points.
 pub fn sample_size(margin: f64, v: f64, confidence: f64) -> Result<u64> {
     check(v)?;
-    if !(margin > 0.0) {
+    if margin.is_nan() || margin <= 0.0 {
         return Err(CoreError::InvalidArgument(format!(
             "margin must be positive, got {margin}"
         )));

@@ -14,6 +14,7 @@ use crate::error::{CoreError, Result};
 use crate::estimate::{estimate, Estimate, Interval, Moments};
 use crate::histogram::Tallies;
 use crate::metric::MetricSpec;
+use crate::weighted_bootstrap::{bootstrap_cells, Cells};
 
 /// How each segment's interval is computed.
 pub struct IntervalRequest {
@@ -23,6 +24,8 @@ pub struct IntervalRequest {
     pub bootstrap: Option<BootstrapSpec>,
     /// When set, (draws, seed): bounds and se come from the Dirichlet posterior (see `bayes`).
     pub bayes: Option<(usize, u64)>,
+    /// For a weighted bootstrap: each segment's (weight, bucket) cells, in segment order.
+    pub weight_cells: Option<Vec<Cells>>,
 }
 
 /// One segment's estimate, with bootstrap bounds and a note when it asked for them.
@@ -67,14 +70,20 @@ fn segment_estimate(
             None,
         ));
     };
-    if tallies.weighted() {
-        return Err(CoreError::InvalidArgument(
-            "bootstrap intervals for weighted responses are not supported yet; use an analytic \
-             interval (they use Kish's effective n)"
-                .into(),
-        ));
-    }
     let mut est = estimate(spec, &moments, Interval::None, request.confidence)?;
+    if tallies.weighted() {
+        let Some(cells) = request.weight_cells.as_ref().and_then(|c| c.get(s)) else {
+            return Err(CoreError::InvalidArgument(
+                "a weighted bootstrap needs the (weight, answer) cells of each segment, which \
+                 this state does not keep; use an analytic interval (Kish's effective n) or \
+                 ci='bayes'"
+                    .into(),
+            ));
+        };
+        let boot = bootstrap_cells(spec, cells, boot, stream);
+        (est.low, est.high, est.se) = (boot.low, boot.high, boot.std_error);
+        return Ok((est, boot.degenerate.map(|d| d.message())));
+    }
     let reduced = spec.reduced_counts(counts);
     let statistic = |mass: &[f64]| spec.reduced_statistic(mass);
     let boot = bootstrap_counts(&reduced, &statistic, boot, stream);

@@ -12,6 +12,7 @@ use cxmetrics_core::histogram::{Aggregator, Columns, OVERALL_STREAM};
 use cxmetrics_core::quantile::check_confidence;
 use cxmetrics_core::report::{estimate_batch, IntervalRequest};
 use cxmetrics_core::scale::Scale;
+use cxmetrics_core::weighted_bootstrap::{cells_by_segment, pooled};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use pyo3_arrow::input::AnyArray;
@@ -178,7 +179,10 @@ impl Aggregation {
 
     /// Estimates per segment and overall, as two pyarrow RecordBatches. `ci="bootstrap"` uses
     /// `bootstrap` ("percentile", "basic", "bca"), `n_resamples` and `seed`.
-    #[pyo3(signature = (metric, key_names, ci, confidence, bootstrap="bca", n_resamples=10_000, seed=0))]
+    ///
+    /// A weighted bootstrap needs `weight_cells`: an unweighted aggregation of the same rows
+    /// with the weight column as one more (last) key.
+    #[pyo3(signature = (metric, key_names, ci, confidence, bootstrap="bca", n_resamples=10_000, seed=0, weight_cells=None))]
     #[allow(clippy::too_many_arguments)]
     fn estimate<'py>(
         &self,
@@ -190,10 +194,12 @@ impl Aggregation {
         bootstrap: &str,
         n_resamples: usize,
         seed: u64,
+        weight_cells: Option<&Aggregation>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let bootstrap = bootstrap.to_string();
         let spec = metric.spec.clone();
         let state = self.snapshot();
+        let cells_state = weight_cells.map(|c| c.snapshot());
         let (segments, overall) = run_detached(py, &Names::default(), || {
             if spec.scale != state.scale {
                 return Err(CoreError::InvalidArgument(format!(
@@ -201,7 +207,7 @@ impl Aggregation {
                     spec.scale.low, spec.scale.high, state.scale.low, state.scale.high
                 )));
             }
-            let request =
+            let mut request =
                 interval_request(ci.as_deref(), confidence, &bootstrap, n_resamples, seed)?;
             let agg = match state.aggregator {
                 Some(a) => a,
@@ -211,6 +217,17 @@ impl Aggregation {
                 }
             };
             let grouped = agg.finish()?;
+            let mut pooled_cells = None;
+            if let Some(cells_agg) = cells_state.and_then(|c| c.aggregator) {
+                let cells = cells_by_segment(&spec, &cells_agg.finish()?, state.n_keys)?;
+                if cells.len() != grouped.tallies.segments() {
+                    return Err(CoreError::InvalidArgument(
+                        "weight cells do not match the segments (different rows?)".into(),
+                    ));
+                }
+                pooled_cells = Some(vec![pooled(&cells)]);
+                request.weight_cells = Some(cells);
+            }
             let segments = estimate_batch(
                 &spec,
                 &grouped.tallies,
@@ -219,14 +236,20 @@ impl Aggregation {
                 &key_names,
                 &request,
             )?;
-            let overall = estimate_batch(
-                &spec,
-                &grouped.tallies.total(),
-                &[OVERALL_STREAM],
-                &[],
-                &[],
-                &request,
-            )?;
+            // Unsegmented: the one segment is the overall estimate (same rows, same stream).
+            let overall = if state.n_keys == 0 {
+                segments.clone()
+            } else {
+                request.weight_cells = pooled_cells;
+                estimate_batch(
+                    &spec,
+                    &grouped.tallies.total(),
+                    &[OVERALL_STREAM],
+                    &[],
+                    &[],
+                    &request,
+                )?
+            };
             Ok((segments, overall))
         })?;
         Ok((
@@ -250,6 +273,7 @@ pub fn interval_request(
         confidence,
         bootstrap: None,
         bayes: None,
+        weight_cells: None,
     };
     match ci {
         Some("bootstrap") => {

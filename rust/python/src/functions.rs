@@ -12,6 +12,9 @@ use crate::metric::Metric;
 /// One side of a comparison: per-point counts, value, se, effective n, weighted flag.
 type SideArgs = (Vec<u64>, f64, f64, f64, bool);
 
+/// (value, se, low, high, z, p_value, note) of a difference.
+type DifferenceTuple = (f64, f64, f64, f64, f64, f64, Option<&'static str>);
+
 fn as_side(s: &SideArgs) -> Side<'_> {
     Side {
         counts: &s.0,
@@ -37,7 +40,7 @@ pub fn compare(
     n_resamples: usize,
     seed: u64,
     stream: u64,
-) -> PyResult<(f64, f64, f64, f64, f64, f64, Option<&'static str>)> {
+) -> PyResult<DifferenceTuple> {
     let spec = metric.spec.clone();
     let (method, bootstrap) = (method.to_string(), bootstrap.to_string());
     run_detached(py, &Names::default(), || {
