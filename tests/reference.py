@@ -424,3 +424,39 @@ def mean(
         z = z_value(confidence)
         lo, hi = _clip(xbar - z * se, xbar + z * se, float(scale[0]), float(scale[1]))
     return RefResult(xbar, se, lo, hi, n, {}, wn, m, dist)
+
+
+# --------------------------------------------------------------------------------------------
+# differences of two independent groups (added for tests/test_compare.py)
+
+
+def wald_difference(
+    value_a: float, se_a: float, value_b: float, se_b: float, z: float, span: float
+) -> tuple[float, float, float, float, float]:
+    """``d = a − b``, ``se = sqrt(se_a² + se_b²)``, ``d ± z·se`` clipped to ``[−span, span]``
+    (span = width of the metric's range), the z statistic ``d/se`` and the two-sided p-value
+    ``2·Φ(−|z|)``: (d, se, low, high, p)."""
+    d = value_a - value_b
+    se = math.sqrt(se_a * se_a + se_b * se_b)
+    low, high = _clip(d - z * se, d + z * se, -span, span)
+    p = 2.0 * float(stats.norm.sf(abs(d / se))) if se > 0 else NAN
+    return d, se, low, high, p
+
+
+def mover_difference(
+    value_a: float, ci_a: tuple[float, float], value_b: float, ci_b: tuple[float, float]
+) -> tuple[float, float]:
+    """MOVER (Newcombe 1998; Zou & Donner 2008): the interval for ``a − b`` from each group's own
+    interval: ``L = d − sqrt((a − l_a)² + (u_b − b)²)``,
+    ``U = d + sqrt((u_a − a)² + (b − l_b)²)``."""
+    d = value_a - value_b
+    low = d - math.sqrt((value_a - ci_a[0]) ** 2 + (ci_b[1] - value_b) ** 2)
+    high = d + math.sqrt((ci_a[1] - value_a) ** 2 + (value_b - ci_b[0]) ** 2)
+    return low, high
+
+
+def newcombe_hybrid(x_a: int, n_a: int, x_b: int, n_b: int, z: float) -> tuple[float, float]:
+    """Newcombe's hybrid score interval (his method 10) for ``p_a − p_b``, in points: MOVER on
+    the two Wilson intervals."""
+    p_a, p_b = x_a / n_a, x_b / n_b
+    return mover_difference(100.0 * p_a, wilson(p_a, n_a, z), 100.0 * p_b, wilson(p_b, n_b, z))

@@ -57,7 +57,11 @@ def test_drop_counts_invalid_per_segment() -> None:
 def test_bad_weights(weights: list[float | None], count: int, first_row: int) -> None:
     with pytest.raises(cx.InvalidWeightError) as info:
         cx.nps([1, 2, 3], weight=pa.array(weights, pa.float64()))
-    assert (info.value.column, info.value.count, info.value.first_row) == ("weight", count, first_row)
+    assert (info.value.column, info.value.count, info.value.first_row) == (
+        "weight",
+        count,
+        first_row,
+    )
 
 
 def test_column_errors() -> None:

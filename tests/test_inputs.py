@@ -35,11 +35,16 @@ def _summary(res: cx.SegmentedResult) -> list[tuple[object, ...]]:
     [
         lambda: pa.table({"s": SCORES, "k": KEYS}),
         lambda: pa.table({"s": SCORES, "k": pa.array(KEYS).dictionary_encode()}),
-        lambda: pa.table({"s": pa.array(SCORES, pa.float32()), "k": pa.array(KEYS, pa.large_string())}),
-        lambda: pa.table({"s": pa.array(SCORES, pa.uint8()), "k": pa.array(KEYS, pa.string_view())}),
+        lambda: pa.table(
+            {"s": pa.array(SCORES, pa.float32()), "k": pa.array(KEYS, pa.large_string())}
+        ),
+        lambda: pa.table(
+            {"s": pa.array(SCORES, pa.uint8()), "k": pa.array(KEYS, pa.string_view())}
+        ),
         lambda: pa.table({"s": SCORES, "k": KEYS}).to_batches()[0],
         lambda: pa.RecordBatchReader.from_batches(
-            pa.table({"s": SCORES, "k": KEYS}).schema, pa.table({"s": SCORES, "k": KEYS}).to_batches(max_chunksize=3)
+            pa.table({"s": SCORES, "k": KEYS}).schema,
+            pa.table({"s": SCORES, "k": KEYS}).to_batches(max_chunksize=3),
         ),
         lambda: pl.DataFrame({"s": SCORES, "k": KEYS}),
         lambda: pl.DataFrame({"s": SCORES, "k": KEYS}, schema_overrides={"k": pl.Categorical}),
@@ -47,8 +52,16 @@ def _summary(res: cx.SegmentedResult) -> list[tuple[object, ...]]:
         lambda: pd.DataFrame({"s": pd.array(SCORES, dtype="Int8"), "k": pd.Categorical(KEYS)}),
     ],
     ids=[
-        "arrow", "arrow-dict", "float32-large-string", "uint8-string-view", "record-batch",
-        "reader-chunked", "polars", "polars-categorical", "pandas", "pandas-nullable-categorical",
+        "arrow",
+        "arrow-dict",
+        "float32-large-string",
+        "uint8-string-view",
+        "record-batch",
+        "reader-chunked",
+        "polars",
+        "polars-categorical",
+        "pandas",
+        "pandas-nullable-categorical",
     ],
 )
 def test_table_inputs_agree(make: object) -> None:
@@ -82,7 +95,18 @@ def test_column_inputs_agree(scores: object, keys: object) -> None:
 
 @pytest.mark.parametrize(
     "dtype",
-    ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64"],
+    [
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "float32",
+        "float64",
+    ],
 )
 def test_numpy_dtypes_zero_copy(dtype: str) -> None:
     values = np.array([10, 9, 0, 7, 5] * 20, dtype=dtype)
@@ -101,14 +125,21 @@ def test_float16_and_decimal_scores() -> None:
 
 
 def test_several_keys_of_mixed_types() -> None:
-    table = pa.table({
-        "s": [10, 0, 9, 9, 7, 1],
-        "region": pa.array(["n", "n", "s", "s", None, "n"]).dictionary_encode(),
-        "vip": [True, False, True, True, None, False],
-        "year": [2024, 2024, 2025, 2025, 2025, 2024],
-    })
+    table = pa.table(
+        {
+            "s": [10, 0, 9, 9, 7, 1],
+            "region": pa.array(["n", "n", "s", "s", None, "n"]).dictionary_encode(),
+            "vip": [True, False, True, True, None, False],
+            "year": [2024, 2024, 2025, 2025, 2025, 2024],
+        }
+    )
     res = cx.nps(table, score="s", by=["region", "vip", "year"])
-    assert res.keys() == [("n", False, 2024), ("n", True, 2024), ("s", True, 2025), (None, None, 2025)]
+    assert res.keys() == [
+        ("n", False, 2024),
+        ("n", True, 2024),
+        ("s", True, 2025),
+        (None, None, 2025),
+    ]
     assert res[("n", False, 2024)].n == 2 and res[("n", False, 2024)].value == -100
     assert res.to_arrow().column_names[:3] == ["region", "vip", "year"]
     assert len(res.to_pandas()) == 4 and res.to_polars().height == 4

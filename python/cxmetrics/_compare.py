@@ -118,6 +118,12 @@ def _variance(metric: str, promoters: float | None, detractors: float | None,
               share: float | None) -> float:
     """Per-response variance (in units of the metric / 100); worst case when shares unknown."""
     if metric == "nps":
+        if share is not None:
+            raise ArgumentError(
+                "share= is for metric='share'; NPS takes promoters= and detractors="
+            )
+        if (promoters is None) != (detractors is None):
+            raise ArgumentError("give both promoters= and detractors= (or neither: worst case)")
         if promoters is None or detractors is None:
             return 1.0
         p, d = promoters, detractors
@@ -125,6 +131,8 @@ def _variance(metric: str, promoters: float | None, detractors: float | None,
             raise ArgumentError("promoters and detractors must be shares in [0, 1] summing to ≤ 1")
         return p + d - (p - d) ** 2
     if metric == "share":
+        if promoters is not None or detractors is not None:
+            raise ArgumentError("promoters=/detractors= are for metric='nps'; a share takes share=")
         p = 0.5 if share is None else share
         if not 0 <= p <= 1:
             raise ArgumentError("share must be in [0, 1]")

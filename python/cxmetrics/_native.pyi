@@ -80,7 +80,10 @@ def compare(
     seed: int = 0,
     stream: int = 0,
 ) -> tuple[float, float, float, float, float, float, str | None]:
-    """a − b: (value, se, low, high, z, p_value, note). Sides: (counts, value, se, n_eff, weighted)."""
+    """a − b: (value, se, low, high, z, p_value, note).
+
+    Each side is (counts per scale point, value, se, effective n, weighted).
+    """
 
 def margin_of_error(n: float, v: float, confidence: float) -> float: ...
 def sample_size(margin: float, v: float, confidence: float) -> int: ...

@@ -89,8 +89,8 @@ pub fn compare(
                 &BootstrapSpec { confidence, ..boot },
                 stream,
             );
-            out.low = interval.low;
-            out.high = interval.high;
+            out.low = interval.low.clamp(-span, span);
+            out.high = interval.high.clamp(-span, span);
             out.note = interval.degenerate.map(|d| d.message());
         }
     }

@@ -28,6 +28,12 @@ pub fn sample_size(margin: f64, v: f64, confidence: f64) -> Result<u64> {
     }
     let z = z_critical(check_confidence(confidence)?);
     let n = z * z * v / (margin / 100.0).powi(2);
+    // Past 2^53 the count is no longer an exact integer in f64 (and no survey is that large).
+    if n > (1u64 << 53) as f64 {
+        return Err(CoreError::InvalidArgument(format!(
+            "a margin of {margin} points needs about {n:.3e} responses, beyond any survey"
+        )));
+    }
     // Tiny tolerance so an exact integer answer is not pushed up by rounding noise.
     Ok((n - 1e-9).ceil().max(1.0) as u64)
 }

@@ -9,7 +9,7 @@ use arrow_schema::{Field, Schema};
 use rayon::prelude::*;
 
 use crate::bayes::credible_interval;
-use crate::bootstrap::{bootstrap_counts, BootstrapSpec};
+use crate::bootstrap::{bootstrap_counts, BootstrapInterval, BootstrapSpec};
 use crate::error::{CoreError, Result};
 use crate::estimate::{estimate, Estimate, Interval, Moments};
 use crate::histogram::Tallies;
@@ -61,8 +61,9 @@ fn segment_estimate(
                 stream,
             );
             (est.low, est.high, est.se) = (low, high, sd);
+            return Ok((est, None));
         }
-        return Ok((est, None));
+        return Ok((est, Some("no responses: the interval is undefined")));
     }
     let Some(boot) = &request.bootstrap else {
         return Ok((
@@ -70,7 +71,7 @@ fn segment_estimate(
             None,
         ));
     };
-    let mut est = estimate(spec, &moments, Interval::None, request.confidence)?;
+    let est = estimate(spec, &moments, Interval::None, request.confidence)?;
     if tallies.weighted() {
         let Some(cells) = request.weight_cells.as_ref().and_then(|c| c.get(s)) else {
             return Err(CoreError::InvalidArgument(
@@ -81,16 +82,33 @@ fn segment_estimate(
             ));
         };
         let boot = bootstrap_cells(spec, cells, boot, stream);
-        (est.low, est.high, est.se) = (boot.low, boot.high, boot.std_error);
-        return Ok((est, boot.degenerate.map(|d| d.message())));
+        return Ok((
+            with_bootstrap(spec, est, &boot),
+            boot.degenerate.map(|d| d.message()),
+        ));
     }
     let reduced = spec.reduced_counts(counts);
     let statistic = |mass: &[f64]| spec.reduced_statistic(mass);
     let boot = bootstrap_counts(&reduced, &statistic, boot, stream);
-    est.low = boot.low;
-    est.high = boot.high;
+    Ok((
+        with_bootstrap(spec, est, &boot),
+        boot.degenerate.map(|d| d.message()),
+    ))
+}
+
+/// An estimate with bootstrap bounds and se. The value is the bootstrap's own evaluation of the
+/// statistic (the same arithmetic as the resamples, so "the interval holds the estimate" is
+/// exact to the last bit), and the bounds are clipped to the metric's range, which the basic
+/// interval (2θ̂ − quantile) can otherwise leave.
+fn with_bootstrap(spec: &MetricSpec, mut est: Estimate, boot: &BootstrapInterval) -> Estimate {
+    let (lo, hi) = spec.bounds();
+    if boot.estimate.is_finite() {
+        est.value = boot.estimate;
+    }
+    est.low = boot.low.clamp(lo, hi);
+    est.high = boot.high.clamp(lo, hi);
     est.se = boot.std_error;
-    Ok((est, boot.degenerate.map(|d| d.message())))
+    est
 }
 
 /// One row per segment of `tallies`: the key columns (named `key_names`) followed by value, se,

@@ -13,7 +13,7 @@ use arrow_array::types::Float64Type;
 use arrow_array::{Array, ArrayRef};
 use arrow_row::{RowConverter, SortField};
 
-use rand::Rng;
+use rand::RngCore;
 use rand_distr::{Distribution, Poisson};
 
 use crate::bootstrap::{
@@ -130,12 +130,13 @@ fn poisson_cells(
     let buckets = cells.counts.len() / cells.weights.len().max(1);
     let observed = masses(cells, buckets, |i| cells.counts[i] as f64);
     let estimate = spec.reduced_statistic(&observed);
-    // Poisson(1) by inversion of its CDF: most cells hold one respondent.
-    let cdf: Vec<f64> = (0..20u32)
+    // Poisson(1) by inversion of its CDF against a raw 64-bit draw, scanning up from 0 (two
+    // comparisons on average): most cells hold one respondent.
+    let thresholds: Vec<u64> = (0..20u32)
         .scan((0.0f64, (-1.0f64).exp()), |(acc, term), k| {
             *acc += *term;
             *term /= (k + 1) as f64;
-            Some(*acc)
+            Some((*acc * u64::MAX as f64).min(u64::MAX as f64) as u64)
         })
         .collect();
     // Only occupied cells draw: (bucket, weight, respondents).
@@ -158,8 +159,8 @@ fn poisson_cells(
             mass.fill(0.0);
             for &(b, w, c) in &occupied {
                 let k = if c == 1 {
-                    let u: f64 = rng.random();
-                    cdf.partition_point(|&p| p < u) as u64
+                    let u = rng.next_u64();
+                    thresholds.iter().take_while(|&&t| t < u).count() as u64
                 } else {
                     Poisson::new(c as f64).map_or(c, |p| p.sample(rng) as u64)
                 };
