@@ -1,4 +1,4 @@
-"""The ```python code blocks of the Markdown guides in docs/ (shared by the doc tests and the
+"""The ```python code blocks of README.md and the Markdown guides in docs/ (shared by the doc tests and the
 doc type check, so both see exactly the same code)."""
 
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
@@ -16,5 +17,6 @@ def python_blocks(path: Path) -> list[str]:
 
 
 def guides() -> list[Path]:
-    """Guides that contain at least one Python block."""
-    return [p for p in sorted(DOCS.glob("*.md")) if python_blocks(p)]
+    """README and the guides in docs/ that contain at least one Python block."""
+    candidates = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+    return [p for p in candidates if python_blocks(p)]
