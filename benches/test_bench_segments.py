@@ -24,12 +24,100 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from conftest import DETRACTOR_HIGH, PROMOTER_LOW, SIZES, Dataset, Key, Summary, Timing
-from floors import FLOORS, TARGETS
 
 import cxmetrics as cx
+from floors import FLOORS, TARGETS
 
 SCENARIOS = ("dict", "string", "two_keys", "weighted")
+SEGMENTS = 50
+CHANNELS = ("app", "email", "phone", "web")
+SEED = 20_240_611
+PROMOTER_LOW = 9  # promoters: 9–10
+DETRACTOR_HIGH = 6  # detractors: 0–6
+
+# Everything a peer must reproduce per segment: (promoters, detractors, n, Σw promoters,
+# Σw detractors, Σw). Unweighted scenarios have Σw = the counts.
+Summary = tuple[int, int, int, float, float, float]
+Key = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One scenario: the Arrow table, what to group by, and the plain NumPy reference."""
+
+    scenario: str
+    rows: int
+    table: pa.Table
+    by: tuple[str, ...]
+    weight: str | None
+    reference: dict[Key, Summary]
+
+
+def _reference(group: np.ndarray, n_groups: int, scores: np.ndarray,
+               weights: np.ndarray | None) -> list[Summary]:
+    """Per-group summaries by NumPy bincount over (group, score)."""
+    cell = group.astype(np.int64) * 11 + scores
+    hist = np.bincount(cell, minlength=n_groups * 11).reshape(n_groups, 11)
+    whist = (hist.astype(np.float64) if weights is None
+             else np.bincount(cell, weights=weights, minlength=n_groups * 11)
+             .reshape(n_groups, 11))
+    return [
+        (int(hist[g, PROMOTER_LOW:].sum()), int(hist[g, : DETRACTOR_HIGH + 1].sum()),
+         int(hist[g].sum()), float(whist[g, PROMOTER_LOW:].sum()),
+         float(whist[g, : DETRACTOR_HIGH + 1].sum()), float(whist[g].sum()))
+        for g in range(n_groups)
+    ]
+
+
+def build_dataset(scenario: str, rows: int) -> Dataset:
+    """Deterministic data: uniform 0–10 int8 scores, 50 uniform segments (seeded NumPy)."""
+    rng = np.random.default_rng(SEED)
+    codes = rng.integers(0, SEGMENTS, rows, dtype=np.int32)
+    scores = rng.integers(0, 11, rows, dtype=np.int8)
+    names = [f"segment_{i:02d}" for i in range(SEGMENTS)]
+    seg = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names))
+    columns: dict[str, pa.Array] = {"seg": seg, "nps": pa.array(scores)}
+    by: tuple[str, ...] = ("seg",)
+    weight, weights = None, None
+    group, n_groups = codes, SEGMENTS
+    labels: list[Key] = [(name,) for name in names]
+    if scenario == "string":
+        columns["seg"] = pc.cast(seg, pa.large_string())
+    elif scenario == "two_keys":
+        channel = rng.integers(0, len(CHANNELS), rows, dtype=np.int32)
+        columns["channel"] = pa.DictionaryArray.from_arrays(pa.array(channel),
+                                                            pa.array(CHANNELS))
+        by = ("seg", "channel")
+        group, n_groups = codes * len(CHANNELS) + channel, SEGMENTS * len(CHANNELS)
+        labels = [(name, ch) for name in names for ch in CHANNELS]
+    elif scenario == "weighted":
+        weights = rng.uniform(0.5, 2.0, rows)
+        columns["w"] = pa.array(weights)
+        weight = "w"
+    elif scenario != "dict":
+        raise ValueError(f"unknown scenario {scenario!r}")
+    summaries = _reference(group, n_groups, scores, weights)
+    reference = {labels[g]: s for g, s in enumerate(summaries) if s[2] > 0}
+    return Dataset(scenario, rows, pa.table(columns), by, weight, reference)
+
+
+@pytest.fixture(scope="session")
+def dataset_factory(bench_rows: int) -> Callable[[str], Dataset]:
+    """Builds each scenario's data once per session (lazily, so ``-k`` only pays for its own)."""
+    cache: dict[str, Dataset] = {}
+
+    def get(scenario: str) -> Dataset:
+        if scenario not in cache:
+            cache[scenario] = build_dataset(scenario, bench_rows)
+        return cache[scenario]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def prepared_cache() -> dict[tuple[str, str], Any]:
+    """Per (scenario, engine) state built once and untimed: DataFrames, connections, results."""
+    return {}
 
 
 @dataclass(frozen=True)
@@ -63,14 +151,17 @@ def _cx_run(data: Dataset) -> cx.SegmentedResult:
 # --- DuckDB: SQL over the registered Arrow table ----------------------------------------------
 
 def _duckdb_sql(data: Dataset) -> str:
+    # count_if is DuckDB's fastest of the spellings tried (sum of a cast flag, count(*) FILTER,
+    # sum(CASE ...)); see docs/performance.md.
     keys = ", ".join(data.by)
     aggs = [f"count_if(nps >= {PROMOTER_LOW}) AS promoters",
             f"count_if(nps <= {DETRACTOR_HIGH}) AS detractors",
             "count(nps) AS n"]
     if data.weight:
         w = data.weight
-        aggs += [f"sum(CASE WHEN nps >= {PROMOTER_LOW} THEN {w} ELSE 0 END) AS w_promoters",
-                 f"sum(CASE WHEN nps <= {DETRACTOR_HIGH} THEN {w} ELSE 0 END) AS w_detractors",
+        # The fastest of CASE WHEN, FILTER and a multiply by the flag (1.6× faster than CASE).
+        aggs += [f"sum({w} * (nps >= {PROMOTER_LOW})::DOUBLE) AS w_promoters",
+                 f"sum({w} * (nps <= {DETRACTOR_HIGH})::DOUBLE) AS w_detractors",
                  f"sum({w}) AS w_n"]
     return f"SELECT {keys}, {', '.join(aggs)} FROM responses GROUP BY {keys}"
 
@@ -98,8 +189,10 @@ def _polars_aggs(data: Dataset) -> list[pl.Expr]:
             nps.count().alias("n")]
     if data.weight:
         w = pl.col(data.weight)
-        aggs += [w.filter(nps >= PROMOTER_LOW).sum().alias("w_promoters"),
-                 w.filter(nps <= DETRACTOR_HIGH).sum().alias("w_detractors"),
+        # when/then/otherwise: faster here than w.filter(...) or w * flag.
+        aggs += [pl.when(nps >= PROMOTER_LOW).then(w).otherwise(0.0).sum().alias("w_promoters"),
+                 pl.when(nps <= DETRACTOR_HIGH).then(w).otherwise(0.0).sum()
+                 .alias("w_detractors"),
                  w.sum().alias("w_n")]
     return aggs
 
@@ -152,7 +245,7 @@ def _pandas_run(state: tuple[pd.DataFrame, Dataset]) -> pd.DataFrame:
         "promoters": ("p", "sum"), "detractors": ("d", "sum"), "n": ("nps", "count")}
     if data.weight:
         w = frame[data.weight]
-        work = work.assign(wp=w.where(work["p"], 0.0), wd=w.where(work["d"], 0.0))
+        work = work.assign(wp=w * work["p"], wd=w * work["d"])  # faster than w.where(flag, 0)
         aggs |= {"w_promoters": ("wp", "sum"), "w_detractors": ("wd", "sum"),
                  "w_n": (data.weight, "sum")}
     result: pd.DataFrame = work.groupby(list(data.by), observed=True).agg(**aggs)
@@ -219,7 +312,7 @@ CASES = [(s, e) for s in SCENARIOS for e in ENGINES]
 def test_segments(benchmark: Any, scenario: str, engine: str,
                   dataset_factory: Callable[[str], Dataset],
                   prepared_cache: dict[tuple[str, str], Any],
-                  record_timing: Callable[[str, str, Any], None]) -> None:
+                  record_timing: Callable[..., None]) -> None:
     data = dataset_factory(scenario)
     spec = ENGINES[engine]
     if (scenario, engine) not in prepared_cache:
@@ -237,7 +330,7 @@ def test_segments(benchmark: Any, scenario: str, engine: str,
 
 
 def test_memory_read(benchmark: Any, dataset_factory: Callable[[str], Dataset],
-                     record_timing: Callable[[str, str, Any], None]) -> None:
+                     record_timing: Callable[..., None]) -> None:
     """The bandwidth floor: read the very buffers ``dict`` aggregates (int32 keys + int8 scores)
     with a vectorized NumPy reduction (64-bit words, so it is memory- not compute-bound)."""
     data = dataset_factory("dict")
@@ -245,9 +338,10 @@ def test_memory_read(benchmark: Any, dataset_factory: Callable[[str], Dataset],
     scores = data.table.column("nps").chunk(0).to_numpy()
     words = [a[: a.nbytes // 8 * 8 // a.itemsize].view(np.uint64) for a in (keys, scores)]
     benchmark.group = f"memory · {data.rows:,} rows"
-    benchmark.extra_info["bytes"] = int(sum(w.nbytes for w in words))
+    nbytes = int(sum(w.nbytes for w in words))
+    benchmark.extra_info["bytes"] = nbytes
     benchmark(lambda: [w.max() for w in words])
-    record_timing("memory", "numpy-read", benchmark)
+    record_timing("memory", "numpy-read", benchmark, nbytes)
 
 
 # --- floors (keep these last: they read the timings recorded above) ---------------------------
@@ -260,16 +354,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def test_ratio_floor(floor_case: tuple[tuple[str, str], float],
-                     timings: dict[tuple[str, str], Timing], bench_size: str) -> None:
+                     medians: dict[tuple[str, str], float], bench_rows: int) -> None:
     (scenario, peer), floor = floor_case
-    ours, theirs = timings.get((scenario, "cxmetrics")), timings.get((scenario, peer))
+    ours, theirs = medians.get((scenario, "cxmetrics")), medians.get((scenario, peer))
     if ours is None or theirs is None:
         pytest.skip("not measured in this session (run with --benchmark-enable)")
-    ratio = theirs.median / ours.median
+    ratio = theirs / ours
     target = TARGETS.get((scenario, peer))
     note = f" (issue target {target:g}×)" if target else ""
     assert ratio >= floor, (
-        f"{scenario}/{peer} at {SIZES[bench_size]:,} rows: {ratio:.2f}× "
-        f"(peer {theirs.median * 1e3:.1f} ms / cxmetrics {ours.median * 1e3:.1f} ms) "
+        f"{scenario}/{peer} at {bench_rows:,} rows: {ratio:.2f}× "
+        f"(peer {theirs * 1e3:.1f} ms / cxmetrics {ours * 1e3:.1f} ms) "
         f"is below the floor {floor:g}×{note}"
     )

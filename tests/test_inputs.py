@@ -191,3 +191,31 @@ def test_gil_released_threads_agree() -> None:
         assert [(r.segment, r.n, r.value) for r in res] == [
             (r.segment, r.n, r.value) for r in expected
         ]
+
+
+def test_misaligned_numpy_is_copied_and_misaligned_arrow_is_an_error() -> None:
+    raw = b"\x00" + (np.ones(100, np.int64) * 10).tobytes()
+    misaligned = np.frombuffer(raw, np.int64, count=100, offset=1)
+    assert not misaligned.flags.aligned
+    assert cx.nps(misaligned).value == 100
+    with pytest.raises(cx.UnsupportedTypeError, match="misaligned"):
+        cx.nps(pa.array(misaligned))
+
+
+def test_key_named_like_a_result_column() -> None:
+    table = pa.table({"s": [10, 0, 9], "n": ["x", "y", "x"], "value": [1, 1, 2]})
+    res = cx.nps(table, score="s", by=["n", "value"])
+    assert res.keys() == [("x", 1), ("x", 2), ("y", 1)]
+    assert res[("x", 1)].n == 1 and res[("y", 1)].value == -100
+    out = res.to_arrow()
+    assert out.column("n_segment").to_pylist() == ["x", "x", "y"]
+    assert out.column("n").to_pylist() == [1, 1, 1]
+
+
+def test_zero_chunk_key_column_keeps_its_type() -> None:
+    empty_keys = pa.chunked_array([], pa.string())
+    empty_scores = pa.chunked_array([], pa.int8())
+    acc = cx.Accumulator("nps")
+    acc.update(empty_scores, by=empty_keys)
+    acc.update(pa.array([10, 0], pa.int8()), by=pa.array(["a", "b"]))
+    assert [r.segment for r in acc.result()] == [("a",), ("b",)]

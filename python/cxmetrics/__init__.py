@@ -7,7 +7,9 @@ matplotlib, scipy, pyspark, dask) are never imported here.
 from __future__ import annotations
 
 from . import datasets
+from ._accumulator import Accumulator
 from ._compare import Comparison, compare, margin_of_error, sample_size
+from ._composite import composite
 from ._metrics import bottom_box, ces, csat, mean_score, nps, top_box
 from ._native import __version__
 from ._results import MetricResult, SegmentedResult
@@ -16,6 +18,7 @@ from .errors import (
     ColumnError,
     CorruptStateError,
     CxError,
+    IncompatibleAccumulatorError,
     InvalidScoreError,
     InvalidWeightError,
     LengthMismatchError,
@@ -24,15 +27,17 @@ from .errors import (
 from .scale import CES2_SCALE, CES_EFFORT_SCALE, CSAT_SCALE, NPS_SCALE, Scale
 
 __all__ = [
-    "ArgumentError",
     "CES2_SCALE",
     "CES_EFFORT_SCALE",
     "CSAT_SCALE",
     "NPS_SCALE",
+    "Accumulator",
+    "ArgumentError",
     "ColumnError",
     "Comparison",
     "CorruptStateError",
     "CxError",
+    "IncompatibleAccumulatorError",
     "InvalidScoreError",
     "InvalidWeightError",
     "LengthMismatchError",
@@ -44,6 +49,7 @@ __all__ = [
     "bottom_box",
     "ces",
     "compare",
+    "composite",
     "csat",
     "datasets",
     "margin_of_error",

@@ -27,11 +27,13 @@ import zlib
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import pyarrow as pa
+
 from . import _engine, _native
 from ._engine import BootstrapMethod, CiMethod, MetricDef, OnInvalid
 from ._inputs import Columns, resolve_columns
 from ._results import MetricResult, SegmentedResult
-from .errors import ColumnError, CorruptStateError, CxError
+from .errors import ColumnError, CorruptStateError, IncompatibleAccumulatorError
 from .scale import CES2_SCALE, CES_EFFORT_SCALE, CSAT_SCALE, NPS_SCALE, Scale
 
 __all__ = ["METRICS", "Accumulator", "IncompatibleAccumulatorError", "MetricName"]
@@ -60,8 +62,6 @@ _DEFAULT_CI: dict[str, str] = {"nps": "wald", "top_box": "wilson", "bottom_box":
                                "mean": "t"}
 
 
-class IncompatibleAccumulatorError(CxError, ValueError):
-    """Accumulators of different metrics, options, columns or weighting cannot be merged."""
 
 
 def _pair(value: object, name: str) -> tuple[int, int]:
@@ -275,28 +275,33 @@ class Accumulator:
                 raise ColumnError("this accumulator names its columns: update(table) takes "
                                   "no by= or weight=")
             columns = resolve_columns(data, d["score"], d["by"], d["weight"])
-        else:
-            columns = resolve_columns(data, None, by, weight)
-            self._fix_shape(columns, segmented=by is not None)
-        assert self._agg is not None
-        _feed(self._agg, columns, str(d["on_invalid"]))
-
-    def _fix_shape(self, columns: Columns, *, segmented: bool) -> None:
-        """Column mode: the first update fixes the key columns and weighting."""
-        d = self._definition
-        if self._agg is None:
-            scale = self._metric.scale
-            d["score"] = columns.score_name
-            d["by"] = list(columns.key_names) if segmented else None
-            d["weight"] = columns.weight_name
-            self._agg = _native.Aggregation(scale.low, scale.high, len(columns.keys),
-                                            columns.weight is not None)
+            assert self._agg is not None
+            _feed(self._agg, columns, str(d["on_invalid"]))
             return
-        if (len(columns.keys) != self._agg.n_keys or (d["by"] is not None) != segmented
-                or (columns.weight is not None) != self._agg.weighted):
+        columns = resolve_columns(data, None, by, weight)
+        segmented = by is not None
+        if self._agg is not None:
+            self._check_shape(columns, segmented)
+            _feed(self._agg, columns, str(d["on_invalid"]))
+            return
+        # Column mode, first update: it fixes the key columns and weighting, but only if it
+        # succeeds (a failed update leaves the accumulator as it was).
+        scale = self._metric.scale
+        agg = _native.Aggregation(scale.low, scale.high, len(columns.keys),
+                                  columns.weight is not None)
+        _feed(agg, columns, str(d["on_invalid"]))
+        d.update(score=columns.score_name, weight=columns.weight_name,
+                 by=list(columns.key_names) if segmented else None)
+        self._agg = agg
+
+    def _check_shape(self, columns: Columns, segmented: bool) -> None:
+        d, agg = self._definition, self._agg
+        assert agg is not None
+        if (len(columns.keys) != agg.n_keys or (d["by"] is not None) != segmented
+                or (columns.weight is not None) != agg.weighted):
             raise ColumnError(
                 f"this accumulator was started with by={d['by']!r} and "
-                f"{'a' if self._agg.weighted else 'no'} weight column; every update must have "
+                f"{'a' if agg.weighted else 'no'} weight column; every update must have "
                 f"the same shape (got {len(columns.keys)} by column(s), "
                 f"{'a' if columns.weight is not None else 'no'} weight column)"
             )
@@ -428,8 +433,19 @@ def _from_bytes(data: bytes) -> Accumulator:
 
 
 def _feed(agg: _native.Aggregation, columns: Columns, on_invalid: str) -> None:
-    agg.update(columns.score, list(columns.keys), columns.weight, on_invalid == "drop",
-               columns.score_name, list(columns.key_names), columns.weight_name)
+    keys = [_with_a_chunk(k) for k in columns.keys]
+    agg.update(_with_a_chunk(columns.score), keys,
+               None if columns.weight is None else _with_a_chunk(columns.weight),
+               on_invalid == "drop", columns.score_name, list(columns.key_names),
+               columns.weight_name)
+
+
+def _with_a_chunk(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column of zero chunks as one empty chunk: the core reads a key column's type from its
+    first chunk, and an empty batch must still fix the same key types as a full one."""
+    if column.num_chunks:
+        return column
+    return pa.chunked_array([pa.array([], column.type)], column.type)
 
 
 def _describe(diff: list[str], mine: dict[str, object], theirs: dict[str, object]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -151,18 +152,35 @@ def results_from(metric: MetricDef, agg: _native.Aggregation, key_names: tuple[s
         used_seed = fresh_seed() if seed is None else check_seed(seed)
         name = f"bootstrap-{bootstrap}" if ci == "bootstrap" else "bayes"
         method = _Method(name, float(confidence), n_resamples, used_seed)
-        segments, overall_batch = agg.estimate(metric.native, list(key_names), ci,
+        segments, overall_batch = agg.estimate(metric.native, internal_key_names(key_names), ci,
                                                float(confidence), bootstrap, n_resamples,
                                                used_seed, weight_cells)
     else:
         method = _Method(ci, float(confidence))
-        segments, overall_batch = agg.estimate(metric.native, list(key_names), ci,
+        segments, overall_batch = agg.estimate(metric.native, internal_key_names(key_names), ci,
                                                float(confidence))
-    overall = _rows(metric, overall_batch, (), method, agg.weighted)[0]
+    return result_rows(metric, segments, overall_batch, key_names, segmented=segmented,
+                       method=method.name, confidence=method.confidence,
+                       n_resamples=method.n_resamples, seed=method.seed, weighted=agg.weighted)
+
+
+def result_rows(metric: MetricDef, segments: pa.RecordBatch, overall_batch: pa.RecordBatch,
+                key_names: tuple[str, ...], *, segmented: bool, method: str | None,
+                confidence: float, n_resamples: int | None, seed: int | None,
+                weighted: bool) -> MetricResult | SegmentedResult:
+    """Typed results from the core's per-segment and overall record batches."""
+    how = _Method(method, confidence, n_resamples, seed)
+    overall = _rows(metric, overall_batch, (), how, weighted)[0]
     if not segmented:
         return overall
-    rows = _rows(metric, segments, key_names, method, agg.weighted)
-    return SegmentedResult(key_names, rows, overall, _public_table(metric, segments))
+    rows = _rows(metric, segments, tuple(internal_key_names(key_names)), how, weighted)
+    return SegmentedResult(key_names, rows, overall, _public_table(metric, segments, key_names))
+
+
+def internal_key_names(key_names: Sequence[str]) -> list[str]:
+    """Names the core gives key columns: never equal to a statistic's column, whatever the
+    user's columns are called (a key named "n" or "value" must not shadow the count)."""
+    return [f"__cx_key_{i}" for i in range(len(key_names))]
 
 
 def fresh_seed() -> int:
@@ -210,13 +228,23 @@ def _rows(metric: MetricDef, batch: pa.RecordBatch, key_names: tuple[str, ...],
     return out
 
 
-def _public_table(metric: MetricDef, batch: pa.RecordBatch) -> pa.Table:
+def _public_table(metric: MetricDef, batch: pa.RecordBatch,
+                  key_names: tuple[str, ...]) -> pa.Table:
     batch = batch.drop_columns(["note"]) if batch.num_rows and all(
         v is None for v in batch.column("note").to_pylist()) else batch
-    names = [
-        metric.bucket_names[int(name.removeprefix("bucket_"))] if name.startswith("bucket_")
-        else name
-        for name in batch.schema.names
-    ]
+    internal = dict(zip(internal_key_names(key_names), key_names, strict=True))
+    stats = {name for name in batch.schema.names if name not in internal}
+    stats |= set(metric.bucket_names)
+
+    def public(name: str) -> str:
+        if name in internal:
+            # A key column named like a statistic keeps its name with a "_segment" suffix.
+            user = internal[name]
+            return f"{user}_segment" if user in stats else user
+        if name.startswith("bucket_"):
+            return metric.bucket_names[int(name.removeprefix("bucket_"))]
+        return name
+
+    names = [public(name) for name in batch.schema.names]
     return pa.Table.from_batches([batch.rename_columns(names)])
 

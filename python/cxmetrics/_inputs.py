@@ -71,8 +71,9 @@ def as_column(values: object, role: str) -> pa.ChunkedArray:
     if isinstance(values, np.ndarray):
         if values.ndim != 1:
             raise ColumnError(f"{role} must be one-dimensional, got shape {values.shape}")
-        if values.dtype.kind in "iuf" and not values.flags.c_contiguous:
-            values = np.ascontiguousarray(values)
+        if values.dtype.kind in "iuf" and not (values.flags.c_contiguous and values.flags.aligned):
+            # Arrow needs contiguous, aligned buffers: only such arrays are shared without a copy.
+            values = np.require(values, requirements=["C", "A"])
         return _arrow_from(values, role)
     module = _module_of(values)
     if module == "pandas":

@@ -87,3 +87,15 @@ def compare(
 
 def margin_of_error(n: float, v: float, confidence: float) -> float: ...
 def sample_size(margin: float, v: float, confidence: float) -> int: ...
+def composite_estimate(
+    cells: Aggregation,
+    n_keys: int,
+    question_weights: list[float],
+    key_names: list[str],
+    ci: str | None,
+    confidence: float,
+    bootstrap: str = "bca",
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> tuple[pa.RecordBatch, pa.RecordBatch]:
+    """Composite estimates from an aggregation keyed by (segment keys..., answers...)."""

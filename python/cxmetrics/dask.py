@@ -17,7 +17,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 try:
-    import dask.dataframe  # noqa: F401  (the extra must include dataframe support)
+    import dask.dataframe
     from dask.delayed import delayed
 except ImportError as exc:  # pragma: no cover - exercised with dask hidden
     raise ImportError(
@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from ._accumulator import Accumulator
 from ._distributed import MetricFunctions, merge_states, tree_merge
+from .errors import ColumnError, CxError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,9 +44,16 @@ _Partial = tuple[bytes, tuple[int, ...]]
 
 
 def _target_schema(meta: pd.DataFrame) -> pa.Schema:
-    """Arrow types of the columns, from the DataFrame's metadata (so that every partition gives
-    the same key types, even one whose object column holds only nulls)."""
+    """Arrow types of the columns, from the DataFrame's metadata, so that every partition gives
+    the same key types. Object columns have no Arrow type before data is seen (null here)."""
     return pa.Schema.from_pandas(meta, preserve_index=False)
+
+
+_OBJECT_HINT = (
+    "partitions gave different Arrow types for the object-dtype column(s) {names} (for example "
+    "a partition where it holds only nulls); give them a concrete dtype first, e.g. "
+    "ddf[{first!r}] = ddf[{first!r}].astype('string[pyarrow]')"
+)
 
 
 def _fold_partition(part: pd.DataFrame, empty: bytes, schema: pa.Schema) -> _Partial:
@@ -55,14 +63,43 @@ def _fold_partition(part: pd.DataFrame, empty: bytes, schema: pa.Schema) -> _Par
         target if not pa.types.is_null(target.type) else table.schema.field(target.name)
         for target in schema
     ]
-    table = table.select(schema.names).cast(pa.schema(fields))
+    table = _aligned(table.select(schema.names).cast(pa.schema(fields)))
     acc = Accumulator.from_bytes(empty)
-    acc.update(table)
+    try:
+        acc.update(table)
+    except Exception:
+        raise
+    except BaseException as exc:
+        # A Rust panic surfaces as pyo3's PanicException, a BaseException that a Dask worker
+        # does not report back (the job would hang): hand it over as an ordinary error.
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise CxError(f"internal error (please report): {exc}") from None
     return acc.to_bytes(), (os.getpid(),)
 
 
-def _merge_partials(parts: list[_Partial], empty: bytes) -> _Partial:
-    merged = merge_states([state for state, _ in parts], empty)
+def _aligned(table: pa.Table) -> pa.Table:
+    """The table with every buffer aligned to 8 bytes. Partitions unpickled on a worker can hold
+    NumPy data at any address (pickle protocol 5 buffers), which Arrow C-data importers may
+    refuse; such columns are copied once into fresh (64-byte aligned) Arrow buffers."""
+    columns = []
+    for column in table.columns:
+        misaligned = any(
+            buf is not None and buf.address % 8
+            for chunk in column.chunks for buf in chunk.buffers()
+        )
+        columns.append(pa.chunked_array([pa.concat_arrays(column.chunks)], column.type)
+                       if misaligned else column)
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+def _merge_partials(parts: list[_Partial], empty: bytes, untyped: list[str]) -> _Partial:
+    try:
+        merged = merge_states([state for state, _ in parts], empty)
+    except CxError as exc:
+        if not untyped:
+            raise
+        raise ColumnError(_OBJECT_HINT.format(names=untyped, first=untyped[0])) from exc
     return merged, tuple(sorted({pid for _, pids in parts for pid in pids}))
 
 
@@ -72,17 +109,21 @@ def fold_with_workers(ddf: DataFrame, blank: Accumulator) -> tuple[Accumulator, 
     projected = ddf[list(blank.columns)]
     empty = blank.to_bytes()
     schema = _target_schema(projected._meta)
+    untyped = [f.name for f in schema if pa.types.is_null(f.type)]
     fold = delayed(_fold_partition, pure=True)
     merge = delayed(_merge_partials, pure=True)
     leaves: list[Any] = [fold(part, empty, schema) for part in projected.to_delayed()]
     if not leaves:
         return blank, set()
-    root = tree_merge(leaves, lambda group: merge(group, empty), FAN_IN)
+    root = tree_merge(leaves, lambda group: merge(group, empty, untyped), FAN_IN)
     state, pids = root.compute()
     return Accumulator.from_bytes(state), set(pids)
 
 
 def _fold(ddf: DataFrame, blank: Accumulator) -> Accumulator:
+    if not isinstance(ddf, dask.dataframe.DataFrame):
+        raise TypeError(f"cxmetrics.dask takes a dask.dataframe.DataFrame, got "
+                        f"{type(ddf).__name__}")
     return fold_with_workers(ddf, blank)[0]
 
 

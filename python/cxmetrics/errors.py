@@ -7,6 +7,7 @@ __all__ = [
     "ColumnError",
     "CorruptStateError",
     "CxError",
+    "IncompatibleAccumulatorError",
     "InvalidScoreError",
     "InvalidWeightError",
     "LengthMismatchError",
@@ -64,6 +65,10 @@ class LengthMismatchError(ColumnError):
 
 class ArgumentError(CxError, ValueError):
     """An option that does not fit, e.g. ``ci="wilson"`` for NPS or buckets that overlap."""
+
+
+class IncompatibleAccumulatorError(ArgumentError):
+    """Accumulators of different metrics, options, columns or weighting cannot be merged."""
 
 
 class CorruptStateError(CxError, ValueError):

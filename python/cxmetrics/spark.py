@@ -49,23 +49,33 @@ def partition_states(df: DataFrame, blank: Accumulator) -> tuple[list[bytes], li
     from pyspark.sql import functions as F
 
     empty = blank.to_bytes()
+    names = list(blank.columns)
 
     def fold(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         part = Accumulator.from_bytes(empty)
         for batch in batches:
-            part.update(batch)
+            part.update(batch.rename_columns(names))
         yield pa.RecordBatch.from_arrays(
             [pa.array([part.to_bytes()], pa.binary()), pa.array([os.getpid()], pa.int64())],
             schema=_OUTPUT,
         )
 
-    projected = df.select(*(F.col(_quote(c)) for c in blank.columns))
-    table = projected.mapInArrow(fold, "state binary, pid long").toArrow()
-    return ([bytes(s) for s in table.column("state").to_pylist()],
-            [int(p) for p in table.column("pid").to_pylist()])
+    # Plain positional names on the way in: mapInArrow cannot resolve names with dots.
+    projected = df.select(*(F.col(_quote(c)).alias(f"_cx{i}") for i, c in enumerate(names)))
+    folded = projected.mapInArrow(fold, "state binary, pid long")
+    if hasattr(folded, "toArrow"):  # Spark >= 4.0
+        table = folded.toArrow()
+        return ([bytes(s) for s in table.column("state").to_pylist()],
+                [int(p) for p in table.column("pid").to_pylist()])
+    rows = folded.collect()  # Spark 3.x: one small row per partition
+    return [bytes(r["state"]) for r in rows], [int(r["pid"]) for r in rows]
 
 
 def _fold(df: DataFrame, blank: Accumulator) -> Accumulator:
+    from pyspark.sql import DataFrame
+
+    if not isinstance(df, DataFrame):
+        raise TypeError(f"cxmetrics.spark takes a pyspark.sql.DataFrame, got {type(df).__name__}")
     states, _ = partition_states(df, blank)
     parts = [Accumulator.from_bytes(s) for s in states]
     if not parts:

@@ -1,5 +1,7 @@
 //! The histogram kernel on its own: `Aggregator::update` + `finish` over 10M rows, with no Python
-//! in the way. Compare with `benches/` (pytest-benchmark), which times the full Python call.
+//! in the way: no segments, 50 dictionary segments, 50 string (utf8) segments, two dictionary
+//! keys (50 × 4) and 50 dictionary segments with f64 weights. Compare with `benches/`
+//! (pytest-benchmark), which times the full Python call.
 //!
 //! Run (bounded, on a shared machine):
 //!
@@ -13,13 +15,14 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use arrow_array::types::Int32Type;
-use arrow_array::{ArrayRef, DictionaryArray, Int32Array, Int8Array, StringArray};
+use arrow_array::{ArrayRef, DictionaryArray, Float64Array, Int32Array, Int8Array, StringArray};
 use arrow_schema::DataType;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use cxmetrics_core::histogram::{Aggregator, Columns};
 use cxmetrics_core::scale::Scale;
 
 const SEGMENTS: usize = 50;
+const CHANNELS: [&str; 4] = ["app", "email", "phone", "web"];
 const SEED: u64 = 0x5eed_c0de;
 
 /// SplitMix64: a tiny, deterministic generator, enough for benchmark data.
@@ -55,6 +58,8 @@ struct Data {
     scores: ArrayRef,
     dict_keys: ArrayRef,
     string_keys: ArrayRef,
+    channel_keys: ArrayRef,
+    weights: ArrayRef,
 }
 
 fn data(n: usize) -> Data {
@@ -67,19 +72,89 @@ fn data(n: usize) -> Data {
         DictionaryArray::<Int32Type>::try_new(codes.clone(), values).expect("codes are in range");
     let strings =
         StringArray::from_iter_values(codes.values().iter().map(|&c| names[c as usize].as_str()));
+    let channel_codes =
+        Int32Array::from_iter_values((0..n).map(|_| rng.below(CHANNELS.len() as u64) as i32));
+    let channels = DictionaryArray::<Int32Type>::try_new(
+        channel_codes,
+        Arc::new(StringArray::from_iter_values(CHANNELS)),
+    )
+    .expect("codes are in range");
+    // Weights in [0.5, 2.0).
+    let weights = Float64Array::from_iter_values(
+        (0..n).map(|_| 0.5 + 1.5 * (rng.below(1 << 30) as f64) / (1u64 << 30) as f64),
+    );
     Data {
         scores: Arc::new(scores),
         dict_keys: Arc::new(dict),
         string_keys: Arc::new(strings),
+        channel_keys: Arc::new(channels),
+        weights: Arc::new(weights),
     }
 }
 
 /// One full aggregation, as `cx.nps(..., by=...)` runs it below the binding.
 fn aggregate(columns: &Columns, key_types: Option<Vec<DataType>>) -> usize {
     let scale = Scale::new(0, 10).expect("valid scale");
-    let mut agg = Aggregator::new(scale, key_types, false).expect("aggregator");
+    let weighted = columns.weight.is_some();
+    let mut agg = Aggregator::new(scale, key_types, weighted).expect("aggregator");
     agg.update(columns, false, 0).expect("valid input");
     agg.finish().expect("finish").tallies.segments()
+}
+
+struct Case {
+    name: &'static str,
+    columns: Columns,
+    key_types: Option<Vec<DataType>>,
+    /// Bytes the kernel must read per row: 1 score byte, 4 per dictionary index, 8 per weight;
+    /// for strings the 4-byte offset only (the string bytes themselves come on top).
+    bytes_per_row: usize,
+    segments: usize,
+}
+
+fn cases(d: &Data) -> Vec<Case> {
+    let cols = |keys: Vec<ArrayRef>, weight: Option<ArrayRef>| Columns {
+        score: vec![d.scores.clone()],
+        keys: keys.into_iter().map(|k| vec![k]).collect(),
+        weight: weight.map(|w| vec![w]),
+    };
+    let utf8 = || Some(vec![DataType::Utf8]);
+    vec![
+        Case {
+            name: "unsegmented",
+            columns: cols(vec![], None),
+            key_types: None,
+            bytes_per_row: 1,
+            segments: 1,
+        },
+        Case {
+            name: "dict50",
+            columns: cols(vec![d.dict_keys.clone()], None),
+            key_types: utf8(),
+            bytes_per_row: 5,
+            segments: SEGMENTS,
+        },
+        Case {
+            name: "utf8_50",
+            columns: cols(vec![d.string_keys.clone()], None),
+            key_types: utf8(),
+            bytes_per_row: 5,
+            segments: SEGMENTS,
+        },
+        Case {
+            name: "dict50_x_dict4",
+            columns: cols(vec![d.dict_keys.clone(), d.channel_keys.clone()], None),
+            key_types: Some(vec![DataType::Utf8, DataType::Utf8]),
+            bytes_per_row: 9,
+            segments: SEGMENTS * CHANNELS.len(),
+        },
+        Case {
+            name: "dict50_weighted",
+            columns: cols(vec![d.dict_keys.clone()], Some(d.weights.clone())),
+            key_types: utf8(),
+            bytes_per_row: 13,
+            segments: SEGMENTS,
+        },
+    ]
 }
 
 fn histogram(c: &mut Criterion) {
@@ -87,35 +162,14 @@ fn histogram(c: &mut Criterion) {
     let d = data(n);
     let mut group = c.benchmark_group("histogram");
     group.sample_size(20);
-
-    let cases: [(&str, Vec<Vec<ArrayRef>>, Option<Vec<DataType>>, usize); 3] = [
-        ("unsegmented", vec![], None, 1),
-        (
-            "dict50",
-            vec![vec![d.dict_keys.clone()]],
-            Some(vec![DataType::Utf8]),
-            4,
-        ),
-        (
-            "utf8_50",
-            vec![vec![d.string_keys.clone()]],
-            Some(vec![DataType::Utf8]),
-            4,
-        ),
-    ];
-    for (name, keys, key_types, key_bytes) in cases {
-        let columns = Columns {
-            score: vec![d.scores.clone()],
-            keys,
-            weight: None,
-        };
-        let expected = if key_types.is_some() { SEGMENTS } else { 1 };
-        assert_eq!(aggregate(&columns, key_types.clone()), expected);
-        // Bytes the kernel must read per row: one score byte plus the key (4-byte dictionary
-        // index; for strings the 4-byte offset, the string bytes themselves are extra).
-        group.throughput(Throughput::Bytes((n * (1 + key_bytes)) as u64));
-        group.bench_with_input(BenchmarkId::new(name, n), &columns, |b, cols| {
-            b.iter(|| black_box(aggregate(cols, key_types.clone())))
+    for case in cases(&d) {
+        assert_eq!(
+            aggregate(&case.columns, case.key_types.clone()),
+            case.segments
+        );
+        group.throughput(Throughput::Bytes((n * case.bytes_per_row) as u64));
+        group.bench_with_input(BenchmarkId::new(case.name, n), &case, |b, case| {
+            b.iter(|| black_box(aggregate(&case.columns, case.key_types.clone())))
         });
     }
     group.finish();

@@ -7,6 +7,7 @@ pub mod accumulate;
 pub mod bayes;
 pub mod bootstrap;
 pub mod compare;
+pub mod composite;
 pub mod error;
 pub mod estimate;
 pub mod group;

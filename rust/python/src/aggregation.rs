@@ -15,14 +15,42 @@ use cxmetrics_core::scale::Scale;
 use cxmetrics_core::weighted_bootstrap::{cells_by_segment, pooled};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use arrow_schema::DataType;
 use pyo3_arrow::input::AnyArray;
 use pyo3_arrow::PyRecordBatch;
 
-use crate::errors::{run_detached, to_py_err, Names};
+use crate::errors::{raise, run_detached, to_py_err, Names};
 use crate::metric::Metric;
 
-fn chunks(array: AnyArray) -> PyResult<Vec<ArrayRef>> {
-    Ok(array.into_chunked_array()?.into_inner().0)
+/// The chunks of an Arrow array or stream, and its declared type (which a stream of zero
+/// chunks still has). Import runs under `catch_unwind`: arrow-rs asserts on buffers it cannot
+/// use (e.g. misaligned ones), and that must become an error, not a panic in Python.
+fn chunks(
+    py: Python<'_>,
+    obj: &Bound<'_, PyAny>,
+    role: &str,
+) -> PyResult<(Vec<ArrayRef>, DataType)> {
+    let imported = catch_unwind(AssertUnwindSafe(
+        || -> PyResult<(Vec<ArrayRef>, DataType)> {
+            let (chunks, field) = obj
+                .extract::<AnyArray>()?
+                .into_chunked_array()?
+                .into_inner();
+            Ok((chunks, field.data_type().clone()))
+        },
+    ));
+    imported.unwrap_or_else(|_| {
+        Err(raise(
+            py,
+            "UnsupportedTypeError",
+            format!(
+                "{role}: the Arrow data could not be imported (misaligned or malformed buffers)"
+            ),
+            &[],
+        ))
+    })
 }
 
 /// Segmented tallies of one or many inputs (the sufficient statistic), mergeable.
@@ -42,7 +70,7 @@ impl Aggregation {
         }
     }
 
-    fn snapshot(&self) -> State {
+    pub(crate) fn snapshot(&self) -> State {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
@@ -83,9 +111,9 @@ impl Aggregation {
     fn update(
         &self,
         py: Python<'_>,
-        score: AnyArray,
-        keys: Vec<AnyArray>,
-        weight: Option<AnyArray>,
+        score: Bound<'_, PyAny>,
+        keys: Vec<Bound<'_, PyAny>>,
+        weight: Option<Bound<'_, PyAny>>,
         drop_invalid: bool,
         score_name: String,
         key_names: Vec<String>,
@@ -96,10 +124,22 @@ impl Aggregation {
             keys: key_names,
             weight: weight_name.unwrap_or_else(|| "weight".into()),
         };
+        let (score, _) = chunks(py, &score, &names.score)?;
+        let mut key_types = Vec::with_capacity(keys.len());
+        let mut key_chunks = Vec::with_capacity(keys.len());
+        for (j, k) in keys.iter().enumerate() {
+            let (c, t) = chunks(py, k, names.keys.get(j).map_or("by", String::as_str))?;
+            key_chunks.push(c);
+            key_types.push(logical_key_type(&t));
+        }
+        let weight = match &weight {
+            Some(w) => Some(chunks(py, w, &names.weight)?.0),
+            None => None,
+        };
         let columns = Columns {
-            score: chunks(score)?,
-            keys: keys.into_iter().map(chunks).collect::<PyResult<_>>()?,
-            weight: weight.map(chunks).transpose()?,
+            score,
+            keys: key_chunks,
+            weight,
         };
         run_detached(py, &names, || {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -112,18 +152,10 @@ impl Aggregation {
                 )));
             }
             if state.aggregator.is_none() {
-                let key_types = columns
-                    .keys
-                    .iter()
-                    .map(|k| {
-                        k.first().map_or(arrow_schema::DataType::Null, |c| {
-                            logical_key_type(c.data_type())
-                        })
-                    })
-                    .collect();
                 // Built aside and stored only on success, so a failed first update leaves
                 // the state empty.
-                let mut fresh = Aggregator::new(state.scale, Some(key_types), state.weighted)?;
+                let mut fresh =
+                    Aggregator::new(state.scale, Some(key_types.clone()), state.weighted)?;
                 fresh.update(&columns, drop_invalid, *rows)?;
                 state.aggregator = Some(fresh);
             } else {

@@ -24,7 +24,7 @@ impl Names {
     }
 }
 
-fn raise(py: Python<'_>, class: &str, message: String, attrs: &[(&str, Py<PyAny>)]) -> PyErr {
+pub fn raise(py: Python<'_>, class: &str, message: String, attrs: &[(&str, Py<PyAny>)]) -> PyErr {
     let build = || -> PyResult<PyErr> {
         let module = py.import("cxmetrics.errors")?;
         let kwargs = PyDict::new(py);

@@ -1,11 +1,17 @@
 //! Module-level functions: comparisons of two results and survey planning.
 
+use cxmetrics_core::bootstrap::BootstrapSpec;
 use cxmetrics_core::compare::{compare as compare_sides, DiffMethod, Side};
+use cxmetrics_core::composite::{
+    composite_batch, pooled, segment_keys, tuple_cells, CompositeInterval,
+};
 use cxmetrics_core::error::CoreError;
+use cxmetrics_core::histogram::{Aggregator, OVERALL_STREAM};
 use cxmetrics_core::planning;
 use pyo3::prelude::*;
+use pyo3_arrow::PyRecordBatch;
 
-use crate::aggregation::bootstrap_method;
+use crate::aggregation::{bootstrap_method, Aggregation};
 use crate::errors::{run_detached, Names};
 use crate::metric::Metric;
 
@@ -47,7 +53,7 @@ pub fn compare(
         let method = match method.as_str() {
             "wald" => DiffMethod::Wald,
             "newcombe" => DiffMethod::Newcombe,
-            "bootstrap" => DiffMethod::Bootstrap(cxmetrics_core::bootstrap::BootstrapSpec {
+            "bootstrap" => DiffMethod::Bootstrap(BootstrapSpec {
                 n_resamples,
                 method: bootstrap_method(&bootstrap)?,
                 confidence,
@@ -95,4 +101,75 @@ pub fn sample_size(py: Python<'_>, margin: f64, v: f64, confidence: f64) -> PyRe
     run_detached(py, &Names::default(), || {
         planning::sample_size(margin, v, confidence)
     })
+}
+
+/// Composite index estimates from an aggregation keyed by (segment keys…, answers…): per
+/// segment and overall, as pyarrow RecordBatches in the layout of `Aggregation.estimate`.
+#[pyfunction]
+#[pyo3(signature = (cells, n_keys, question_weights, key_names, ci, confidence, bootstrap="bca", n_resamples=10_000, seed=0))]
+#[allow(clippy::too_many_arguments)]
+pub fn composite_estimate<'py>(
+    py: Python<'py>,
+    cells: &Aggregation,
+    n_keys: usize,
+    question_weights: Vec<f64>,
+    key_names: Vec<String>,
+    ci: Option<String>,
+    confidence: f64,
+    bootstrap: &str,
+    n_resamples: usize,
+    seed: u64,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    let state = cells.snapshot();
+    let bootstrap = bootstrap.to_string();
+    let (segments, overall) = run_detached(py, &Names::default(), || {
+        let interval = match ci.as_deref() {
+            None => CompositeInterval::None,
+            Some("wald") => CompositeInterval::Wald,
+            Some("t") => CompositeInterval::T,
+            Some("bootstrap") => CompositeInterval::Bootstrap(BootstrapSpec {
+                n_resamples,
+                method: bootstrap_method(&bootstrap)?,
+                confidence,
+                seed,
+            }),
+            Some(other) => {
+                return Err(CoreError::InvalidArgument(format!(
+                    "ci={other:?} does not apply to a composite index (t, wald, bootstrap)"
+                )))
+            }
+        };
+        let grouped = match state.aggregator {
+            Some(agg) => agg.finish()?,
+            None => Aggregator::new(
+                state.scale,
+                Some(vec![arrow_schema::DataType::Null; state.n_keys]),
+                false,
+            )?
+            .finish()?,
+        };
+        let per_segment = tuple_cells(&grouped, n_keys, state.scale, &question_weights)?;
+        let (keys, streams) = segment_keys(&grouped, n_keys)?;
+        let segments = composite_batch(
+            &per_segment,
+            &streams,
+            &keys,
+            &key_names,
+            &interval,
+            confidence,
+        )?;
+        let overall = composite_batch(
+            &[pooled(&per_segment)],
+            &[OVERALL_STREAM],
+            &[],
+            &[],
+            &interval,
+            confidence,
+        )?;
+        Ok((segments, overall))
+    })?;
+    Ok((
+        PyRecordBatch::new(segments).into_pyarrow(py)?,
+        PyRecordBatch::new(overall).into_pyarrow(py)?,
+    ))
 }

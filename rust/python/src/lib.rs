@@ -17,6 +17,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Metric>()?;
     m.add_class::<Aggregation>()?;
     m.add_function(wrap_pyfunction!(functions::compare, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::composite_estimate, m)?)?;
     m.add_function(wrap_pyfunction!(functions::margin_of_error, m)?)?;
     m.add_function(wrap_pyfunction!(functions::sample_size, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -1,0 +1,58 @@
+"""The survey the Spark and Dask integration tests share: ≥ 1M rows in 9 Parquet files.
+
+Edge cases: a segment present in one file only ("island"), a one-row segment ("solo"), null
+segments, null scores, a few invalid scores (dropped with on_invalid="drop"), and an empty file.
+Weights are multiples of 1/4, so that every partial weight sum is exact and distributed results
+must match the single-machine ones bit for bit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROWS_PER_FILE = 130_000
+FILES = 8  # plus one empty file
+SCHEMA = pa.schema([
+    ("score", pa.int64()),
+    ("csat", pa.int32()),
+    ("region", pa.string()),
+    ("wave", pa.int32()),
+    ("w", pa.float64()),
+])
+
+
+def _file(rng: np.random.Generator, i: int, n: int) -> pa.Table:
+    score = rng.integers(0, 11, n)
+    score_null = rng.random(n) < 0.02
+    score[rng.random(n) < 0.0005] = 11  # invalid
+    regions = np.array(["north", "south", "east", "west"], dtype=object)[rng.integers(0, 4, n)]
+    region_null = rng.random(n) < 0.01
+    if i == 3:
+        regions[: n // 10] = "island"  # only in this file
+    if i == 5:
+        regions[17] = "solo"  # a one-row segment
+        region_null[17] = False
+    return pa.table({
+        "score": pa.array(score, mask=score_null),
+        "csat": pa.array(rng.integers(1, 6, n).astype(np.int32)),
+        "region": pa.array(regions, pa.string(), mask=region_null),
+        "wave": pa.array(rng.integers(1, 5, n).astype(np.int32)),
+        "w": pa.array(rng.integers(1, 17, n) / 4.0),
+    }, schema=SCHEMA)
+
+
+def write_survey(directory: Path) -> pa.Table:
+    """Writes the files into ``directory``; returns the whole table as one machine reads it."""
+    rng = np.random.default_rng(20240601)
+    directory.mkdir(parents=True, exist_ok=True)
+    tables = []
+    for i in range(FILES):
+        table = _file(rng, i, ROWS_PER_FILE)
+        pq.write_table(table, directory / f"part-{i:02d}.parquet", row_group_size=40_000)
+        tables.append(table)
+    pq.write_table(SCHEMA.empty_table(), directory / "part-99-empty.parquet")
+    return pa.concat_tables(tables)
