@@ -687,14 +687,26 @@ impl Aggregator {
     }
 
     /// Adds another aggregator's tallies (same scale, keys and weighting) into this one.
+    ///
+    /// A key column typed Null on one side (e.g. a batch whose key column held only nulls, or
+    /// no rows) takes the other side's type: its all-null keys are re-encoded in that type.
     pub fn merge(&mut self, other: &Aggregator) -> Result<()> {
-        if other.scale != self.scale
-            || other.weighted() != self.weighted()
-            || other.key_types() != self.key_types()
-        {
+        if other.scale != self.scale || other.weighted() != self.weighted() {
             return Err(CoreError::InvalidArgument(
-                "cannot merge aggregations of different scales, keys or weighting".into(),
+                "cannot merge aggregations of different scales or weighting".into(),
             ));
+        }
+        if other.key_types() != self.key_types() {
+            let unified =
+                unify_key_types(self.key_types(), other.key_types()).ok_or_else(|| {
+                    CoreError::InvalidArgument(format!(
+                        "cannot merge aggregations keyed by {:?} and {:?}",
+                        self.key_types(),
+                        other.key_types()
+                    ))
+                })?;
+            *self = self.retyped(&unified)?;
+            return self.merge(&other.retyped(&unified)?);
         }
         match (self.index.as_mut(), other.index.as_ref()) {
             (Some(mine), Some(theirs)) => {
@@ -709,6 +721,28 @@ impl Aggregator {
             _ => self.tallies.add_segment(0, &other.tallies, 0),
         }
         Ok(())
+    }
+
+    /// The same tallies with key columns re-encoded in `types` (each equal to the current type,
+    /// or replacing Null).
+    fn retyped(&self, types: &[DataType]) -> Result<Aggregator> {
+        let Some(index) = &self.index else {
+            return Ok(self.clone());
+        };
+        let ids: Vec<u32> = (0..index.len() as u32).collect();
+        let columns = index.key_columns(&ids)?;
+        let mut fresh = KeyIndex::new(types.to_vec())?;
+        let new_ids = fresh.intern(&columns)?;
+        let mut tallies = Tallies::new(self.scale.points(), self.weighted(), fresh.len());
+        for (old, &new) in new_ids.iter().enumerate() {
+            tallies.add_segment(new as usize, &self.tallies, old);
+        }
+        Ok(Aggregator {
+            scale: self.scale,
+            n_keys: self.n_keys,
+            index: Some(fresh),
+            tallies,
+        })
     }
 
     /// Segments in key order with their key values.
@@ -732,6 +766,23 @@ impl Aggregator {
             }
         }
     }
+}
+
+/// Key types both sides can be re-encoded in: equal columns stay, a Null column takes the
+/// other side's type; None when two columns have different non-Null types.
+fn unify_key_types(a: Option<&[DataType]>, b: Option<&[DataType]>) -> Option<Vec<DataType>> {
+    let (a, b) = (a?, b?);
+    if a.len() != b.len() {
+        return None;
+    }
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| match (x, y) {
+            _ if x == y => Some(x.clone()),
+            (DataType::Null, t) | (t, DataType::Null) => Some(t.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -850,6 +901,45 @@ mod tests {
             )
             .unwrap_err();
         assert!(matches!(err, CoreError::LengthMismatch { .. }));
+    }
+
+    #[test]
+    fn null_typed_keys_merge_into_typed_ones() {
+        let scores: ArrayRef = Arc::new(Int8Array::from(vec![10, 0]));
+        let nulls: ArrayRef = Arc::new(arrow_array::NullArray::new(2));
+        let strings: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None]));
+        let mut untyped = Aggregator::new(nps_scale(), Some(vec![DataType::Null]), false).unwrap();
+        untyped
+            .update(
+                &Columns {
+                    score: vec![scores.clone()],
+                    keys: vec![vec![nulls]],
+                    weight: None,
+                },
+                false,
+                0,
+            )
+            .unwrap();
+        let mut typed = Aggregator::new(nps_scale(), Some(vec![DataType::Utf8]), false).unwrap();
+        typed
+            .update(
+                &Columns {
+                    score: vec![scores],
+                    keys: vec![vec![strings]],
+                    weight: None,
+                },
+                false,
+                0,
+            )
+            .unwrap();
+        untyped.merge(&typed).unwrap();
+        let g = untyped.finish().unwrap();
+        assert_eq!(g.keys[0].data_type(), &DataType::Utf8);
+        // "a" (one promoter) and null (two nulls from the untyped side + one detractor).
+        assert_eq!(g.tallies.segments(), 2);
+        assert_eq!(g.tallies.counts(1).iter().sum::<u64>(), 3);
+        let mut ints = Aggregator::new(nps_scale(), Some(vec![DataType::Int64]), false).unwrap();
+        assert!(ints.merge(&typed).is_err());
     }
 
     #[test]
