@@ -10,7 +10,6 @@
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use arrow_array::{Array, ArrayRef};
-use arrow_row::{RowConverter, SortField};
 
 use crate::bootstrap::{bootstrap_counts, BootstrapSpec};
 use crate::error::{CoreError, Result};
@@ -56,28 +55,10 @@ pub fn tuple_cells(
         .iter()
         .map(|c| arrow_cast::cast(c, &arrow_schema::DataType::Float64))
         .collect::<std::result::Result<Vec<ArrayRef>, _>>()?;
-    let rows = if n_keys > 0 {
-        let keys: Vec<ArrayRef> = grouped.keys[..n_keys].to_vec();
-        let fields = keys
-            .iter()
-            .map(|k| SortField::new(k.data_type().clone()))
-            .collect();
-        Some(RowConverter::new(fields)?.convert_columns(&keys)?)
-    } else {
-        None
-    };
-    let mut out: Vec<TupleCells> = if n_keys == 0 {
-        vec![TupleCells::default()]
-    } else {
-        Vec::new()
-    };
+    let runs = grouped.segments_by_prefix(n_keys)?;
+    let mut out = vec![TupleCells::default(); runs.segments()];
     for g in 0..grouped.tallies.segments() {
-        if let Some(r) = &rows {
-            if g == 0 || r.row(g) != r.row(g - 1) {
-                out.push(TupleCells::default());
-            }
-        }
-        let cell = out.last_mut().expect("a segment exists");
+        let cell = &mut out[runs.segment_of[g]];
         // Every row of the group has the same answers; the tally's total counts them all.
         let counts = grouped.tallies.counts(g);
         let respondents =
@@ -213,29 +194,13 @@ pub fn pooled(cells: &[TupleCells]) -> TupleCells {
 
 /// Segment keys (first row of each segment's run) and per-segment stream ids.
 pub fn segment_keys(grouped: &Grouped, n_keys: usize) -> Result<(Vec<ArrayRef>, Vec<u64>)> {
-    if n_keys == 0 {
-        return Ok((Vec::new(), vec![crate::histogram::OVERALL_STREAM]));
-    }
-    let keys: Vec<ArrayRef> = grouped.keys[..n_keys].to_vec();
-    let fields = keys
-        .iter()
-        .map(|k| SortField::new(k.data_type().clone()))
-        .collect();
-    let rows = RowConverter::new(fields)?.convert_columns(&keys)?;
-    let firsts: Vec<u32> = (0..rows.num_rows())
-        .filter(|&g| g == 0 || rows.row(g) != rows.row(g - 1))
-        .map(|g| g as u32)
-        .collect();
-    let streams = firsts
-        .iter()
-        .map(|&g| crate::histogram::key_stream(rows.row(g as usize).data()))
-        .collect();
-    let index = arrow_array::UInt32Array::from(firsts);
-    let columns = keys
+    let runs = grouped.segments_by_prefix(n_keys)?;
+    let index = arrow_array::UInt32Array::from(runs.firsts);
+    let columns = grouped.keys[..n_keys]
         .iter()
         .map(|k| Ok(arrow_select::take::take(k.as_ref(), &index, None)?))
         .collect::<Result<Vec<_>>>()?;
-    Ok((columns, streams))
+    Ok((columns, runs.streams))
 }
 
 /// One row per segment, in the layout of `report::estimate_batch` (no buckets; an empty

@@ -508,6 +508,55 @@ pub struct Grouped {
     pub streams: Vec<u64>,
 }
 
+impl Grouped {
+    /// For a grouping by (segment keys…, more keys…): the segment of each group, the first group
+    /// of each segment, and each segment's stream id. Groups of one segment are adjacent, since
+    /// rows sort by their leading key columns first. Without segment keys there is exactly one
+    /// segment, even when there are no groups.
+    pub fn segments_by_prefix(&self, n_keys: usize) -> Result<SegmentRuns> {
+        let groups = self.tallies.segments();
+        if n_keys == 0 {
+            return Ok(SegmentRuns {
+                segment_of: vec![0; groups],
+                firsts: Vec::new(),
+                streams: vec![OVERALL_STREAM],
+            });
+        }
+        let keys: Vec<ArrayRef> = self.keys[..n_keys].to_vec();
+        let fields = keys
+            .iter()
+            .map(|k| arrow_row::SortField::new(k.data_type().clone()))
+            .collect();
+        let rows = arrow_row::RowConverter::new(fields)?.convert_columns(&keys)?;
+        let mut runs = SegmentRuns {
+            segment_of: Vec::with_capacity(groups),
+            firsts: Vec::new(),
+            streams: Vec::new(),
+        };
+        for g in 0..groups {
+            if g == 0 || rows.row(g) != rows.row(g - 1) {
+                runs.firsts.push(g as u32);
+                runs.streams.push(key_stream(rows.row(g).data()));
+            }
+            runs.segment_of.push(runs.firsts.len() - 1);
+        }
+        Ok(runs)
+    }
+}
+
+/// See [`Grouped::segments_by_prefix`].
+pub struct SegmentRuns {
+    pub segment_of: Vec<usize>,
+    pub firsts: Vec<u32>,
+    pub streams: Vec<u64>,
+}
+
+impl SegmentRuns {
+    pub fn segments(&self) -> usize {
+        self.streams.len()
+    }
+}
+
 /// Stream id of a segment key: FNV-1a over its canonical bytes.
 pub fn key_stream(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {

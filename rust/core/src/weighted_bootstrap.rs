@@ -10,8 +10,7 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
-use arrow_array::{Array, ArrayRef};
-use arrow_row::{RowConverter, SortField};
+use arrow_array::Array;
 
 use rand::RngCore;
 use rand_distr::{Distribution, Poisson};
@@ -41,31 +40,10 @@ pub fn cells_by_segment(spec: &MetricSpec, grouped: &Grouped, n_keys: usize) -> 
     };
     let weights = arrow_cast::cast(weight_col, &arrow_schema::DataType::Float64)?;
     let weights = weights.as_primitive::<Float64Type>();
-    let rows = if n_keys > 0 {
-        let keys: Vec<ArrayRef> = grouped.keys[..n_keys].to_vec();
-        let fields = keys
-            .iter()
-            .map(|k| SortField::new(k.data_type().clone()))
-            .collect();
-        Some(RowConverter::new(fields)?.convert_columns(&keys)?)
-    } else {
-        None
-    };
-    // Unsegmented: exactly one segment, even when there are no rows.
-    let mut out: Vec<Cells> = if n_keys == 0 {
-        vec![Cells::default()]
-    } else {
-        Vec::new()
-    };
+    let runs = grouped.segments_by_prefix(n_keys)?;
+    let mut out = vec![Cells::default(); runs.segments()];
     for g in 0..grouped.tallies.segments() {
-        let new_segment = match &rows {
-            None => false,
-            Some(r) => g == 0 || r.row(g) != r.row(g - 1),
-        };
-        if new_segment {
-            out.push(Cells::default());
-        }
-        let cell = out.last_mut().expect("pushed above");
+        let cell = &mut out[runs.segment_of[g]];
         let reduced = spec.reduced_counts(grouped.tallies.counts(g));
         if weights.is_null(g) || reduced.iter().all(|&c| c == 0) {
             continue; // rows with only missing/invalid scores carry no cell
@@ -76,17 +54,30 @@ pub fn cells_by_segment(spec: &MetricSpec, grouped: &Grouped, n_keys: usize) -> 
     Ok(out)
 }
 
-/// All segments' cells together (for the overall estimate).
+/// All segments' cells together (for the overall estimate): cells of equal weight merged and
+/// ordered by weight, exactly as an unsegmented grouping lays them out, so the overall interval
+/// of a segmented call is bit-identical to the unsegmented call's.
 pub fn pooled(cells: &[Cells]) -> Cells {
+    let mut by_weight: std::collections::BTreeMap<i64, (f64, Vec<u64>)> = Default::default();
+    for c in cells {
+        let buckets = c.counts.len() / c.weights.len().max(1);
+        for (j, &w) in c.weights.iter().enumerate() {
+            // Total order of f64 as an integer key (weights are finite and ≥ 0 here).
+            let entry = by_weight
+                .entry(w.to_bits() as i64)
+                .or_insert_with(|| (w, vec![0; buckets]));
+            for (acc, &n) in entry
+                .1
+                .iter_mut()
+                .zip(&c.counts[j * buckets..(j + 1) * buckets])
+            {
+                *acc += n;
+            }
+        }
+    }
     Cells {
-        weights: cells
-            .iter()
-            .flat_map(|c| c.weights.iter().copied())
-            .collect(),
-        counts: cells
-            .iter()
-            .flat_map(|c| c.counts.iter().copied())
-            .collect(),
+        weights: by_weight.values().map(|(w, _)| *w).collect(),
+        counts: by_weight.into_values().flat_map(|(_, c)| c).collect(),
     }
 }
 
