@@ -1,5 +1,7 @@
-"""The ```python code blocks of README.md and the Markdown guides in docs/ (shared by the doc tests and the
-doc type check, so both see exactly the same code)."""
+"""The ```python code blocks of README.md and the Markdown guides in docs/.
+
+Shared by the doc tests and the doc type check, so both see exactly the same code.
+"""
 
 from __future__ import annotations
 
