@@ -83,8 +83,9 @@ def test_weighted_and_other_metrics_equal_single_machine(
 
 
 def test_numpy_backed_partitions_and_object_keys(client: Any) -> None:
-    """Plain pandas partitions; object key columns whose type differs between partitions (all
-    nulls in one) get an error that says how to fix it."""
+    """Plain pandas partitions. An object key column that holds only nulls in one partition
+    merges (its Null type takes the other partitions' type); one whose values really differ in
+    type between partitions gets an error that says how to fix it."""
     pdf = pd.DataFrame({
         "s": [1, 9, 10, None, 7, 3, 9, 10],
         "k": pd.Series([None, None, None, None, "a", "b", "a", None], dtype=object),
@@ -95,8 +96,10 @@ def test_numpy_backed_partitions_and_object_keys(client: Any) -> None:
     with dask.config.set({"dataframe.convert-string": False}):
         raw = dd.from_pandas(pdf, npartitions=2, sort=False)
         assert raw["k"].dtype == object
+        assert_same_result(cxd.nps(raw, "s", by="k"), cx.nps(pdf, "s", by="k"))
+        mixed = pdf.assign(k=pd.Series([1, 2, 1, 2, "a", "b", "a", "b"], dtype=object))
         with pytest.raises(cx.ColumnError, match="astype"):
-            cxd.nps(raw, "s", by="k")
+            cxd.nps(dd.from_pandas(mixed, npartitions=2, sort=False), "s", by="k")
         typed = raw.assign(k=raw["k"].astype("string[pyarrow]"))
         assert_same_result(cxd.nps(typed, "s", by="k"), cx.nps(pdf, "s", by="k"))
 
