@@ -16,6 +16,7 @@ use arrow_array::{Array, ArrayRef, BooleanArray, Int64Array, UInt32Array};
 use arrow_buffer::NullBuffer;
 use arrow_row::{RowConverter, SortField};
 use arrow_schema::{DataType, SortOptions};
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::error::{CoreError, Result, Role};
@@ -92,9 +93,19 @@ impl<'a> ChunkGroups<'a> {
             });
         }
         let len = keys[0].len();
-        let owned: Vec<Vec<u32>> = per_key.iter().map(|k| materialise(&k.ids, len)).collect();
         let cards: Vec<usize> = per_key.iter().map(|k| k.cardinality).collect();
-        let (ids, n_local, tuples) = combine(&owned, &cards, len);
+        let (ids, n_local, tuples) = match dense_product(&cards) {
+            Some(p) => (
+                mixed_radix_ids(&per_key, &cards, len),
+                p,
+                mixed_radix_tuples(&cards, p),
+            ),
+            None => {
+                let owned: Vec<Vec<u32>> =
+                    per_key.iter().map(|k| materialise(&k.ids, len)).collect();
+                hashed_tuples(&owned, len)
+            }
+        };
         Ok(Self {
             ids: LocalIds::Owned(ids),
             n_local,
@@ -157,51 +168,103 @@ fn materialise(ids: &LocalIds<'_>, len: usize) -> Vec<u32> {
     }
 }
 
-/// Combines per-key local ids into one id per distinct tuple present.
-fn combine(per_key: &[Vec<u32>], cards: &[usize], len: usize) -> (Vec<u32>, usize, Vec<u32>) {
-    let n_keys = per_key.len();
-    let product = cards
+/// The number of key tuples when small enough to give every tuple a slot (mixed radix).
+fn dense_product(cards: &[usize]) -> Option<usize> {
+    cards
         .iter()
-        .try_fold(1usize, |acc, &c| acc.checked_mul(c.max(1)));
-    let mut ids = Vec::with_capacity(len);
-    let mut tuples = Vec::new();
-    match product {
-        Some(p) if p <= DENSE_COMBINED => {
-            // Mixed radix: every tuple has a slot, whether present or not; unused slots stay empty.
-            for i in 0..len {
-                let mut id = 0usize;
-                for (k, col) in per_key.iter().enumerate() {
-                    id = id * cards[k] + col[i] as usize;
+        .try_fold(1usize, |acc, &c| acc.checked_mul(c.max(1)))
+        .filter(|&p| p <= DENSE_COMBINED)
+}
+
+/// Mixed-radix ids, one key column at a time over the whole chunk (sequential reads of each
+/// key, no per-key copies), split across threads.
+fn mixed_radix_ids(per_key: &[KeyColumnIds<'_>], cards: &[usize], len: usize) -> Vec<u32> {
+    const BLOCK: usize = 1 << 16;
+    let mut ids = vec![0u32; len];
+    for (key, &card) in per_key.iter().zip(cards) {
+        let card = card as u32;
+        ids.par_chunks_mut(BLOCK)
+            .enumerate()
+            .for_each(|(b, block)| {
+                let start = b * BLOCK;
+                match &key.ids {
+                    LocalIds::Single => fold_key(block, start, card, |_| 0),
+                    LocalIds::DictI32 {
+                        keys,
+                        nulls,
+                        null_id,
+                    } => match nulls {
+                        None => fold_key(block, start, card, |i| keys[i] as u32),
+                        Some(n) => fold_key(block, start, card, |i| {
+                            if n.is_null(i) {
+                                *null_id
+                            } else {
+                                keys[i] as u32
+                            }
+                        }),
+                    },
+                    LocalIds::DictU32 {
+                        keys,
+                        nulls,
+                        null_id,
+                    } => match nulls {
+                        None => fold_key(block, start, card, |i| keys[i]),
+                        Some(n) => fold_key(block, start, card, |i| {
+                            if n.is_null(i) {
+                                *null_id
+                            } else {
+                                keys[i]
+                            }
+                        }),
+                    },
+                    LocalIds::Owned(v) => fold_key(block, start, card, |i| v[i]),
                 }
-                ids.push(id as u32);
-            }
-            tuples.resize(p * n_keys, 0);
-            for id in 0..p {
-                let mut rest = id;
-                for k in (0..n_keys).rev() {
-                    tuples[id * n_keys + k] = (rest % cards[k]) as u32;
-                    rest /= cards[k];
-                }
-            }
-            (ids, p, tuples)
-        }
-        _ => {
-            let mut map: FxHashMap<Vec<u32>, u32> = FxHashMap::default();
-            let mut tuple = vec![0u32; n_keys];
-            for i in 0..len {
-                for (k, col) in per_key.iter().enumerate() {
-                    tuple[k] = col[i];
-                }
-                let next = map.len() as u32;
-                let id = *map.entry(tuple.clone()).or_insert_with(|| {
-                    tuples.extend_from_slice(&tuple);
-                    next
-                });
-                ids.push(id);
-            }
-            (ids, map.len(), tuples)
+            });
+    }
+    ids
+}
+
+/// ids[j] = ids[j] · card + key id of row start + j (one digit of the mixed radix).
+#[inline(always)]
+fn fold_key(block: &mut [u32], start: usize, card: u32, key: impl Fn(usize) -> u32) {
+    for (j, id) in block.iter_mut().enumerate() {
+        *id = *id * card + key(start + j);
+    }
+}
+
+/// `tuples[id * n_keys + k]`: the key-`k` local id inside mixed-radix id `id`.
+fn mixed_radix_tuples(cards: &[usize], product: usize) -> Vec<u32> {
+    let n_keys = cards.len();
+    let mut tuples = vec![0u32; product * n_keys];
+    for id in 0..product {
+        let mut rest = id;
+        for k in (0..n_keys).rev() {
+            tuples[id * n_keys + k] = (rest % cards[k]) as u32;
+            rest /= cards[k];
         }
     }
+    tuples
+}
+
+/// Hashes each row's tuple of per-key ids to one id per distinct tuple present.
+fn hashed_tuples(per_key: &[Vec<u32>], len: usize) -> (Vec<u32>, usize, Vec<u32>) {
+    let n_keys = per_key.len();
+    let mut ids = Vec::with_capacity(len);
+    let mut tuples = Vec::new();
+    let mut map: FxHashMap<Vec<u32>, u32> = FxHashMap::default();
+    let mut tuple = vec![0u32; n_keys];
+    for i in 0..len {
+        for (k, col) in per_key.iter().enumerate() {
+            tuple[k] = col[i];
+        }
+        let next = map.len() as u32;
+        let id = *map.entry(tuple.clone()).or_insert_with(|| {
+            tuples.extend_from_slice(&tuple);
+            next
+        });
+        ids.push(id);
+    }
+    (ids, map.len(), tuples)
 }
 
 fn key_column_ids(column: &ArrayRef, j: usize) -> Result<KeyColumnIds<'_>> {
