@@ -16,6 +16,7 @@ use crate::error::{CoreError, Result};
 use crate::estimate::Estimate;
 use crate::histogram::Grouped;
 use crate::quantile::{check_confidence, t_critical, z_critical};
+use crate::report::{segment_batch, SegmentRows};
 use crate::scale::Scale;
 
 /// One segment's joint histogram, reduced to (composite value, respondents) cells.
@@ -203,7 +204,7 @@ pub fn segment_keys(grouped: &Grouped, n_keys: usize) -> Result<(Vec<ArrayRef>, 
     Ok((columns, runs.streams))
 }
 
-/// One row per segment, in the layout of `report::estimate_batch` (no buckets; an empty
+/// One row per segment, in the layout of `report::segment_batch` (no buckets; an empty
 /// distribution, since a composite has no single scale).
 pub fn composite_batch(
     cells: &[TupleCells],
@@ -213,60 +214,19 @@ pub fn composite_batch(
     interval: &CompositeInterval,
     confidence: f64,
 ) -> Result<arrow_array::RecordBatch> {
-    use std::sync::Arc;
-
-    use arrow_array::builder::{ListBuilder, UInt64Builder};
-    use arrow_array::{Float64Array, StringArray, UInt64Array};
-    use arrow_schema::{Field, Schema};
-
     let results = cells
         .iter()
         .zip(streams)
         .map(|(c, &s)| estimate_composite(c, interval, confidence, s))
         .collect::<Result<Vec<_>>>()?;
-    let mut fields: Vec<Field> = Vec::new();
-    let mut columns: Vec<ArrayRef> = Vec::new();
-    for (name, key) in key_names.iter().zip(keys) {
-        fields.push(Field::new(name, key.data_type().clone(), true));
-        columns.push(key.clone());
-    }
-    let float = |f: fn(&Estimate) -> f64| -> ArrayRef {
-        Arc::new(Float64Array::from_iter_values(
-            results.iter().map(|(e, _)| f(e)),
-        ))
+    let rows = SegmentRows {
+        results,
+        missing: cells.iter().map(|c| c.missing).collect(),
+        invalid: cells.iter().map(|c| c.invalid).collect(),
+        buckets: Vec::new(),
+        distributions: vec![Vec::new(); cells.len()],
     };
-    let uint = |v: Vec<u64>| -> ArrayRef { Arc::new(UInt64Array::from(v)) };
-    let stats: [(&str, ArrayRef); 9] = [
-        ("value", float(|e| e.value)),
-        ("se", float(|e| e.se)),
-        ("ci_low", float(|e| e.low)),
-        ("ci_high", float(|e| e.high)),
-        ("n", uint(results.iter().map(|(e, _)| e.n).collect())),
-        ("n_missing", uint(cells.iter().map(|c| c.missing).collect())),
-        ("n_invalid", uint(cells.iter().map(|c| c.invalid).collect())),
-        ("weighted_n", float(|e| e.weighted_n)),
-        ("effective_n", float(|e| e.effective_n)),
-    ];
-    for (name, column) in stats {
-        fields.push(Field::new(name, column.data_type().clone(), false));
-        columns.push(column);
-    }
-    let mut dist = ListBuilder::new(UInt64Builder::new());
-    for _ in cells {
-        dist.append(true);
-    }
-    let dist: ArrayRef = Arc::new(dist.finish());
-    fields.push(Field::new("distribution", dist.data_type().clone(), false));
-    columns.push(dist);
-    let notes: ArrayRef = Arc::new(StringArray::from(
-        results.iter().map(|(_, n)| *n).collect::<Vec<_>>(),
-    ));
-    fields.push(Field::new("note", arrow_schema::DataType::Utf8, true));
-    columns.push(notes);
-    Ok(arrow_array::RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns,
-    )?)
+    segment_batch(keys, key_names, rows)
 }
 
 #[cfg(test)]

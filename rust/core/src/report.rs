@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{FixedSizeListBuilder, UInt64Builder};
+use arrow_array::builder::{ListBuilder, UInt64Builder};
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
-use arrow_schema::{Field, Schema};
+use arrow_schema::{DataType, Field, Schema};
 
 use rayon::prelude::*;
 
@@ -111,9 +111,7 @@ fn with_bootstrap(spec: &MetricSpec, mut est: Estimate, boot: &BootstrapInterval
     est
 }
 
-/// One row per segment of `tallies`: the key columns (named `key_names`) followed by value, se,
-/// ci_low, ci_high, n, n_missing, n_invalid, weighted_n, effective_n, `bucket_<i>` counts and the
-/// per-point `distribution` (a fixed-size list).
+/// One row per segment of `tallies` (see [`segment_batch`] for the layout).
 /// `streams[s]` is segment `s`'s bootstrap stream id (see `histogram::Grouped`).
 pub fn estimate_batch(
     spec: &MetricSpec,
@@ -129,8 +127,43 @@ pub fn estimate_batch(
         .into_par_iter()
         .map(|s| segment_estimate(spec, tallies, s, streams[s], request))
         .collect::<Result<_>>()?;
+    let n_buckets = spec.buckets(&vec![0; tallies.points()]).len();
+    let per_segment: Vec<Vec<u64>> = (0..segments)
+        .map(|s| spec.buckets(tallies.counts(s)))
+        .collect();
+    let rows = SegmentRows {
+        results,
+        missing: (0..segments).map(|s| tallies.missing(s)).collect(),
+        invalid: (0..segments).map(|s| tallies.invalid(s)).collect(),
+        buckets: (0..n_buckets)
+            .map(|b| per_segment.iter().map(|row| row[b]).collect())
+            .collect(),
+        distributions: (0..segments).map(|s| tallies.counts(s).to_vec()).collect(),
+    };
+    segment_batch(keys, key_names, rows)
+}
+
+/// Everything a result row carries beyond its key.
+pub struct SegmentRows {
+    pub results: Vec<(Estimate, Option<&'static str>)>,
+    pub missing: Vec<u64>,
+    pub invalid: Vec<u64>,
+    /// `buckets[b][s]`: segment `s`'s count in bucket `b`.
+    pub buckets: Vec<Vec<u64>>,
+    /// Per segment, the counts per scale point (empty where there is no single scale).
+    pub distributions: Vec<Vec<u64>>,
+}
+
+/// The record batch results leave the core in: the key columns (named `key_names`), then value,
+/// se, ci_low, ci_high, n, n_missing, n_invalid, weighted_n, effective_n, `bucket_<i>`, the
+/// per-point `distribution` (a list) and a `note` (why an interval is degenerate, or null).
+pub fn segment_batch(
+    keys: &[ArrayRef],
+    key_names: &[String],
+    rows: SegmentRows,
+) -> Result<RecordBatch> {
     let (estimates, notes): (Vec<Estimate>, Vec<Option<&'static str>>) =
-        results.into_iter().unzip();
+        rows.results.into_iter().unzip();
     let mut fields: Vec<Field> = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (name, key) in key_names.iter().zip(keys) {
@@ -141,58 +174,36 @@ pub fn estimate_batch(
         Arc::new(Float64Array::from_iter_values(estimates.iter().map(f)))
     };
     let uint = |values: Vec<u64>| -> ArrayRef { Arc::new(UInt64Array::from(values)) };
-    let stats: [(&str, ArrayRef); 9] = [
-        ("value", float(|e| e.value)),
-        ("se", float(|e| e.se)),
-        ("ci_low", float(|e| e.low)),
-        ("ci_high", float(|e| e.high)),
-        ("n", uint(estimates.iter().map(|e| e.n).collect())),
-        (
-            "n_missing",
-            uint((0..segments).map(|s| tallies.missing(s)).collect()),
-        ),
-        (
-            "n_invalid",
-            uint((0..segments).map(|s| tallies.invalid(s)).collect()),
-        ),
-        ("weighted_n", float(|e| e.weighted_n)),
-        ("effective_n", float(|e| e.effective_n)),
+    let mut named: Vec<(String, ArrayRef)> = vec![
+        ("value".into(), float(|e| e.value)),
+        ("se".into(), float(|e| e.se)),
+        ("ci_low".into(), float(|e| e.low)),
+        ("ci_high".into(), float(|e| e.high)),
+        ("n".into(), uint(estimates.iter().map(|e| e.n).collect())),
+        ("n_missing".into(), uint(rows.missing)),
+        ("n_invalid".into(), uint(rows.invalid)),
+        ("weighted_n".into(), float(|e| e.weighted_n)),
+        ("effective_n".into(), float(|e| e.effective_n)),
     ];
-    for (name, column) in stats {
+    for (b, column) in rows.buckets.into_iter().enumerate() {
+        named.push((format!("bucket_{b}"), uint(column)));
+    }
+    let mut dist = ListBuilder::new(UInt64Builder::new()).with_field(Arc::new(Field::new(
+        "item",
+        DataType::UInt64,
+        false,
+    )));
+    for counts in &rows.distributions {
+        dist.values().append_slice(counts);
+        dist.append(true);
+    }
+    named.push(("distribution".into(), Arc::new(dist.finish())));
+    for (name, column) in named {
         fields.push(Field::new(name, column.data_type().clone(), false));
         columns.push(column);
     }
-    let buckets: Vec<Vec<u64>> = (0..segments)
-        .map(|s| spec.buckets(tallies.counts(s)))
-        .collect();
-    let n_buckets = spec.buckets(&vec![0; tallies.points()]).len();
-    for b in 0..n_buckets {
-        let column = uint(buckets.iter().map(|row| row[b]).collect());
-        fields.push(Field::new(
-            format!("bucket_{b}"),
-            column.data_type().clone(),
-            false,
-        ));
-        columns.push(column);
-    }
-    let points = tallies.points();
-    let mut dist =
-        FixedSizeListBuilder::with_capacity(UInt64Builder::new(), points as i32, segments)
-            .with_field(Arc::new(Field::new(
-                "item",
-                arrow_schema::DataType::UInt64,
-                false,
-            )));
-    for s in 0..segments {
-        dist.values().append_slice(tallies.counts(s));
-        dist.append(true);
-    }
-    let dist: ArrayRef = Arc::new(dist.finish());
-    fields.push(Field::new("distribution", dist.data_type().clone(), false));
-    columns.push(dist);
-    let notes: ArrayRef = Arc::new(StringArray::from(notes));
-    fields.push(Field::new("note", arrow_schema::DataType::Utf8, true));
-    columns.push(notes);
+    fields.push(Field::new("note", DataType::Utf8, true));
+    columns.push(Arc::new(StringArray::from(notes)));
     Ok(RecordBatch::try_new(
         Arc::new(Schema::new(fields)),
         columns,
