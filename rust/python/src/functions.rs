@@ -6,12 +6,13 @@ use cxmetrics_core::composite::{
     composite_batch, pooled, segment_keys, tuple_cells, CompositeInterval,
 };
 use cxmetrics_core::error::CoreError;
+use cxmetrics_core::estimate::Interval;
 use cxmetrics_core::histogram::{Aggregator, OVERALL_STREAM};
 use cxmetrics_core::planning;
 use pyo3::prelude::*;
 use pyo3_arrow::PyRecordBatch;
 
-use crate::aggregation::{bootstrap_method, Aggregation};
+use crate::aggregation::{bootstrap_method, interval_request, Aggregation};
 use crate::errors::{run_detached, Names};
 use crate::metric::Metric;
 
@@ -123,19 +124,17 @@ pub fn composite_estimate<'py>(
     let state = cells.snapshot();
     let bootstrap = bootstrap.to_string();
     let (segments, overall) = run_detached(py, &Names::default(), || {
-        let interval = match ci.as_deref() {
-            None => CompositeInterval::None,
-            Some("wald") => CompositeInterval::Wald,
-            Some("t") => CompositeInterval::T,
-            Some("bootstrap") => CompositeInterval::Bootstrap(BootstrapSpec {
-                n_resamples,
-                method: bootstrap_method(&bootstrap)?,
-                confidence,
-                seed,
-            }),
-            Some(other) => {
+        // The same option parsing as every metric; a composite takes t, Wald or bootstrap.
+        let request = interval_request(ci.as_deref(), confidence, &bootstrap, n_resamples, seed)?;
+        let interval = match (request.bootstrap, request.bayes, request.interval) {
+            (Some(spec), _, _) => CompositeInterval::Bootstrap(spec),
+            (None, None, Interval::None) => CompositeInterval::None,
+            (None, None, Interval::Wald) => CompositeInterval::Wald,
+            (None, None, Interval::T) => CompositeInterval::T,
+            _ => {
                 return Err(CoreError::InvalidArgument(format!(
-                    "ci={other:?} does not apply to a composite index (t, wald, bootstrap)"
+                    "ci={:?} does not apply to a composite index (t, wald, bootstrap)",
+                    ci.as_deref().unwrap_or("none")
                 )))
             }
         };
