@@ -2,8 +2,8 @@
 
 Edge cases: a segment present in one file only ("island"), a one-row segment ("solo"), null
 segments, null scores, a few invalid scores (dropped with on_invalid="drop"), and an empty file.
-Weights are multiples of 1/4, so that every partial weight sum is exact and distributed results
-must match the single-machine ones bit for bit.
+Weights are lognormal floats with full 53-bit mantissas: weight sums are kept exactly, so
+distributed results must match the single-machine ones bit for bit all the same.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def _file(rng: np.random.Generator, i: int, n: int) -> pa.Table:
         "csat": pa.array(rng.integers(1, 6, n).astype(np.int32)),
         "region": pa.array(regions, pa.string(), mask=region_null),
         "wave": pa.array(rng.integers(1, 5, n).astype(np.int32)),
-        "w": pa.array(rng.integers(1, 17, n) / 4.0),
+        "w": pa.array(rng.lognormal(0.0, 0.5, n)),
     }, schema=SCHEMA)
 
 

@@ -52,16 +52,19 @@ def test_drop_counts_invalid_per_segment() -> None:
 
 @pytest.mark.parametrize(
     "weights,count,first_row",
-    [([1.0, -1.0, 2.0], 1, 1), ([1.0, float("nan"), float("inf")], 2, 1), ([1.0, None, 1.0], 1, 1)],
+    [([1.0, -1.0, 2.0], 1, 1), ([1.0, float("nan"), float("inf")], 2, 1), ([1.0, None, 1.0], 1, 1),
+     # Outside 2^-38..2^32 (the range in which weight sums are kept exactly); zero is fine.
+     ([0.0, 2.0**32, 1e-13, 2.0**-38, 2.0**32 - 1], 2, 1)],
 )
 def test_bad_weights(weights: list[float | None], count: int, first_row: int) -> None:
     with pytest.raises(cx.InvalidWeightError) as info:
-        cx.nps([1, 2, 3], weight=pa.array(weights, pa.float64()))
+        cx.nps([1, 2, 3, 4, 5][: len(weights)], weight=pa.array(weights, pa.float64()))
     assert (info.value.column, info.value.count, info.value.first_row) == (
         "weight",
         count,
         first_row,
     )
+    assert "2^-38" in str(info.value) and "2^32" in str(info.value)
 
 
 def test_column_errors() -> None:

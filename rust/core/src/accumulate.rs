@@ -9,13 +9,13 @@
 //! ```text
 //! frame (stable across versions)
 //!   0   8  magic            89 43 58 4D 0D 0A 1A 0A  ("\x89CXM\r\n\x1a\n")
-//!   8   2  version          u16 = 1
+//!   8   2  version          u16 = 2 (1 is still read)
 //!  10   2  flags            u16: bit 0 weighted, bit 1 has tallies; other bits 0
 //!  12   4  n_keys           u32 (<= MAX_KEYS)
 //!  16   8  length           u64: total bytes, checksum included
 //!  ...      body
 //!  L-4  4  checksum         CRC-32 (IEEE, as zlib.crc32) of bytes 0..L-4
-//! body, version 1
+//! body, version 2 (version 1 differs only in the weight sums: one f64 each)
 //!  24   8  scale low        i64
 //!  32   8  scale high       i64
 //!  -- only when "has tallies" --
@@ -23,12 +23,14 @@
 //!           n_segments       u64
 //!           key values       per key column, per segment: u8 validity (0 null, 1 value) + value
 //!           counts           per segment: k counts, missing, invalid (u64 each)
-//!           weight sums      weighted only: Σw for every (segment, value), then Σw² likewise (f64)
+//!           weight sums      weighted only: Σw for every (segment, value), then Σw² likewise,
+//!                            each an exact sum: a 256-bit unsigned integer count of 2^-128
+//!                            as four u64 limbs, least significant first
 //! ```
 //!
-//! Segments are written in key order (ascending, nulls last, as `Aggregator::finish` sorts them),
-//! so two states holding the same tallies give the same bytes whatever order they were built and
-//! merged in (weight sums: see `docs/accumulators.md` for the floating-point guarantee).
+//! Segments are written in key order (ascending, nulls last, as `Aggregator::finish` sorts them)
+//! and weight sums are exact (`exact_sum`), so two states holding the same rows give the same
+//! bytes whatever order they were built and merged in.
 
 use std::sync::Arc;
 
@@ -45,6 +47,7 @@ use arrow_array::{
 use arrow_schema::{DataType, TimeUnit};
 
 use crate::error::{CoreError, Result, Role};
+use crate::exact_sum::{ExactSum, MAX_WEIGHT};
 use crate::group::KeyIndex;
 use crate::histogram::{Aggregator, Tallies};
 use crate::scale::Scale;
@@ -62,7 +65,7 @@ pub struct State {
 /// First eight bytes of every state (PNG-style: a non-ASCII byte, a name, CR LF, ^Z, LF).
 pub const MAGIC: [u8; 8] = *b"\x89CXM\r\n\x1a\n";
 /// The layout version this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// Most segment key columns a state may have.
 pub const MAX_KEYS: usize = 1024;
 
@@ -72,7 +75,7 @@ const CHECKSUM_LEN: usize = 4;
 const FLAG_WEIGHTED: u16 = 1 << 0;
 const FLAG_TALLIES: u16 = 1 << 1;
 
-/// Key type tags of format version 1.
+/// Key type tags (formats 1 and 2).
 mod tag {
     pub const NULL: u8 = 0;
     pub const BOOLEAN: u8 = 1;
@@ -200,7 +203,7 @@ fn encode_tallies(state: &State, agg: &Aggregator, out: &mut Vec<u8>) -> Result<
     }
     let (wsum, w2sum) = tallies.raw_weight_sums();
     for w in wsum.iter().chain(w2sum) {
-        out.extend_from_slice(&w.to_bits().to_le_bytes());
+        write_exact(w, out);
     }
     Ok(())
 }
@@ -444,10 +447,10 @@ pub fn decode(bytes: &[u8]) -> Result<State> {
             "accumulator state has format version 0, which does not exist",
         ));
     }
-    decode_v1(body)
+    decode_body(body, version)
 }
 
-fn decode_v1(body: &[u8]) -> Result<State> {
+fn decode_body(body: &[u8], version: u16) -> Result<State> {
     let mut r = Reader { buf: body, pos: 10 };
     let flags = u16::from_le_bytes(r.array()?);
     if flags & !(FLAG_WEIGHTED | FLAG_TALLIES) != 0 {
@@ -467,7 +470,7 @@ fn decode_v1(body: &[u8]) -> Result<State> {
     let scale = Scale::new(low, high)
         .map_err(|e| corrupt(format!("accumulator state has an invalid scale: {e}")))?;
     let aggregator = if flags & FLAG_TALLIES != 0 {
-        Some(decode_tallies(&mut r, scale, weighted, n_keys)?)
+        Some(decode_tallies(&mut r, scale, weighted, n_keys, version)?)
     } else {
         None
     };
@@ -656,6 +659,7 @@ fn decode_tallies(
     scale: Scale,
     weighted: bool,
     n_keys: usize,
+    version: u16,
 ) -> Result<Aggregator> {
     if n_keys > r.remaining() {
         return Err(corrupt("accumulator state ends inside its key types"));
@@ -666,7 +670,8 @@ fn decode_tallies(
     let n_segments = r.u64()?;
     let k = scale.points();
     // The smallest a segment can be on the wire; bounds every allocation below by the input size.
-    let per_segment = n_keys + (k + 2) * 8 + if weighted { 2 * k * 8 } else { 0 };
+    let sum_len = if version == 1 { 8 } else { EXACT_LEN };
+    let per_segment = n_keys + (k + 2) * 8 + if weighted { 2 * k * sum_len } else { 0 };
     if n_segments
         .checked_mul(per_segment as u64)
         .is_none_or(|need| need > r.remaining() as u64)
@@ -699,22 +704,10 @@ fn decode_tallies(
     }
     let (wsum, w2sum) = if weighted {
         let mut sums = (0..2 * n * k)
-            .map(|_| r.u64().map(f64::from_bits))
-            .collect::<Result<Vec<f64>>>()?;
+            .map(|_| read_sum(r, version))
+            .collect::<Result<Vec<ExactSum>>>()?;
         let w2sum = sums.split_off(n * k);
-        for (which, sums) in [("Σw", &sums), ("Σw²", &w2sum)] {
-            for (cell, &w) in sums.iter().enumerate() {
-                if w.is_nan() || w.is_sign_negative() {
-                    return Err(corrupt(format!("accumulator state has a {which} of {w}")));
-                }
-                let (s, c) = (cell / k, cell % k);
-                if counts[s * (k + 2) + c] == 0 && w != 0.0 {
-                    return Err(corrupt(format!(
-                        "accumulator state has {which} = {w} for a scale value without responses"
-                    )));
-                }
-            }
-        }
+        check_weight_sums(&counts, k, &sums, &w2sum)?;
         (sums, w2sum)
     } else {
         (Vec::new(), Vec::new())
@@ -737,6 +730,61 @@ fn decode_tallies(
             .collect()
     };
     Aggregator::from_parts(scale, Some(types), key_rows, tallies)
+}
+
+/// Bytes of one exact sum on the wire.
+const EXACT_LEN: usize = 32;
+
+fn write_exact(sum: &ExactSum, out: &mut Vec<u8>) {
+    for limb in sum.limbs() {
+        out.extend_from_slice(&limb.to_le_bytes());
+    }
+}
+
+/// One weight sum: four limbs (version 2) or a float made exact (version 1).
+fn read_sum(r: &mut Reader<'_>, version: u16) -> Result<ExactSum> {
+    if version == 1 {
+        let w = f64::from_bits(r.u64()?);
+        return ExactSum::from_f64(w)
+            .ok_or_else(|| corrupt(format!("accumulator state has a weight sum of {w}")));
+    }
+    Ok(ExactSum::from_limbs([
+        r.u64()?,
+        r.u64()?,
+        r.u64()?,
+        r.u64()?,
+    ]))
+}
+
+/// Weight sums must be zero where there are no responses and at most what `count` weights in
+/// range can add up to, so that no merge of valid states can overflow.
+fn check_weight_sums(
+    counts: &[u64],
+    k: usize,
+    wsum: &[ExactSum],
+    w2sum: &[ExactSum],
+) -> Result<()> {
+    for (which, sums, max) in [
+        ("Σw", wsum, MAX_WEIGHT),
+        ("Σw²", w2sum, MAX_WEIGHT * MAX_WEIGHT),
+    ] {
+        for (cell, sum) in sums.iter().enumerate() {
+            let count = counts[cell / k * (k + 2) + cell % k];
+            let value = sum.to_f64();
+            if count == 0 && !sum.is_zero() {
+                return Err(corrupt(format!(
+                    "accumulator state has {which} = {value} for a scale value without responses"
+                )));
+            }
+            if value > count as f64 * max {
+                return Err(corrupt(format!(
+                    "accumulator state has {which} = {value} for {count} response(s), more than \
+                     weights in range can add up to"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use arrow_schema::DataType;
 use rayon::prelude::*;
 
 use crate::error::{CoreError, Result, Role};
+use crate::exact_sum::{weight_in_range, ExactSum};
 use crate::group::{ChunkGroups, KeyIndex, LocalIds};
 use crate::scale::{Scale, ScoreValue};
 
@@ -26,8 +27,8 @@ pub struct Tallies {
     points: usize,
     weighted: bool,
     counts: Vec<u64>,
-    wsum: Vec<f64>,
-    w2sum: Vec<f64>,
+    wsum: Vec<ExactSum>,
+    w2sum: Vec<ExactSum>,
 }
 
 impl Tallies {
@@ -37,8 +38,8 @@ impl Tallies {
             points,
             weighted,
             counts: vec![0; segments * (points + 2)],
-            wsum: vec![0.0; cells],
-            w2sum: vec![0.0; cells],
+            wsum: vec![ExactSum::ZERO; cells],
+            w2sum: vec![ExactSum::ZERO; cells],
         }
     }
 
@@ -47,8 +48,8 @@ impl Tallies {
         points: usize,
         weighted: bool,
         counts: Vec<u64>,
-        wsum: Vec<f64>,
-        w2sum: Vec<f64>,
+        wsum: Vec<ExactSum>,
+        w2sum: Vec<ExactSum>,
     ) -> Result<Self> {
         let segments = counts.len() / (points + 2);
         let cells = if weighted { segments * points } else { 0 };
@@ -86,20 +87,28 @@ impl Tallies {
     pub fn invalid(&self, s: usize) -> u64 {
         self.counts[s * self.stride() + self.points + 1]
     }
-    /// Σw per scale point (None when unweighted).
-    pub fn weight_sums(&self, s: usize) -> Option<&[f64]> {
-        self.weighted
-            .then(|| &self.wsum[s * self.points..(s + 1) * self.points])
+    /// Σw per scale point, each exact sum rounded once (None when unweighted).
+    pub fn weight_sums(&self, s: usize) -> Option<Vec<f64>> {
+        self.weighted.then(|| {
+            self.wsum[s * self.points..(s + 1) * self.points]
+                .iter()
+                .map(ExactSum::to_f64)
+                .collect()
+        })
     }
-    /// Σw² per scale point (None when unweighted).
-    pub fn weight_square_sums(&self, s: usize) -> Option<&[f64]> {
-        self.weighted
-            .then(|| &self.w2sum[s * self.points..(s + 1) * self.points])
+    /// Σw² per scale point, each exact sum rounded once (None when unweighted).
+    pub fn weight_square_sums(&self, s: usize) -> Option<Vec<f64>> {
+        self.weighted.then(|| {
+            self.w2sum[s * self.points..(s + 1) * self.points]
+                .iter()
+                .map(ExactSum::to_f64)
+                .collect()
+        })
     }
     pub fn raw_counts(&self) -> &[u64] {
         &self.counts
     }
-    pub fn raw_weight_sums(&self) -> (&[f64], &[f64]) {
+    pub fn raw_weight_sums(&self) -> (&[ExactSum], &[ExactSum]) {
         (&self.wsum, &self.w2sum)
     }
 
@@ -107,8 +116,8 @@ impl Tallies {
         if segments > self.segments() {
             self.counts.resize(segments * self.stride(), 0);
             if self.weighted {
-                self.wsum.resize(segments * self.points, 0.0);
-                self.w2sum.resize(segments * self.points, 0.0);
+                self.wsum.resize(segments * self.points, ExactSum::ZERO);
+                self.w2sum.resize(segments * self.points, ExactSum::ZERO);
             }
         }
     }
@@ -125,8 +134,8 @@ impl Tallies {
         if self.weighted {
             let k = self.points;
             for c in 0..k {
-                self.wsum[dst * k + c] += other.wsum[src * k + c];
-                self.w2sum[dst * k + c] += other.w2sum[src * k + c];
+                self.wsum[dst * k + c].merge(&other.wsum[src * k + c]);
+                self.w2sum[dst * k + c].merge(&other.w2sum[src * k + c]);
             }
         }
     }
@@ -136,10 +145,10 @@ impl Tallies {
             *a += b;
         }
         for (a, b) in self.wsum.iter_mut().zip(&other.wsum) {
-            *a += b;
+            a.merge(b);
         }
         for (a, b) in self.w2sum.iter_mut().zip(&other.w2sum) {
-            *a += b;
+            a.merge(b);
         }
     }
 
@@ -258,8 +267,9 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
                     let g = ids.id(i).min(sink);
                     out.counts[g * stride + c] += 1;
                     if c < k {
-                        out.wsum[g * k + c] += w[i];
-                        out.w2sum[g * k + c] += w[i] * w[i];
+                        // Exact sums: the same whatever the row order or thread split.
+                        out.wsum[g * k + c].add(w[i]);
+                        out.w2sum[g * k + c].add(w[i] * w[i]);
                     }
                 }
             }
@@ -406,7 +416,8 @@ fn tally_chunk(
 /// Bad weights of a chunk: how many, the first one's index, and its value.
 type BadWeights = Option<(u64, usize, String)>;
 
-/// Checks and widens one weight chunk to f64: no nulls, negatives, NaN or infinities.
+/// Checks and widens one weight chunk to f64: no nulls, NaN, infinities, or values outside
+/// zero and [`crate::exact_sum::MIN_WEIGHT`, `crate::exact_sum::MAX_WEIGHT`).
 fn check_weights(weight: &ArrayRef) -> Result<(ArrayRef, BadWeights)> {
     let wide = match weight.data_type() {
         DataType::Float64 => weight.clone(),
@@ -423,7 +434,8 @@ fn check_weights(weight: &ArrayRef) -> Result<(ArrayRef, BadWeights)> {
         }
     };
     let w = wide.as_primitive::<Float64Type>();
-    let bad = |i: usize| w.is_null(i) || !(w.value(i) >= 0.0 && w.value(i).is_finite());
+    // In range: zero or 2^-38..2^32, so that weight sums are exact (see `exact_sum`).
+    let bad = |i: usize| w.is_null(i) || !weight_in_range(w.value(i));
     let count = (0..w.len()).filter(|&i| bad(i)).count() as u64;
     let first = (count > 0).then(|| {
         let i = (0..w.len()).find(|&i| bad(i)).expect("count > 0");

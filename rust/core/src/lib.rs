@@ -10,6 +10,7 @@ pub mod compare;
 pub mod composite;
 pub mod error;
 pub mod estimate;
+pub mod exact_sum;
 pub mod group;
 pub mod histogram;
 pub mod metric;

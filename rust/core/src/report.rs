@@ -39,8 +39,8 @@ fn segment_estimate(
     let counts = tallies.counts(s);
     let moments = Moments::new(
         counts,
-        tallies.weight_sums(s),
-        tallies.weight_square_sums(s),
+        tallies.weight_sums(s).as_deref(),
+        tallies.weight_square_sums(s).as_deref(),
     );
     if let Some((draws, seed)) = request.bayes {
         let mut est = estimate(spec, &moments, Interval::None, request.confidence)?;

@@ -6,6 +6,10 @@ use cxmetrics_core::error::{CoreError, Role};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+/// What a valid weight is (the range keeps weight sums exact: see `exact_sum`).
+const WEIGHT_RULE: &str =
+    " (weights must be finite, not null, and 0 or between 2^-38 ≈ 3.6e-12 and 2^32 ≈ 4.3e9)";
+
 /// Column names of one call, to name the offending column in errors.
 #[derive(Clone, Default)]
 pub struct Names {
@@ -59,8 +63,13 @@ pub fn to_py_err(py: Python<'_>, err: CoreError, names: &Names) -> PyErr {
                 ("InvalidScoreError", "score")
             };
             let column = names.of(role);
+            let rule = if role == Role::Weight {
+                WEIGHT_RULE
+            } else {
+                ""
+            };
             let message = format!(
-                "column {column:?}: {count} invalid {what} value(s); first at row {first_row}: {first_value}"
+                "column {column:?}: {count} invalid {what} value(s); first at row {first_row}: {first_value}{rule}"
             );
             raise(
                 py,
