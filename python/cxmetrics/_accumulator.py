@@ -30,10 +30,10 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from . import _engine, _native
-from ._engine import BootstrapMethod, CiMethod, MetricDef, OnInvalid
+from ._engine import BootstrapMethod, CiMethod, MetricDef, OnInvalid, check_seed
 from ._inputs import Columns, resolve_columns
 from ._results import MetricResult, SegmentedResult
-from .errors import ColumnError, CorruptStateError, IncompatibleAccumulatorError
+from .errors import ArgumentError, ColumnError, CorruptStateError, IncompatibleAccumulatorError
 from .scale import CES2_SCALE, CES_EFFORT_SCALE, CSAT_SCALE, NPS_SCALE, Scale
 
 __all__ = ["METRICS", "Accumulator", "IncompatibleAccumulatorError", "MetricName"]
@@ -47,6 +47,7 @@ _FRAME = struct.Struct("<8sHHIQ")  # magic, version, flags, def_len, length
 _CHECKSUM = 4
 
 _TEN_POINT = Scale(1, 10)
+MAX_REPLICATES = 10_000  # the core's limit: 32 bytes per segment, scale value and replicate
 
 # Each metric's options with their defaults (the one-shot functions' defaults).
 _OPTIONS: dict[str, dict[str, object]] = {
@@ -175,6 +176,9 @@ class Accumulator:
         variant: Literal["2.0", "effort"] | None = None,
         top: int | None = None,
         bottom: int | None = None,
+        replicates: int | None = None,
+        seed: int | None = None,
+        stream: int = 0,
     ) -> None:
         given: dict[str, object] = {name: value for name, value in (
             ("scale", scale), ("promoters", promoters), ("detractors", detractors),
@@ -200,9 +204,15 @@ class Accumulator:
             "by": _names(by),
             "weight": weight,
         }
-        self._init(definition, None)
+        if replicates is not None:
+            definition["bootstrap"] = _replicate_options(replicates, seed, stream, weight)
+        elif seed is not None or stream != 0:
+            raise ArgumentError("seed= and stream= choose the random stream of bootstrap "
+                                "replicates; they need replicates=")
+        self._init(definition, None, stream)
 
-    def _init(self, definition: dict[str, object], agg: _native.Aggregation | None) -> None:
+    def _init(self, definition: dict[str, object], agg: _native.Aggregation | None,
+              stream: int = 0) -> None:
         options = definition["options"]
         assert isinstance(options, dict)
         self._metric = _metric_def(str(definition["metric"]), options)
@@ -210,8 +220,9 @@ class Accumulator:
         if agg is None and definition["table"]:
             by = definition["by"]
             n_keys = len(by) if isinstance(by, list) else 0
+            replicates, seed = _replicates_of(definition)
             agg = _native.Aggregation(self._metric.scale.low, self._metric.scale.high, n_keys,
-                                      definition["weight"] is not None)
+                                      definition["weight"] is not None, replicates, seed, stream)
         self._agg = agg
 
     @classmethod
@@ -255,10 +266,37 @@ class Accumulator:
     def scale(self) -> Scale:
         return self._metric.scale
 
+    @property
+    def replicates(self) -> int | None:
+        """Poisson-bootstrap replicates kept for weighted bootstrap intervals (None: none)."""
+        return _replicates_of(self._definition)[0]
+
+    @property
+    def seed(self) -> int | None:
+        """The seed of the replicates' random streams (None: random streams, or no replicates)."""
+        return _replicates_of(self._definition)[1]
+
+    @property
+    def stream(self) -> int | None:
+        """The replicates' stream number within their seed (None without replicates)."""
+        return None if self._agg is None else self._agg.stream
+
+    def with_stream(self, stream: int) -> Accumulator:
+        """A copy whose replicates draw from stream ``stream`` of the same seed: give each
+        partition or shard its own before it sees data, so that the merged replicates are
+        independent. Only before the first update."""
+        if isinstance(stream, bool) or not isinstance(stream, int) or not 0 <= stream < 2**64:
+            raise ArgumentError(f"stream must be an int in [0, 2**64), got {stream!r}")
+        if self._agg is None:
+            return self.copy()
+        return Accumulator._build(self._definition, self._agg.with_stream(stream))
+
     def __repr__(self) -> str:
         d = self._definition
+        extra = "" if "bootstrap" not in d else (
+            f", replicates={self.replicates}, seed={self.seed}, stream={self.stream}")
         return (f"Accumulator({d['metric']!r}, score={d['score']!r}, by={d['by']!r}, "
-                f"weight={d['weight']!r}, options={d['options']!r})")
+                f"weight={d['weight']!r}, options={d['options']!r}{extra})")
 
     # -- adding data -----------------------------------------------------------------------------
 
@@ -320,10 +358,14 @@ class Accumulator:
                 raise IncompatibleAccumulatorError(_describe(diff, mine, theirs))
             source = other if self._agg is None else self
             return source.copy()
-        diff += [k for k in ("score", "by", "weight") if mine[k] != theirs[k]]
+        diff += [k for k in ("score", "by", "weight", "bootstrap") if mine.get(k) != theirs.get(k)]
         if diff:
             raise IncompatibleAccumulatorError(_describe(diff, mine, theirs))
-        return Accumulator._build(mine, self._agg.merged(other._agg))
+        try:
+            merged = self._agg.merged(other._agg)
+        except ArgumentError as exc:  # e.g. replicates drawn from one random stream
+            raise IncompatibleAccumulatorError(str(exc)) from None
+        return Accumulator._build(mine, merged)
 
     def empty(self) -> Accumulator:
         """A new accumulator with this one's definition and no data."""
@@ -350,15 +392,24 @@ class Accumulator:
         *,
         ci: CiMethod | Literal["auto"] | None = "auto",
         confidence: float = 0.95,
-        n_resamples: int = 10_000,
-        bootstrap: BootstrapMethod = "bca",
+        n_resamples: int | None = None,
+        bootstrap: BootstrapMethod | None = None,
         seed: int | None = None,
     ) -> MetricResult | SegmentedResult:
         """The estimate over every row added so far: a :class:`MetricResult` without ``by``, a
         :class:`SegmentedResult` with it — the same result the one-shot function gives.
 
         ``ci="auto"`` is the metric's default interval (as in the one-shot function).
+        ``ci="bootstrap"`` resamples the histograms exactly (``n_resamples``, default 10,000;
+        ``bootstrap`` "bca" by default); with ``replicates=`` it reads the Poisson-bootstrap
+        replicates instead (``bootstrap`` "percentile" by default, or "basic"; ``n_resamples``
+        and ``seed`` were fixed when the accumulator was created).
         """
+        replicates = self.replicates
+        if replicates is not None and ci == "bootstrap":
+            return self._replicate_result(confidence, n_resamples, bootstrap, seed)
+        n_resamples = 10_000 if n_resamples is None else n_resamples
+        bootstrap = "bca" if bootstrap is None else bootstrap
         method = self.check_result_options(ci, confidence, n_resamples, bootstrap)
         by = self._definition["by"]
         agg = self._agg
@@ -369,6 +420,33 @@ class Accumulator:
         return _engine.results_from(self._metric, agg, key_names, segmented=by is not None,
                                     ci=method, confidence=confidence, bootstrap=bootstrap,
                                     n_resamples=n_resamples, seed=seed)
+
+    def _replicate_result(self, confidence: float, n_resamples: int | None,
+                          bootstrap: str | None,
+                          seed: int | None) -> MetricResult | SegmentedResult:
+        """The Poisson-bootstrap interval from the replicates kept while streaming."""
+        replicates, recorded_seed = _replicates_of(self._definition)
+        assert replicates is not None and self._agg is not None
+        bootstrap = "percentile" if bootstrap is None else bootstrap
+        if bootstrap == "bca":
+            raise ArgumentError("BCa needs a jackknife over respondents, which bootstrap "
+                                "replicates do not keep; use bootstrap='percentile' or 'basic'")
+        if n_resamples is not None and n_resamples != replicates:
+            raise ArgumentError(f"this accumulator keeps {replicates} bootstrap replicates, "
+                                f"fixed at creation; n_resamples={n_resamples} cannot change that")
+        if seed is not None:
+            raise ArgumentError("the replicates were drawn as the data arrived, from the seed "
+                                "given at creation; result() takes no seed")
+        _engine.check_options("bootstrap", confidence, "raise", bootstrap, replicates)
+        by = self._definition["by"]
+        key_names = tuple(by) if isinstance(by, list) else ()
+        segments, overall = self._agg.estimate(
+            self._metric.native, _engine.internal_key_names(key_names), "bootstrap",
+            float(confidence), bootstrap, replicates, 0)
+        return _engine.result_rows(
+            self._metric, segments, overall, key_names, segmented=by is not None,
+            method=f"bootstrap-{bootstrap}", confidence=float(confidence),
+            n_resamples=replicates, seed=recorded_seed, weighted=True)
 
     def check_result_options(self, ci: str | None, confidence: float, n_resamples: int,
                              bootstrap: str) -> str | None:
@@ -449,7 +527,7 @@ def _with_a_chunk(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _describe(diff: list[str], mine: dict[str, object], theirs: dict[str, object]) -> str:
-    parts = ", ".join(f"{k}: {mine[k]!r} vs {theirs[k]!r}" for k in diff)
+    parts = ", ".join(f"{k}: {mine.get(k)!r} vs {theirs.get(k)!r}" for k in diff)
     return f"cannot merge accumulators with different definitions ({parts})"
 
 
@@ -512,8 +590,14 @@ def _unframe(data: bytes) -> tuple[dict[str, object], bytes]:
 def _check_definition(d: object) -> None:
     """Shape and types of a decoded definition (values are checked by rebuilding it)."""
     fields = {"metric", "options", "on_invalid", "table", "score", "by", "weight"}
-    if not isinstance(d, dict) or set(d) != fields:
+    if not isinstance(d, dict) or set(d) - {"bootstrap"} != fields:
         raise CorruptStateError("accumulator definition does not have the expected fields")
+    if "bootstrap" in d:
+        b = d["bootstrap"]
+        if not (isinstance(b, dict) and set(b) == {"replicates", "seed"}
+                and _is_int(b["replicates"]) and (b["seed"] is None or _is_int(b["seed"]))
+                and d["weight"] is not None):
+            raise CorruptStateError("accumulator definition has an invalid bootstrap field")
     ok = (
         d["metric"] in _OPTIONS
         and isinstance(d["options"], dict)
@@ -557,3 +641,33 @@ def _check_consistent(d: dict[str, object], scale: Scale,
     n_keys = len(by) if isinstance(by, list) else 0
     if agg.n_keys != n_keys or agg.weighted != (d["weight"] is not None):
         raise CorruptStateError("accumulator tallies do not match its key and weight columns")
+    if (agg.replicates, agg.seed) != _replicates_of(d):
+        raise CorruptStateError("accumulator tallies do not match its bootstrap replicates")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _replicate_options(replicates: object, seed: object, stream: object,
+                       weight: str | None) -> dict[str, object]:
+    """The definition's ``bootstrap`` field, checked."""
+    if weight is None:
+        raise ArgumentError("replicates= keeps Poisson-bootstrap replicates for weighted data: "
+                            "name the weight= column (unweighted accumulators bootstrap exactly "
+                            "from their histograms, no replicates needed)")
+    if not _is_int(replicates) or not 1 <= replicates <= MAX_REPLICATES:  # type: ignore[operator]
+        raise ArgumentError(f"replicates must be an int from 1 to {MAX_REPLICATES}, "
+                            f"got {replicates!r}")
+    if seed is not None:
+        check_seed(seed)  # type: ignore[arg-type]
+    if not _is_int(stream) or not 0 <= stream < 2**64:  # type: ignore[operator]
+        raise ArgumentError(f"stream must be an int in [0, 2**64), got {stream!r}")
+    return {"replicates": replicates, "seed": seed}
+
+
+def _replicates_of(definition: dict[str, object]) -> tuple[int | None, int | None]:
+    b = definition.get("bootstrap")
+    if not isinstance(b, dict):
+        return None, None
+    return int(b["replicates"]), None if b["seed"] is None else int(b["seed"])

@@ -23,7 +23,19 @@ class Metric:
 class Aggregation:
     """Segmented tallies (counts and weight sums per scale value) of one or more inputs."""
 
-    def __init__(self, low: int, high: int, n_keys: int, weighted: bool) -> None: ...
+    def __init__(self, low: int, high: int, n_keys: int, weighted: bool,
+                 replicates: int | None = None, seed: int | None = None,
+                 stream: int = 0) -> None:
+        """``replicates``: keep that many Poisson-bootstrap replicates (weighted only), drawn
+        from stream ``stream`` of ``seed`` (None: a random stream per accumulator)."""
+    @property
+    def replicates(self) -> int | None: ...
+    @property
+    def seed(self) -> int | None: ...
+    @property
+    def stream(self) -> int | None: ...
+    def with_stream(self, stream: int) -> Aggregation:
+        """A copy whose replicates draw from stream ``stream`` (before the first update)."""
     @property
     def low(self) -> int: ...
     @property
@@ -58,7 +70,8 @@ class Aggregation:
 
         ``ci="bootstrap"`` draws ``n_resamples`` exact histogram resamples per segment from
         streams derived from ``seed`` and each segment's key; weighted data need
-        ``weight_cells``, an unweighted aggregation of the same rows keyed by (keys..., weight).
+        ``weight_cells``, an unweighted aggregation of the same rows keyed by (keys..., weight),
+        unless the aggregation keeps replicates (then they are the bootstrap distribution).
         """
     def merged(self, other: Aggregation) -> Aggregation:
         """A new aggregation with both inputs' tallies; an empty one is the identity."""

@@ -10,7 +10,7 @@
 //! frame (stable across versions)
 //!   0   8  magic            89 43 58 4D 0D 0A 1A 0A  ("\x89CXM\r\n\x1a\n")
 //!   8   2  version          u16 = 2 (1 is still read)
-//!  10   2  flags            u16: bit 0 weighted, bit 1 has tallies; other bits 0
+//!  10   2  flags            u16: bit 0 weighted, bit 1 has tallies, bit 2 has replicates
 //!  12   4  n_keys           u32 (<= MAX_KEYS)
 //!  16   8  length           u64: total bytes, checksum included
 //!  ...      body
@@ -18,6 +18,13 @@
 //! body, version 2 (version 1 differs only in the weight sums: one f64 each)
 //!  24   8  scale low        i64
 //!  32   8  scale high       i64
+//!  -- only when "has replicates" (weighted only) --
+//!           replicates       u32 B (1..=10000)
+//!           seed             u8 present + u64 (0 when absent)
+//!           stream           u64
+//!           origin           u8 present + u64 (0 when absent): the stream the next update draws
+//!           counter          u64: updates drawn from origin
+//!           drawn            u64 n, then n u64 origins that have drawn, strictly ascending
 //!  -- only when "has tallies" --
 //!           key types        n_keys type descriptors (tag u8 + parameters)
 //!           n_segments       u64
@@ -26,6 +33,7 @@
 //!           weight sums      weighted only: Σw for every (segment, value), then Σw² likewise,
 //!                            each an exact sum: a 256-bit unsigned integer count of 2^-128
 //!                            as four u64 limbs, least significant first
+//!           replicate sums   with replicates: Σ m·w per (segment, replicate, value), exact sums
 //! ```
 //!
 //! Segments are written in key order (ascending, nulls last, as `Aggregator::finish` sorts them)
@@ -49,7 +57,8 @@ use arrow_schema::{DataType, TimeUnit};
 use crate::error::{CoreError, Result, Role};
 use crate::exact_sum::{ExactSum, MAX_WEIGHT};
 use crate::group::KeyIndex;
-use crate::histogram::{Aggregator, Tallies};
+use crate::histogram::{Aggregator, Columns, Tallies};
+use crate::replicates::{Streams, MAX_POISSON, MAX_REPLICATES};
 use crate::scale::Scale;
 
 /// Everything an accumulator holds. `aggregator` is `None` until the first update fixes the
@@ -60,6 +69,125 @@ pub struct State {
     pub weighted: bool,
     pub n_keys: usize,
     pub aggregator: Option<Aggregator>,
+    /// Poisson-bootstrap replicates and their random streams (weighted states only).
+    pub streams: Option<Streams>,
+}
+
+impl State {
+    pub fn new(
+        scale: Scale,
+        weighted: bool,
+        n_keys: usize,
+        streams: Option<Streams>,
+    ) -> Result<Self> {
+        if streams.is_some() && !weighted {
+            return Err(CoreError::InvalidArgument(
+                "bootstrap replicates are for weighted data (give a weight column); unweighted \
+                 accumulators bootstrap exactly from their histograms"
+                    .into(),
+            ));
+        }
+        Ok(Self {
+            scale,
+            weighted,
+            n_keys,
+            aggregator: None,
+            streams,
+        })
+    }
+
+    /// Poisson-bootstrap replicates kept (0 = none).
+    pub fn replicates(&self) -> usize {
+        self.streams.as_ref().map_or(0, |s| s.count)
+    }
+
+    /// An empty aggregator laid out for this state (keys of type Null until data fixes them).
+    pub fn empty_aggregator(&self) -> Result<Aggregator> {
+        let types = vec![DataType::Null; self.n_keys];
+        Ok(Aggregator::new(self.scale, Some(types), self.weighted)?
+            .with_replicates(self.replicates()))
+    }
+
+    /// Adds the rows of `columns` (keys of `key_types`). All-or-nothing: on error the state,
+    /// its tallies and its random streams are unchanged.
+    pub fn update(
+        &mut self,
+        columns: &Columns,
+        key_types: Vec<DataType>,
+        drop_invalid: bool,
+        row_offset: u64,
+    ) -> Result<()> {
+        if columns.keys.len() != self.n_keys {
+            return Err(CoreError::InvalidArgument(format!(
+                "expected {} key column(s), got {}",
+                self.n_keys,
+                columns.keys.len()
+            )));
+        }
+        let draw = self.streams.as_ref().map(Streams::next_draw);
+        let key = draw.map(|d| d.key);
+        match self.aggregator.as_mut() {
+            Some(agg) => agg.update_drawing(columns, drop_invalid, row_offset, key)?,
+            None => {
+                // Built aside and stored only on success, so a failed first update leaves the
+                // state empty.
+                let mut fresh = Aggregator::new(self.scale, Some(key_types), self.weighted)?
+                    .with_replicates(self.replicates());
+                fresh.update_drawing(columns, drop_invalid, row_offset, key)?;
+                self.aggregator = Some(fresh);
+            }
+        }
+        if let (Some(streams), Some(draw)) = (self.streams.as_mut(), draw) {
+            streams.commit(draw);
+        }
+        Ok(())
+    }
+
+    /// The state holding both inputs' rows; an empty state is the identity on both sides.
+    pub fn merge(&self, other: &State) -> Result<State> {
+        if self.scale != other.scale
+            || self.weighted != other.weighted
+            || self.n_keys != other.n_keys
+        {
+            return Err(CoreError::InvalidArgument(
+                "cannot merge accumulators of different scales, keys or weighting".into(),
+            ));
+        }
+        let streams = match (&self.streams, &other.streams) {
+            (None, None) => None,
+            (Some(a), Some(b)) => Some(a.merge(b)?),
+            _ => {
+                return Err(CoreError::InvalidArgument(
+                    "cannot merge an accumulator with bootstrap replicates and one without".into(),
+                ))
+            }
+        };
+        let aggregator = match (&self.aggregator, &other.aggregator) {
+            (Some(a), Some(b)) => {
+                let mut a = a.clone();
+                a.merge(b)?;
+                Some(a)
+            }
+            (a, b) => a.clone().or_else(|| b.clone()),
+        };
+        Ok(State {
+            aggregator,
+            streams,
+            ..self.clone()
+        })
+    }
+
+    /// A copy whose replicates draw from stream `stream` (before any draw; see `Streams`).
+    pub fn with_stream(&self, stream: u64) -> Result<State> {
+        let streams = match &self.streams {
+            Some(s) => Some(s.with_stream(stream)?),
+            None => None,
+        };
+        Ok(State {
+            streams,
+            ..self.clone()
+        })
+    }
 }
 
 /// First eight bytes of every state (PNG-style: a non-ASCII byte, a name, CR LF, ^Z, LF).
@@ -74,6 +202,7 @@ const HEADER_LEN: usize = FRAME_LEN + 16;
 const CHECKSUM_LEN: usize = 4;
 const FLAG_WEIGHTED: u16 = 1 << 0;
 const FLAG_TALLIES: u16 = 1 << 1;
+const FLAG_REPLICATES: u16 = 1 << 2;
 
 /// Key type tags (formats 1 and 2).
 mod tag {
@@ -150,6 +279,9 @@ pub fn encode(state: &State) -> Result<Vec<u8>> {
     if state.aggregator.is_some() {
         flags |= FLAG_TALLIES;
     }
+    if state.streams.is_some() {
+        flags |= FLAG_REPLICATES;
+    }
     let mut out = Vec::with_capacity(HEADER_LEN + CHECKSUM_LEN);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -158,6 +290,9 @@ pub fn encode(state: &State) -> Result<Vec<u8>> {
     out.extend_from_slice(&0u64.to_le_bytes()); // length, patched below
     out.extend_from_slice(&state.scale.low.to_le_bytes());
     out.extend_from_slice(&state.scale.high.to_le_bytes());
+    if let Some(streams) = &state.streams {
+        write_streams(streams, &mut out);
+    }
     if let Some(agg) = &state.aggregator {
         encode_tallies(state, agg, &mut out)?;
     }
@@ -172,6 +307,7 @@ fn encode_tallies(state: &State, agg: &Aggregator, out: &mut Vec<u8>) -> Result<
     if agg.scale() != state.scale
         || agg.weighted() != state.weighted
         || agg.n_keys() != state.n_keys
+        || agg.replicates() != state.replicates()
     {
         return Err(CoreError::InvalidArgument(
             "accumulator state is inconsistent: its tallies disagree with its scale, keys or \
@@ -202,10 +338,24 @@ fn encode_tallies(state: &State, agg: &Aggregator, out: &mut Vec<u8>) -> Result<
         out.extend_from_slice(&c.to_le_bytes());
     }
     let (wsum, w2sum) = tallies.raw_weight_sums();
-    for w in wsum.iter().chain(w2sum) {
+    for w in wsum.iter().chain(w2sum).chain(tallies.raw_replicates()) {
         write_exact(w, out);
     }
     Ok(())
+}
+
+fn write_streams(streams: &Streams, out: &mut Vec<u8>) {
+    out.extend_from_slice(&(streams.count as u32).to_le_bytes());
+    out.push(streams.seed.is_some() as u8);
+    out.extend_from_slice(&streams.seed.unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(&streams.stream.to_le_bytes());
+    out.push(streams.origin.is_some() as u8);
+    out.extend_from_slice(&streams.origin.unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(&streams.counter.to_le_bytes());
+    out.extend_from_slice(&(streams.drawn.len() as u64).to_le_bytes());
+    for origin in &streams.drawn {
+        out.extend_from_slice(&origin.to_le_bytes());
+    }
 }
 
 fn unsupported_key(t: &DataType, j: usize) -> CoreError {
@@ -453,7 +603,12 @@ pub fn decode(bytes: &[u8]) -> Result<State> {
 fn decode_body(body: &[u8], version: u16) -> Result<State> {
     let mut r = Reader { buf: body, pos: 10 };
     let flags = u16::from_le_bytes(r.array()?);
-    if flags & !(FLAG_WEIGHTED | FLAG_TALLIES) != 0 {
+    let known = if version == 1 {
+        FLAG_WEIGHTED | FLAG_TALLIES
+    } else {
+        FLAG_WEIGHTED | FLAG_TALLIES | FLAG_REPLICATES
+    };
+    if flags & !known != 0 {
         return Err(corrupt(format!(
             "unknown flags {flags:#06x} in accumulator state"
         )));
@@ -469,8 +624,21 @@ fn decode_body(body: &[u8], version: u16) -> Result<State> {
     let (low, high) = (r.i64()?, r.i64()?);
     let scale = Scale::new(low, high)
         .map_err(|e| corrupt(format!("accumulator state has an invalid scale: {e}")))?;
+    let streams = if flags & FLAG_REPLICATES != 0 {
+        if !weighted {
+            return Err(corrupt(
+                "an unweighted accumulator state claims bootstrap replicates",
+            ));
+        }
+        Some(read_streams(&mut r)?)
+    } else {
+        None
+    };
+    let replicates = streams.as_ref().map_or(0, |s| s.count);
     let aggregator = if flags & FLAG_TALLIES != 0 {
-        Some(decode_tallies(&mut r, scale, weighted, n_keys, version)?)
+        Some(decode_tallies(
+            &mut r, scale, weighted, n_keys, version, replicates,
+        )?)
     } else {
         None
     };
@@ -486,6 +654,60 @@ fn decode_body(body: &[u8], version: u16) -> Result<State> {
         weighted,
         n_keys,
         aggregator,
+        streams,
+    })
+}
+
+fn read_streams(r: &mut Reader<'_>) -> Result<Streams> {
+    let count = r.u32()? as usize;
+    if !(1..=MAX_REPLICATES).contains(&count) {
+        return Err(corrupt(format!(
+            "accumulator state claims {count} bootstrap replicates (1 to {MAX_REPLICATES})"
+        )));
+    }
+    let option = |r: &mut Reader<'_>, what: &str| -> Result<Option<u64>> {
+        let flag = r.u8()?;
+        let value = r.u64()?;
+        match (flag, value) {
+            (0, 0) => Ok(None),
+            (1, v) => Ok(Some(v)),
+            _ => Err(corrupt(format!(
+                "bad {what} field in accumulator state replicates"
+            ))),
+        }
+    };
+    let seed = option(r, "seed")?;
+    let stream = r.u64()?;
+    let origin = option(r, "origin")?;
+    let counter = r.u64()?;
+    let n = r.u64()?;
+    if n.checked_mul(8)
+        .is_none_or(|need| need > r.remaining() as u64)
+    {
+        return Err(corrupt(format!(
+            "accumulator state claims {n} random streams but has only {} byte(s) left",
+            r.remaining()
+        )));
+    }
+    let drawn = (0..n).map(|_| r.u64()).collect::<Result<Vec<u64>>>()?;
+    if drawn.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(corrupt(
+            "accumulator state random streams are not strictly ascending",
+        ));
+    }
+    let current_drew = origin.is_some_and(|o| drawn.binary_search(&o).is_ok());
+    if counter > 0 && !current_drew {
+        return Err(corrupt(
+            "accumulator state random stream counter without its stream",
+        ));
+    }
+    Ok(Streams {
+        count,
+        seed,
+        stream,
+        origin,
+        counter,
+        drawn,
     })
 }
 
@@ -660,6 +882,7 @@ fn decode_tallies(
     weighted: bool,
     n_keys: usize,
     version: u16,
+    replicates: usize,
 ) -> Result<Aggregator> {
     if n_keys > r.remaining() {
         return Err(corrupt("accumulator state ends inside its key types"));
@@ -671,7 +894,13 @@ fn decode_tallies(
     let k = scale.points();
     // The smallest a segment can be on the wire; bounds every allocation below by the input size.
     let sum_len = if version == 1 { 8 } else { EXACT_LEN };
-    let per_segment = n_keys + (k + 2) * 8 + if weighted { 2 * k * sum_len } else { 0 };
+    let per_segment = n_keys
+        + (k + 2) * 8
+        + if weighted {
+            (2 + replicates) * k * sum_len
+        } else {
+            0
+        };
     if n_segments
         .checked_mul(per_segment as u64)
         .is_none_or(|need| need > r.remaining() as u64)
@@ -712,7 +941,11 @@ fn decode_tallies(
     } else {
         (Vec::new(), Vec::new())
     };
-    let tallies = Tallies::from_parts(k, weighted, counts, wsum, w2sum)?;
+    let rep = (0..n * replicates * k)
+        .map(|_| read_sum(r, version))
+        .collect::<Result<Vec<ExactSum>>>()?;
+    check_replicate_sums(&counts, k, replicates, &rep)?;
+    let tallies = Tallies::from_parts(k, weighted, counts, wsum, w2sum, replicates, rep)?;
 
     let key_rows = if n_keys == 0 {
         Vec::new()
@@ -782,6 +1015,29 @@ fn check_weight_sums(
                      weights in range can add up to"
                 )));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Replicate sums Σ m·w must be zero without responses, and at most what the largest Poisson
+/// count of that many weights in range can add up to.
+fn check_replicate_sums(
+    counts: &[u64],
+    k: usize,
+    replicates: usize,
+    rep: &[ExactSum],
+) -> Result<()> {
+    for (cell, sum) in rep.iter().enumerate() {
+        let segment = cell / (replicates * k);
+        let count = counts[segment * (k + 2) + cell % k];
+        if count == 0 && !sum.is_zero()
+            || sum.to_f64() > count as f64 * MAX_POISSON as f64 * MAX_WEIGHT
+        {
+            return Err(corrupt(format!(
+                "accumulator state has a bootstrap replicate sum of {} for {count} response(s)",
+                sum.to_f64()
+            )));
         }
     }
     Ok(())

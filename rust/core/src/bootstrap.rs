@@ -20,13 +20,10 @@ mod sampler;
 #[cfg(test)]
 mod tests;
 
-pub use interval::quantile_sorted;
+pub use interval::{interval_from_distribution, quantile_sorted};
 pub use sampler::{block_rng, generate, splitmix64, BLOCK_SIZE, MAX_TOTAL};
 
-use interval::{
-    acceleration, confidence_is_valid, interval_from_distribution, jackknife_terms, nan_interval,
-    point_interval,
-};
+use interval::{acceleration, confidence_is_valid, jackknife_terms, nan_interval, point_interval};
 use sampler::Multinomial;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,10 +11,13 @@ use arrow_buffer::NullBuffer;
 use arrow_schema::DataType;
 use rayon::prelude::*;
 
+use crate::bootstrap::splitmix64;
 use crate::error::{CoreError, Result, Role};
 use crate::exact_sum::{weight_in_range, ExactSum};
 use crate::group::{ChunkGroups, KeyIndex, LocalIds};
+use crate::replicates::{block_generator, poisson_one, BLOCK_ROWS};
 use crate::scale::{Scale, ScoreValue};
+use rand::RngCore;
 
 /// Rows per parallel task below which a chunk is tallied on one thread.
 const MIN_ROWS_PER_TASK: usize = 1 << 16;
@@ -29,6 +32,10 @@ pub struct Tallies {
     counts: Vec<u64>,
     wsum: Vec<ExactSum>,
     w2sum: Vec<ExactSum>,
+    /// Poisson-bootstrap replicates (weighted only; 0 = none): Σ m·w per segment, replicate and
+    /// scale point, in that order (see `replicates`).
+    replicates: usize,
+    rep: Vec<ExactSum>,
 }
 
 impl Tallies {
@@ -40,7 +47,21 @@ impl Tallies {
             counts: vec![0; segments * (points + 2)],
             wsum: vec![ExactSum::ZERO; cells],
             w2sum: vec![ExactSum::ZERO; cells],
+            replicates: 0,
+            rep: Vec::new(),
         }
+    }
+
+    /// The same tallies keeping `replicates` Poisson-bootstrap replicates (weighted only).
+    pub fn with_replicates(mut self, replicates: usize) -> Self {
+        self.replicates = if self.weighted { replicates } else { 0 };
+        self.rep = vec![ExactSum::ZERO; self.segments() * self.replicates * self.points];
+        self
+    }
+
+    /// Empty tallies of `segments` segments laid out like these.
+    fn empty_like(&self, segments: usize) -> Self {
+        Tallies::new(self.points, self.weighted, segments).with_replicates(self.replicates)
     }
 
     /// Rebuilds tallies from their raw parts (used by the state decoder).
@@ -50,10 +71,17 @@ impl Tallies {
         counts: Vec<u64>,
         wsum: Vec<ExactSum>,
         w2sum: Vec<ExactSum>,
+        replicates: usize,
+        rep: Vec<ExactSum>,
     ) -> Result<Self> {
         let segments = counts.len() / (points + 2);
         let cells = if weighted { segments * points } else { 0 };
-        if counts.len() != segments * (points + 2) || wsum.len() != cells || w2sum.len() != cells {
+        if counts.len() != segments * (points + 2)
+            || wsum.len() != cells
+            || w2sum.len() != cells
+            || rep.len() != cells * replicates
+            || (replicates > 0 && !weighted)
+        {
             return Err(CoreError::CorruptState("tally sizes do not match".into()));
         }
         Ok(Self {
@@ -62,6 +90,8 @@ impl Tallies {
             counts,
             wsum,
             w2sum,
+            replicates,
+            rep,
         })
     }
 
@@ -111,6 +141,21 @@ impl Tallies {
     pub fn raw_weight_sums(&self) -> (&[ExactSum], &[ExactSum]) {
         (&self.wsum, &self.w2sum)
     }
+    /// Poisson-bootstrap replicates kept (0 = none).
+    pub fn replicates(&self) -> usize {
+        self.replicates
+    }
+    /// Σ m·w per scale point of replicate `r` of segment `s`, each rounded once.
+    pub fn replicate_mass(&self, s: usize, r: usize) -> Vec<f64> {
+        let at = (s * self.replicates + r) * self.points;
+        self.rep[at..at + self.points]
+            .iter()
+            .map(ExactSum::to_f64)
+            .collect()
+    }
+    pub fn raw_replicates(&self) -> &[ExactSum] {
+        &self.rep
+    }
 
     fn grow(&mut self, segments: usize) {
         if segments > self.segments() {
@@ -118,6 +163,8 @@ impl Tallies {
             if self.weighted {
                 self.wsum.resize(segments * self.points, ExactSum::ZERO);
                 self.w2sum.resize(segments * self.points, ExactSum::ZERO);
+                self.rep
+                    .resize(segments * self.replicates * self.points, ExactSum::ZERO);
             }
         }
     }
@@ -137,6 +184,13 @@ impl Tallies {
                 self.wsum[dst * k + c].merge(&other.wsum[src * k + c]);
                 self.w2sum[dst * k + c].merge(&other.w2sum[src * k + c]);
             }
+            let per = self.replicates * k;
+            for (a, b) in self.rep[dst * per..(dst + 1) * per]
+                .iter_mut()
+                .zip(&other.rep[src * per..(src + 1) * per])
+            {
+                a.merge(b);
+            }
         }
     }
 
@@ -150,11 +204,14 @@ impl Tallies {
         for (a, b) in self.w2sum.iter_mut().zip(&other.w2sum) {
             a.merge(b);
         }
+        for (a, b) in self.rep.iter_mut().zip(&other.rep) {
+            a.merge(b);
+        }
     }
 
     /// The same tallies with segments reordered: `order[i]` is the old index of new segment `i`.
     pub fn permuted(&self, order: &[u32]) -> Tallies {
-        let mut out = Tallies::new(self.points, self.weighted, order.len());
+        let mut out = self.empty_like(order.len());
         for (new, &old) in order.iter().enumerate() {
             out.add_segment(new, self, old as usize);
         }
@@ -163,7 +220,7 @@ impl Tallies {
 
     /// All segments added together.
     pub fn total(&self) -> Tallies {
-        let mut out = Tallies::new(self.points, self.weighted, 1);
+        let mut out = self.empty_like(1);
         for s in 0..self.segments() {
             out.add_segment(0, self, s);
         }
@@ -231,6 +288,8 @@ struct ScoreTally<'a, S> {
     weights: Option<&'a [f64]>,
     low: i64,
     points: usize,
+    /// (B, key): draw B Poisson-bootstrap replicates from this chunk's key.
+    replicates: Option<(usize, u64)>,
 }
 
 impl<S: ScoreValue> ScoreTally<'_, S> {
@@ -278,6 +337,80 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
 
     /// Tallies all rows, splitting them across threads when there are enough of them.
     fn tally<I: Ids>(&self, ids: &I, n_local: usize) -> Tallies {
+        let mut out = self.tally_counts(ids, n_local);
+        if let Some((replicates, key)) = self.replicates {
+            out = out.with_replicates(replicates);
+            out.rep = self.tally_replicates(ids, out.segments(), replicates, key);
+        }
+        out
+    }
+
+    /// Σ m·w per (local segment, replicate, scale point), m ~ Poisson(1) drawn per row and
+    /// replicate. Rows go in fixed blocks, each with its own generator and exact sums, so the
+    /// result depends on the key and the rows only — not on the number of threads.
+    fn tally_replicates<I: Ids>(
+        &self,
+        ids: &I,
+        segments: usize,
+        replicates: usize,
+        key: u64,
+    ) -> Vec<ExactSum> {
+        let k = self.points;
+        let sink = segments - 1;
+        let weights = self.weights.unwrap_or(&[]);
+        let len = weights.len().min(self.values.len());
+        let cells = segments * replicates * k;
+        let block = |sums: &mut Vec<ExactSum>, b: usize| {
+            let mut rng = block_generator(key, b as u64);
+            let start = b * BLOCK_ROWS;
+            let end = (start + BLOCK_ROWS).min(len);
+            for (i, &w) in (start..end).zip(&weights[start..end]) {
+                let c = self.code(i);
+                if c >= k || w == 0.0 {
+                    continue; // missing, invalid or weightless rows add nothing to any replicate
+                }
+                let base = ids.id(i).min(sink) * replicates * k + c;
+                let mut r = 0;
+                while r < replicates {
+                    let draw = rng.next_u64();
+                    for half in [draw as u32, (draw >> 32) as u32] {
+                        if r < replicates {
+                            let m = poisson_one(half);
+                            if m > 0 {
+                                sums[base + r * k].add_multiple(w, m);
+                            }
+                            r += 1;
+                        }
+                    }
+                }
+            }
+        };
+        let blocks = len.div_ceil(BLOCK_ROWS);
+        if blocks <= 1 || cells > MAX_TALLY_CELLS_PER_TASK {
+            let mut sums = vec![ExactSum::ZERO; cells];
+            (0..blocks).for_each(|b| block(&mut sums, b));
+            return sums;
+        }
+        (0..blocks)
+            .into_par_iter()
+            .fold(
+                || vec![ExactSum::ZERO; cells],
+                |mut sums, b| {
+                    block(&mut sums, b);
+                    sums
+                },
+            )
+            .reduce_with(|mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| {
+                    x.merge(y);
+                });
+                a
+            })
+            .unwrap_or_else(|| vec![ExactSum::ZERO; cells])
+    }
+
+    /// The counts and weight sums of all rows, in parallel tasks when there are enough rows.
+    fn tally_counts<I: Ids>(&self, ids: &I, n_local: usize) -> Tallies {
         let n_local = n_local + 1; // the sink
         let len = self.values.len();
         let weighted = self.weights.is_some();
@@ -371,6 +504,7 @@ fn tally_chunk(
     weights: Option<&[f64]>,
     groups: &ChunkGroups<'_>,
     scale: Scale,
+    replicates: Option<(usize, u64)>,
 ) -> Result<(Tallies, Option<(usize, String)>)> {
     macro_rules! go {
         ($array:expr) => {{
@@ -381,6 +515,7 @@ fn tally_chunk(
                 weights,
                 low: scale.low,
                 points: scale.points(),
+                replicates,
             };
             tally_with(&groups.ids, groups.n_local, scores)
         }};
@@ -399,7 +534,7 @@ fn tally_chunk(
         DataType::Float16 | DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => {
             // Rare layouts: widen once to f64 (exact for every value a rating scale can hold).
             let wide = arrow_cast::cast(score, &DataType::Float64)?;
-            tally_chunk(&wide, weights, groups, scale)
+            tally_chunk(&wide, weights, groups, scale, replicates)
         }
         DataType::Null => {
             let a = arrow_array::Int8Array::new_null(score.len());
@@ -626,11 +761,24 @@ impl Aggregator {
         Ok(agg)
     }
 
+    /// The same (empty or not) aggregator keeping `replicates` Poisson-bootstrap replicates.
+    pub fn with_replicates(mut self, replicates: usize) -> Self {
+        if replicates != self.tallies.replicates() {
+            let segments = self.tallies.segments();
+            self.tallies = Tallies::new(self.scale.points(), self.weighted(), segments)
+                .with_replicates(replicates);
+        }
+        self
+    }
+
     pub fn scale(&self) -> Scale {
         self.scale
     }
     pub fn weighted(&self) -> bool {
         self.tallies.weighted()
+    }
+    pub fn replicates(&self) -> usize {
+        self.tallies.replicates()
     }
     pub fn key_types(&self) -> Option<&[DataType]> {
         self.index.as_ref().map(|i| i.types())
@@ -648,6 +796,23 @@ impl Aggregator {
     /// Adds the rows of `columns`. All-or-nothing: on error the aggregator is unchanged.
     /// `row_offset` is added to row numbers in error messages.
     pub fn update(&mut self, columns: &Columns, drop_invalid: bool, row_offset: u64) -> Result<()> {
+        self.update_drawing(columns, drop_invalid, row_offset, None)
+    }
+
+    /// [`Aggregator::update`] for tallies with replicates: `draw_key` keys this update's
+    /// Poisson-bootstrap draws (required exactly when the tallies keep replicates).
+    pub fn update_drawing(
+        &mut self,
+        columns: &Columns,
+        drop_invalid: bool,
+        row_offset: u64,
+        draw_key: Option<u64>,
+    ) -> Result<()> {
+        if draw_key.is_some() != (self.replicates() > 0) {
+            return Err(CoreError::InvalidArgument(
+                "an update of tallies with replicates needs a draw key, and only those".into(),
+            ));
+        }
         if columns.keys.len() != self.n_keys {
             return Err(CoreError::InvalidArgument(format!(
                 "expected {} key column(s), got {}",
@@ -699,15 +864,18 @@ impl Aggregator {
         }
 
         let key_types = self.key_types().map(|t| t.to_vec());
-        let mut partial = Aggregator::new(self.scale, key_types, self.weighted())?;
+        let mut partial = Aggregator::new(self.scale, key_types, self.weighted())?
+            .with_replicates(self.replicates());
         let mut invalid: Option<(u64, String)> = None;
         let mut start = row_offset;
-        for (chunk, w) in chunks.iter().zip(&weights) {
+        for (j, (chunk, w)) in chunks.iter().zip(&weights).enumerate() {
             let groups = ChunkGroups::new(&chunk[1..1 + self.n_keys])?;
             let w = w
                 .as_ref()
                 .map(|w| w.as_primitive::<Float64Type>().values().as_ref());
-            let (local, first_bad) = tally_chunk(&chunk[0], w, &groups, self.scale)?;
+            let replicates =
+                draw_key.map(|key| (self.replicates(), splitmix64(key ^ splitmix64(j as u64))));
+            let (local, first_bad) = tally_chunk(&chunk[0], w, &groups, self.scale, replicates)?;
             if let (None, Some((i, v))) = (&invalid, first_bad) {
                 invalid = Some((start + i as u64, v));
             }
@@ -752,9 +920,12 @@ impl Aggregator {
     /// A key column typed Null on one side (e.g. a batch whose key column held only nulls, or
     /// no rows) takes the other side's type: its all-null keys are re-encoded in that type.
     pub fn merge(&mut self, other: &Aggregator) -> Result<()> {
-        if other.scale != self.scale || other.weighted() != self.weighted() {
+        if other.scale != self.scale
+            || other.weighted() != self.weighted()
+            || other.replicates() != self.replicates()
+        {
             return Err(CoreError::InvalidArgument(
-                "cannot merge aggregations of different scales or weighting".into(),
+                "cannot merge aggregations of different scales, weighting or replicates".into(),
             ));
         }
         if other.key_types() != self.key_types() {
@@ -794,7 +965,7 @@ impl Aggregator {
         let columns = index.key_columns(&ids)?;
         let mut fresh = KeyIndex::new(types.to_vec())?;
         let new_ids = fresh.intern(&columns)?;
-        let mut tallies = Tallies::new(self.scale.points(), self.weighted(), fresh.len());
+        let mut tallies = self.tallies.empty_like(fresh.len());
         for (old, &new) in new_ids.iter().enumerate() {
             tallies.add_segment(new as usize, &self.tallies, old);
         }

@@ -16,6 +16,7 @@ pub mod histogram;
 pub mod metric;
 pub mod planning;
 pub mod quantile;
+pub mod replicates;
 pub mod report;
 pub mod scale;
 pub mod weighted_bootstrap;

@@ -9,7 +9,9 @@ use arrow_schema::{DataType, Field, Schema};
 use rayon::prelude::*;
 
 use crate::bayes::credible_interval;
-use crate::bootstrap::{bootstrap_counts, BootstrapInterval, BootstrapSpec};
+use crate::bootstrap::{
+    bootstrap_counts, interval_from_distribution, BootstrapInterval, BootstrapMethod, BootstrapSpec,
+};
 use crate::error::{CoreError, Result};
 use crate::estimate::{estimate, Estimate, Interval, Moments};
 use crate::histogram::Tallies;
@@ -72,12 +74,16 @@ fn segment_estimate(
         ));
     };
     let est = estimate(spec, &moments, Interval::None, request.confidence)?;
+    if tallies.replicates() > 0 {
+        return replicate_estimate(spec, tallies, s, boot, est);
+    }
     if tallies.weighted() {
         let Some(cells) = request.weight_cells.as_ref().and_then(|c| c.get(s)) else {
             return Err(CoreError::InvalidArgument(
                 "a weighted bootstrap needs the (weight, answer) cells of each segment, which \
                  this state does not keep; use an analytic interval (Kish's effective n) or \
-                 ci='bayes'"
+                 ci='bayes', or create the accumulator with replicates= to keep Poisson-bootstrap \
+                 replicates"
                     .into(),
             ));
         };
@@ -94,6 +100,40 @@ fn segment_estimate(
         with_bootstrap(spec, est, &boot),
         boot.degenerate.map(|d| d.message()),
     ))
+}
+
+/// The Poisson-bootstrap interval from the replicate histograms an accumulator kept: the metric
+/// on each replicate is one draw of the bootstrap distribution. Replicates in which the segment
+/// drew no respondent have no value and are left out (a note says so). BCa needs a jackknife
+/// over respondents, which replicates do not keep.
+fn replicate_estimate(
+    spec: &MetricSpec,
+    tallies: &Tallies,
+    s: usize,
+    boot: &BootstrapSpec,
+    est: Estimate,
+) -> Result<(Estimate, Option<&'static str>)> {
+    if boot.method == BootstrapMethod::Bca {
+        return Err(CoreError::InvalidArgument(
+            "BCa needs a jackknife over respondents, which bootstrap replicates do not keep; \
+             use bootstrap='percentile' or 'basic'"
+                .into(),
+        ));
+    }
+    if est.n == 0 {
+        return Ok((est, Some("no responses: the interval is undefined")));
+    }
+    let draws: Vec<f64> = (0..tallies.replicates())
+        .map(|r| spec.statistic(&tallies.replicate_mass(s, r)))
+        .collect();
+    let kept: Vec<f64> = draws.iter().copied().filter(|x| x.is_finite()).collect();
+    let note = (kept.len() < draws.len()).then_some(
+        "replicates in which this segment drew no respondent were left out of the interval",
+    );
+    let interval =
+        interval_from_distribution(kept, est.value, boot.method, boot.confidence, || None);
+    let note = interval.degenerate.map(|d| d.message()).or(note);
+    Ok((with_bootstrap(spec, est, &interval), note))
 }
 
 /// An estimate with bootstrap bounds and se. The value is the bootstrap's own evaluation of the

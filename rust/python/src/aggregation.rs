@@ -8,8 +8,9 @@ use cxmetrics_core::bootstrap::{BootstrapMethod, BootstrapSpec};
 use cxmetrics_core::error::CoreError;
 use cxmetrics_core::estimate::Interval;
 use cxmetrics_core::group::logical_key_type;
-use cxmetrics_core::histogram::{Aggregator, Columns, OVERALL_STREAM};
+use cxmetrics_core::histogram::{Columns, OVERALL_STREAM};
 use cxmetrics_core::quantile::check_confidence;
+use cxmetrics_core::replicates::Streams;
 use cxmetrics_core::report::{estimate_batch, IntervalRequest};
 use cxmetrics_core::scale::Scale;
 use cxmetrics_core::weighted_bootstrap::{cells_by_segment, pooled};
@@ -77,15 +78,54 @@ impl Aggregation {
 
 #[pymethods]
 impl Aggregation {
+    /// `replicates`: keep that many Poisson-bootstrap replicates (weighted only), drawn from
+    /// stream `stream` of `seed` (None: a random stream per accumulator).
     #[new]
-    fn new(py: Python<'_>, low: i64, high: i64, n_keys: usize, weighted: bool) -> PyResult<Self> {
-        let scale = Scale::new(low, high).map_err(|e| to_py_err(py, e, &Names::default()))?;
-        Ok(Self::from_state(State {
-            scale,
-            weighted,
-            n_keys,
-            aggregator: None,
-        }))
+    #[pyo3(signature = (low, high, n_keys, weighted, replicates=None, seed=None, stream=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        low: i64,
+        high: i64,
+        n_keys: usize,
+        weighted: bool,
+        replicates: Option<usize>,
+        seed: Option<u64>,
+        stream: u64,
+    ) -> PyResult<Self> {
+        let build = || -> Result<State, CoreError> {
+            let scale = Scale::new(low, high)?;
+            let streams = replicates
+                .map(|b| Streams::new(b, seed, stream))
+                .transpose()?;
+            State::new(scale, weighted, n_keys, streams)
+        };
+        Ok(Self::from_state(
+            build().map_err(|e| to_py_err(py, e, &Names::default()))?,
+        ))
+    }
+
+    /// Bootstrap replicates kept (None: none).
+    #[getter]
+    fn replicates(&self) -> Option<usize> {
+        self.snapshot().streams.map(|s| s.count)
+    }
+    /// The replicates' seed (None: random streams, or no replicates).
+    #[getter]
+    fn seed(&self) -> Option<u64> {
+        self.snapshot().streams.and_then(|s| s.seed)
+    }
+    /// The replicates' stream number within the seed.
+    #[getter]
+    fn stream(&self) -> Option<u64> {
+        self.snapshot().streams.map(|s| s.stream)
+    }
+
+    /// A copy whose replicates draw from stream `stream` (only before the first update).
+    fn with_stream(&self, py: Python<'_>, stream: u64) -> PyResult<Aggregation> {
+        let state = self.snapshot();
+        let out = run_detached(py, &Names::default(), || state.with_stream(stream))?;
+        Ok(Aggregation::from_state(out))
     }
 
     #[getter]
@@ -144,24 +184,7 @@ impl Aggregation {
         run_detached(py, &names, || {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
-            if columns.keys.len() != state.n_keys {
-                return Err(CoreError::InvalidArgument(format!(
-                    "expected {} key column(s), got {}",
-                    state.n_keys,
-                    columns.keys.len()
-                )));
-            }
-            if state.aggregator.is_none() {
-                // Built aside and stored only on success, so a failed first update leaves
-                // the state empty.
-                let mut fresh =
-                    Aggregator::new(state.scale, Some(key_types.clone()), state.weighted)?;
-                fresh.update(&columns, drop_invalid, *rows)?;
-                state.aggregator = Some(fresh);
-            } else {
-                let agg = state.aggregator.as_mut().expect("checked above");
-                agg.update(&columns, drop_invalid, *rows)?;
-            }
+            state.update(&columns, key_types, drop_invalid, *rows)?;
             *rows += columns.score.iter().map(|c| c.len() as u64).sum::<u64>();
             Ok(())
         })
@@ -170,24 +193,7 @@ impl Aggregation {
     /// A new aggregation holding both inputs' tallies; an empty one is the identity.
     fn merged(&self, py: Python<'_>, other: &Aggregation) -> PyResult<Aggregation> {
         let (mine, theirs) = (self.snapshot(), other.snapshot());
-        let state = run_detached(py, &Names::default(), || {
-            if mine.scale != theirs.scale
-                || mine.weighted != theirs.weighted
-                || mine.n_keys != theirs.n_keys
-            {
-                return Err(CoreError::InvalidArgument(
-                    "cannot merge accumulators of different scales, keys or weighting".into(),
-                ));
-            }
-            let aggregator = match (mine.aggregator, theirs.aggregator) {
-                (Some(mut a), Some(b)) => {
-                    a.merge(&b)?;
-                    Some(a)
-                }
-                (a, b) => a.or(b),
-            };
-            Ok(State { aggregator, ..mine })
-        })?;
+        let state = run_detached(py, &Names::default(), || mine.merge(&theirs))?;
         Ok(Aggregation::from_state(state))
     }
 
@@ -241,12 +247,9 @@ impl Aggregation {
             }
             let mut request =
                 interval_request(ci.as_deref(), confidence, &bootstrap, n_resamples, seed)?;
-            let agg = match state.aggregator {
-                Some(a) => a,
-                None => {
-                    let types = vec![arrow_schema::DataType::Null; state.n_keys];
-                    Aggregator::new(state.scale, Some(types), state.weighted)?
-                }
+            let agg = match &state.aggregator {
+                Some(a) => a.clone(),
+                None => state.empty_aggregator()?,
             };
             let grouped = agg.finish()?;
             let mut pooled_cells = None;
