@@ -460,3 +460,23 @@ def newcombe_hybrid(x_a: int, n_a: int, x_b: int, n_b: int, z: float) -> tuple[f
     the two Wilson intervals."""
     p_a, p_b = x_a / n_a, x_b / n_b
     return mover_difference(100.0 * p_a, wilson(p_a, n_a, z), 100.0 * p_b, wilson(p_b, n_b, z))
+
+
+def poisson_bootstrap_nps(
+    scores: ArrayLike,
+    weights: ArrayLike,
+    replicates: int,
+    rng: np.random.Generator,
+    promoters: tuple[int, int] = (9, 10),
+    detractors: tuple[int, int] = (0, 6),
+) -> NDArray[np.float64]:
+    """The Poisson bootstrap distribution of a weighted NPS, row by row: every respondent is
+    counted m ~ Poisson(1) times in each replicate, so replicate r's NPS is
+    100 · Σ m·w·(1[promoter] − 1[detractor]) / Σ m·w. Replicates without a respondent are NaN."""
+    x = np.asarray(scores, dtype=np.int64)
+    w = np.asarray(weights, dtype=np.float64)
+    signed = _in(x, promoters).astype(np.float64) - _in(x, detractors).astype(np.float64)
+    m = rng.poisson(1.0, size=(replicates, x.size)).astype(np.float64)
+    total = (m * w).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 100.0 * (m * w * signed).sum(axis=1) / total

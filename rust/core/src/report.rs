@@ -132,7 +132,7 @@ fn replicate_estimate(
     );
     let interval =
         interval_from_distribution(kept, est.value, boot.method, boot.confidence, || None);
-    let note = interval.degenerate.map(|d| d.message()).or(note);
+    let note = note.or(interval.degenerate.map(|d| d.message()));
     Ok((with_bootstrap(spec, est, &interval), note))
 }
 
