@@ -8,7 +8,9 @@ distributed results must match the single-machine ones bit for bit all the same.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -56,3 +58,30 @@ def write_survey(directory: Path) -> pa.Table:
         tables.append(table)
     pq.write_table(SCHEMA.empty_table(), directory / "part-99-empty.parquet")
     return pa.concat_tables(tables)
+
+
+def check_weighted_bootstrap(run: Callable[..., Any], table: pa.Table) -> None:
+    """A weighted bootstrap on a cluster (Poisson-bootstrap replicates kept per partition)
+    against one machine: same estimates, a bootstrap se close to the one-shot weighted
+    bootstrap's, reproducible from its seed, and BCa refused before any job runs."""
+    import pytest
+
+    import cxmetrics as cx
+
+    kw: dict[str, Any] = {"by": "region", "weight": "w", "on_invalid": "drop",
+                          "ci": "bootstrap", "n_resamples": 200}
+    res = run(bootstrap="percentile", seed=11, **kw)
+    again = run(bootstrap="percentile", seed=11, **kw)
+    assert res.to_arrow().equals(again.to_arrow())
+    local = cx.nps(table, "score", by="region", weight="w", on_invalid="drop",
+                   ci="bootstrap", bootstrap="percentile", n_resamples=2000, seed=1)
+    for got, want in [*zip(res, local, strict=True), (res.overall, local.overall)]:
+        assert (got.segment, got.n, got.weighted_n) == (want.segment, want.n, want.weighted_n)
+        assert got.value == pytest.approx(want.value, abs=1e-9)
+        assert (got.n_resamples, got.seed, got.method) == (200, 11, "bootstrap-percentile")
+        if got.n >= 1000:
+            # B = 200 replicates: the se of a bootstrap se is about 5 %; 20 % is four of those.
+            assert got.se == pytest.approx(want.se, rel=0.2)
+            assert got.ci_low < got.value < got.ci_high
+    with pytest.raises(cx.ArgumentError, match="percentile"):
+        run(bootstrap="bca", **kw)

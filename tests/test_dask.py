@@ -19,7 +19,7 @@ import pytest
 
 import cxmetrics as cx
 from cxmetrics import _accumulator
-from distributed_data import write_survey
+from distributed_data import check_weighted_bootstrap, write_survey
 from same_result import assert_same_result
 
 pytest.importorskip("dask.dataframe")
@@ -122,3 +122,10 @@ def test_import_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "cxmetrics.dask")
     with pytest.raises(ImportError, match=r"pip install 'cxmetrics\[dask\]'"):
         importlib.import_module("cxmetrics.dask")
+
+
+def test_weighted_bootstrap_from_partition_replicates(client: Any,
+                                                       survey: tuple[Path, pa.Table]) -> None:
+    path, table = survey
+    df = dd.read_parquet(str(path), dtype_backend="pyarrow")
+    check_weighted_bootstrap(lambda **kw: cxd.nps(df, "score", **kw), table)

@@ -10,6 +10,7 @@ of ``result()``.
 
 from __future__ import annotations
 
+import itertools
 import math
 import pickle
 import sys
@@ -148,7 +149,7 @@ def test_merge_order_does_not_change_bytes_or_results(seed: int, n_parts: int,
     cuts = np.linspace(0, 1200, n_parts + 1).astype(int)
     template = blank(replicates=30, seed=seed)
     parts = [fed(table.slice(a, b - a), template.with_stream(i), batch_rows=150)
-             for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))]
+             for i, (a, b) in enumerate(itertools.pairwise(cuts))]
     forward = parts[0]
     for p in parts[1:]:
         forward = forward.merge(p)

@@ -20,7 +20,7 @@ import pytest
 
 import cxmetrics as cx
 from cxmetrics import _accumulator
-from distributed_data import write_survey
+from distributed_data import check_weighted_bootstrap, write_survey
 from same_result import assert_same_result
 
 pytest.importorskip("pyspark")
@@ -142,3 +142,10 @@ def test_cxmetrics_does_not_import_engines() -> None:
     code = ("import sys, cxmetrics; "
             "assert not {'pyspark', 'dask', 'distributed'} & set(sys.modules), sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_weighted_bootstrap_from_partition_replicates(spark: Any,
+                                                       survey: tuple[Path, pa.Table]) -> None:
+    path, table = survey
+    df = spark.read.parquet(str(path))
+    check_weighted_bootstrap(lambda **kw: cxs.nps(df, "score", **kw), table)

@@ -368,11 +368,25 @@ class Accumulator:
         return Accumulator._build(mine, merged)
 
     def empty(self) -> Accumulator:
-        """A new accumulator with this one's definition and no data."""
+        """A new accumulator with this one's definition (and replicate stream) and no data."""
         definition = dict(self._definition)
         if not definition["table"]:
             definition.update(score=None, by=None, weight=None)
-        return Accumulator._build(definition, None)
+        out = Accumulator.__new__(Accumulator)
+        out._init(definition, None, self.stream or 0)
+        return out
+
+    def with_replicates(self, replicates: int, seed: int | None = None,
+                        stream: int = 0) -> Accumulator:
+        """A new, empty accumulator like this one that keeps ``replicates`` Poisson-bootstrap
+        replicates drawn from stream ``stream`` of ``seed`` (weighted accumulators only)."""
+        weight = self._definition["weight"]
+        definition = dict(self._definition)
+        definition["bootstrap"] = _replicate_options(
+            replicates, seed, stream, weight if isinstance(weight, str) else None)
+        out = Accumulator.__new__(Accumulator)
+        out._init(definition, None, stream)
+        return out
 
     def copy(self) -> Accumulator:
         """An independent copy (the tallies are copied in Rust; cheap)."""

@@ -14,9 +14,10 @@ from typing import Any, Literal, TypeVar, overload
 from ._accumulator import Accumulator
 from ._engine import BootstrapMethod, CiMethod, OnInvalid
 from ._results import MetricResult, SegmentedResult
+from .errors import ArgumentError
 from .scale import CSAT_SCALE, NPS_SCALE, Scale
 
-__all__ = ["MetricFunctions", "merge_states", "tree_merge"]
+__all__ = ["MetricFunctions", "merge_states", "partition_stream", "tree_merge"]
 
 # (DataFrame, empty accumulator naming its columns) -> accumulator holding every row.
 Fold = Callable[[Any, Accumulator], Accumulator]
@@ -35,12 +36,34 @@ def tree_merge(items: list[T], merge: Callable[[list[T]], T], fan_in: int = 8) -
     return items[0]
 
 
+# Partition p of a job folds into a copy of the blank accumulator drawing from stream
+# (blank's stream << PARTITION_BITS) + p: distinct per partition, and per job when jobs that
+# are merged later are given distinct streams.
+PARTITION_BITS = 24
+
+
+def partition_stream(blank: Accumulator, partition: int) -> Accumulator:
+    """``blank`` drawing its bootstrap replicates (if any) from partition ``partition``'s own
+    random stream, so that the replicates of different partitions are independent."""
+    base = blank.stream
+    if base is None:
+        return blank
+    if not 0 <= partition < 1 << PARTITION_BITS:
+        raise ValueError(f"at most {1 << PARTITION_BITS} partitions, got index {partition}")
+    return blank.with_stream(((base << PARTITION_BITS) + partition) % (1 << 64))
+
+
 def merge_states(states: Sequence[bytes], blank: bytes) -> bytes:
     """The merge of serialized accumulators, serialized (``blank``: the empty accumulator)."""
     acc = Accumulator.from_bytes(blank)
     for state in states:
         acc = acc.merge(Accumulator.from_bytes(state))
     return acc.to_bytes()
+
+
+def _weight_of(acc: Accumulator) -> str | None:
+    weight = acc._definition["weight"]
+    return weight if isinstance(weight, str) else None
 
 
 class MetricFunctions:
@@ -66,6 +89,16 @@ class MetricFunctions:
              ) -> MetricResult | SegmentedResult:
         # Bad options fail here, before a cluster job starts.
         acc.check_result_options(ci, confidence, n_resamples, bootstrap)
+        if ci == "bootstrap" and _weight_of(acc) is not None:
+            # Weighted rows cannot be resampled from histograms: each partition keeps
+            # n_resamples Poisson-bootstrap replicates, drawn as its rows stream through.
+            if bootstrap == "bca":
+                raise ArgumentError(
+                    "a weighted bootstrap on a cluster uses Poisson-bootstrap replicates, "
+                    "which have no BCa (it needs a jackknife over respondents); use "
+                    "bootstrap='percentile' or 'basic'")
+            folded = self._fold(df, acc.with_replicates(n_resamples, seed))
+            return folded.result(ci=ci, confidence=confidence, bootstrap=bootstrap)
         return self._fold(df, acc).result(ci=ci, confidence=confidence,
                                           n_resamples=n_resamples, bootstrap=bootstrap,
                                           seed=seed)

@@ -27,7 +27,7 @@ except ImportError as exc:  # pragma: no cover - exercised with dask hidden
 import pyarrow as pa
 
 from ._accumulator import Accumulator
-from ._distributed import MetricFunctions, merge_states, tree_merge
+from ._distributed import MetricFunctions, merge_states, partition_stream, tree_merge
 from .errors import ColumnError, CxError
 
 if TYPE_CHECKING:
@@ -56,7 +56,8 @@ _OBJECT_HINT = (
 )
 
 
-def _fold_partition(part: pd.DataFrame, empty: bytes, schema: pa.Schema) -> _Partial:
+def _fold_partition(part: pd.DataFrame, empty: bytes, schema: pa.Schema,
+                    index: int) -> _Partial:
     table = pa.Table.from_pandas(part, preserve_index=False)
     # Cast to the metadata's types where it knows them (object columns infer as null there).
     fields = [
@@ -64,7 +65,7 @@ def _fold_partition(part: pd.DataFrame, empty: bytes, schema: pa.Schema) -> _Par
         for target in schema
     ]
     table = _aligned(table.select(schema.names).cast(pa.schema(fields)))
-    acc = Accumulator.from_bytes(empty)
+    acc = partition_stream(Accumulator.from_bytes(empty), index)
     try:
         acc.update(table)
     except Exception:
@@ -112,7 +113,8 @@ def fold_with_workers(ddf: DataFrame, blank: Accumulator) -> tuple[Accumulator, 
     untyped = [f.name for f in schema if pa.types.is_null(f.type)]
     fold = delayed(_fold_partition, pure=True)
     merge = delayed(_merge_partials, pure=True)
-    leaves: list[Any] = [fold(part, empty, schema) for part in projected.to_delayed()]
+    leaves: list[Any] = [fold(part, empty, schema, i)
+                         for i, part in enumerate(projected.to_delayed())]
     if not leaves:
         return blank, set()
     root = tree_merge(leaves, lambda group: merge(group, empty, untyped), FAN_IN)

@@ -28,7 +28,7 @@ except ImportError as exc:  # pragma: no cover - exercised with pyspark hidden
 import pyarrow as pa
 
 from ._accumulator import Accumulator
-from ._distributed import MetricFunctions, tree_merge
+from ._distributed import MetricFunctions, partition_stream, tree_merge
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -52,7 +52,11 @@ def partition_states(df: DataFrame, blank: Accumulator) -> tuple[list[bytes], li
     names = list(blank.columns)
 
     def fold(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        part = Accumulator.from_bytes(empty)
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+        index = context.partitionId() if context is not None else 0
+        part = partition_stream(Accumulator.from_bytes(empty), index)
         for batch in batches:
             part.update(batch.rename_columns(names))
         yield pa.RecordBatch.from_arrays(
