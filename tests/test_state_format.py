@@ -46,6 +46,16 @@ def unsegmented() -> bytes:
     return data
 
 
+def with_replicates() -> bytes:
+    """A weighted state keeping two Poisson-bootstrap replicates (small enough to damage every
+    byte of)."""
+    acc = Accumulator("csat", score="s", by="k", weight="w", replicates=2, seed=5, stream=3)
+    acc.update(pa.table({"s": [5, 4, 1, None], "k": ["a", "b", "a", "b"],
+                         "w": [1.5, 0.25, 2.0, 1.0]}))
+    data: bytes = acc.to_bytes()
+    return data
+
+
 def reseal_outer(b: bytes | bytearray) -> bytes:
     b = bytearray(b)
     b[16:24] = struct.pack("<Q", len(b))
@@ -171,7 +181,7 @@ def test_empty_states_round_trip() -> None:
 # rejection
 
 
-@pytest.mark.parametrize("make", [small, unsegmented])
+@pytest.mark.parametrize("make", [small, unsegmented, with_replicates])
 def test_every_single_byte_corruption_is_rejected(make: object) -> None:
     data = make()  # type: ignore[operator]
     assert len(data) < 4000
@@ -182,7 +192,7 @@ def test_every_single_byte_corruption_is_rejected(make: object) -> None:
             rejected(bytes(bad))
 
 
-@pytest.mark.parametrize("make", [small, unsegmented])
+@pytest.mark.parametrize("make", [small, unsegmented, with_replicates])
 def test_every_truncation_is_rejected(make: object) -> None:
     data = make()  # type: ignore[operator]
     for n in range(len(data)):
@@ -240,9 +250,21 @@ def _with_definition(data: bytes, edit: dict[str, object]) -> bytes:
     {"options": {"scale": [10, 0], "promoters": [9, 10], "detractors": [0, 6]}},
     {"on_invalid": "ignore"},
     {"extra": 1},
+    {"bootstrap": {"replicates": 2, "seed": 5}},  # replicates the tallies do not keep
 ])
 def test_inconsistent_definitions_are_rejected(edit: dict[str, object]) -> None:
     rejected(_with_definition(small(), edit))
+
+
+@pytest.mark.parametrize("edit", [
+    {"bootstrap": {"replicates": 3, "seed": 5}},
+    {"bootstrap": {"replicates": 2, "seed": None}},
+    {"bootstrap": {"replicates": 2}},
+    {"bootstrap": None},
+    {"bootstrap": {"replicates": True, "seed": 5}},
+])
+def test_replicate_definitions_must_match_the_state(edit: dict[str, object]) -> None:
+    rejected(_with_definition(with_replicates(), edit))
 
 
 def test_non_canonical_definition_is_rejected() -> None:
@@ -295,11 +317,11 @@ def test_fuzz_arbitrary_bytes(data: bytes) -> None:
                                    + data + bytes(4)))
 
 
-SEEDS = [small(), unsegmented()]
+SEEDS = [small(), unsegmented(), with_replicates()]
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(which=st.integers(0, 1), edits=st.lists(
+@given(which=st.integers(0, 2), edits=st.lists(
     st.tuples(st.integers(0, 10_000), st.integers(0, 255), st.sampled_from("sid")),
     min_size=1, max_size=6))
 def test_fuzz_resealed_edits(which: int, edits: list[tuple[int, int, str]]) -> None:
