@@ -393,3 +393,36 @@ def test_failed_first_update_in_column_mode_changes_nothing() -> None:
     assert acc.to_bytes() == before and acc.by is None
     acc.update([1, 2])  # still free to choose its shape
     assert isinstance(acc.result(), cx.MetricResult)
+
+
+# ---------------------------------------------------------------------------------------------
+# several metrics over the same answers
+
+
+def test_other_metrics_over_the_same_answers_equal_their_one_shot_functions() -> None:
+    rng = np.random.default_rng(21)
+    table = survey(rng, 3000, True)
+    ten = cx.Scale(0, 10)
+    acc = Accumulator("nps", score="score", by="region", weight="w", on_invalid="drop")
+    acc.update(table)
+    common = {"by": "region", "weight": "w", "on_invalid": "drop"}
+    pairs = [
+        (acc.result(metric="top_box", scale=ten, top=3),
+         cx.top_box(table, "score", scale=ten, top=3, **common)),
+        (acc.result(metric="bottom_box", scale=ten, ci="wald"),
+         cx.bottom_box(table, "score", scale=ten, ci="wald", **common)),
+        (acc.result(metric="mean", scale=ten),
+         cx.mean_score(table, "score", scale=ten, **common)),
+        (acc.result(metric="csat", scale=ten, satisfied=(8, 10), statistic="share"),
+         cx.csat(table, "score", scale=ten, satisfied=(8, 10), **common)),
+        (acc.result(metric="nps", promoters=(8, 10), detractors=(0, 5), ci="score"),
+         cx.nps(table, "score", promoters=(8, 10), detractors=(0, 5), ci="score", **common)),
+        (acc.result(metric="top_box", scale=ten, ci="bayes", seed=3),
+         cx.top_box(table, "score", scale=ten, ci="bayes", seed=3, **common)),
+    ]
+    for got, want in pairs:
+        assert_same_result(got, want)
+    with pytest.raises(cx.ArgumentError, match="pass scale="):
+        acc.result(metric="mean")  # the one-shot default scale is 1..5
+    with pytest.raises(cx.ArgumentError, match="metric="):
+        acc.result(top=3)

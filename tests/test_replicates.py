@@ -258,3 +258,15 @@ def test_a_segment_with_empty_replicates_says_so() -> None:
     # One respondent: its replicates are either empty (left out) or the one answer.
     assert solo.note is not None and "left out" in solo.note
     assert solo.ci_low == solo.ci_high == -100.0
+
+
+def test_replicates_serve_other_metrics_over_the_same_answers() -> None:
+    table = weighted_survey(np.random.default_rng(13), 4000)
+    acc = fed(table, blank(replicates=300))
+    ten = cx.Scale(0, 10)
+    boot = acc.result(metric="mean", scale=ten, ci="bootstrap")
+    wald = cx.mean_score(table, "score", by="region", weight="w", scale=ten, ci="wald")
+    assert isinstance(boot, cx.SegmentedResult) and isinstance(wald, cx.SegmentedResult)
+    for b, w in [*zip(boot, wald, strict=True), (boot.overall, wald.overall)]:
+        assert b.value == pytest.approx(w.value, abs=1e-12)
+        assert b.se == pytest.approx(w.se, rel=0.2)  # B = 300: se of the se ≈ 4 %

@@ -65,6 +65,13 @@ _DEFAULT_CI: dict[str, str] = {"nps": "wald", "top_box": "wilson", "bottom_box":
 
 
 
+def _default_ci(definition: MetricDef) -> str:
+    """The interval a metric's one-shot function uses by default."""
+    if definition.name in _DEFAULT_CI:
+        return _DEFAULT_CI[definition.name]
+    return "wilson" if definition.bucket_names else "t"  # a share, or a mean
+
+
 def _pair(value: object, name: str) -> tuple[int, int]:
     if (not isinstance(value, tuple | list) or len(value) != 2
             or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
@@ -409,6 +416,8 @@ class Accumulator:
         n_resamples: int | None = None,
         bootstrap: BootstrapMethod | None = None,
         seed: int | None = None,
+        metric: MetricName | None = None,
+        **options: object,
     ) -> MetricResult | SegmentedResult:
         """The estimate over every row added so far: a :class:`MetricResult` without ``by``, a
         :class:`SegmentedResult` with it — the same result the one-shot function gives.
@@ -418,25 +427,50 @@ class Accumulator:
         ``bootstrap`` "bca" by default); with ``replicates=`` it reads the Poisson-bootstrap
         replicates instead (``bootstrap`` "percentile" by default, or "basic"; ``n_resamples``
         and ``seed`` were fixed when the accumulator was created).
+
+        ``metric=`` (with that metric's options, e.g. ``metric="top_box", top=3``) computes
+        another metric over the same answers: the histograms serve every metric on their scale.
         """
+        definition = self._metric_for(metric, options)
         replicates = self.replicates
         if replicates is not None and ci == "bootstrap":
-            return self._replicate_result(confidence, n_resamples, bootstrap, seed)
+            return self._replicate_result(definition, confidence, n_resamples, bootstrap, seed)
         n_resamples = 10_000 if n_resamples is None else n_resamples
         bootstrap = "bca" if bootstrap is None else bootstrap
-        method = self.check_result_options(ci, confidence, n_resamples, bootstrap)
+        method = self._check(definition, ci, confidence, n_resamples, bootstrap)
         by = self._definition["by"]
         agg = self._agg
         if agg is None:
-            scale = self._metric.scale
+            scale = definition.scale
             agg = _native.Aggregation(scale.low, scale.high, 0, False)
         key_names = tuple(by) if isinstance(by, list) else ()
-        return _engine.results_from(self._metric, agg, key_names, segmented=by is not None,
+        return _engine.results_from(definition, agg, key_names, segmented=by is not None,
                                     ci=method, confidence=confidence, bootstrap=bootstrap,
                                     n_resamples=n_resamples, seed=seed)
 
-    def _replicate_result(self, confidence: float, n_resamples: int | None,
-                          bootstrap: str | None,
+    def _metric_for(self, metric: str | None, options: dict[str, object]) -> MetricDef:
+        """This accumulator's metric, or another one over the same scale."""
+        if metric is None:
+            if options:
+                raise ArgumentError(f"options {sorted(options)} choose another metric: pass "
+                                    f"metric= too")
+            return self._metric
+        # The same defaults as the one-shot functions: the result is cx.<metric>(rows, ...).
+        given = {k: v for k, v in options.items() if v is not None}
+        try:
+            other = _metric_def(metric, _normalise(metric, given))
+        except ValueError as exc:
+            raise ArgumentError(str(exc)) from None
+        if other.scale != self._metric.scale:
+            hint = (f" (pass scale=cx.Scale({self.scale.low}, {self.scale.high}))"
+                    if "scale" in _OPTIONS[metric] else "")
+            raise ArgumentError(
+                f"{metric} is on the scale {other.scale.low}..{other.scale.high} but this "
+                f"accumulator's answers are on {self.scale.low}..{self.scale.high}{hint}")
+        return other
+
+    def _replicate_result(self, definition: MetricDef, confidence: float,
+                          n_resamples: int | None, bootstrap: str | None,
                           seed: int | None) -> MetricResult | SegmentedResult:
         """The Poisson-bootstrap interval from the replicates kept while streaming."""
         replicates, recorded_seed = _replicates_of(self._definition)
@@ -455,28 +489,24 @@ class Accumulator:
         by = self._definition["by"]
         key_names = tuple(by) if isinstance(by, list) else ()
         segments, overall = self._agg.estimate(
-            self._metric.native, _engine.internal_key_names(key_names), "bootstrap",
+            definition.native, _engine.internal_key_names(key_names), "bootstrap",
             float(confidence), bootstrap, replicates, 0)
         return _engine.result_rows(
-            self._metric, segments, overall, key_names, segmented=by is not None,
+            definition, segments, overall, key_names, segmented=by is not None,
             method=f"bootstrap-{bootstrap}", confidence=float(confidence),
             n_resamples=replicates, seed=recorded_seed, weighted=True)
 
     def check_result_options(self, ci: str | None, confidence: float, n_resamples: int,
                              bootstrap: str) -> str | None:
         """Validates the options of :meth:`result` (before a long job); returns the interval."""
-        method = self._default_ci() if ci == "auto" else ci
+        return self._check(self._metric, ci, confidence, n_resamples, bootstrap)
+
+    def _check(self, definition: MetricDef, ci: str | None, confidence: float,
+               n_resamples: int, bootstrap: str) -> str | None:
+        method = _default_ci(definition) if ci == "auto" else ci
         _engine.check_options(method, confidence, str(self._definition["on_invalid"]),
                               bootstrap, n_resamples)
         return method
-
-    def _default_ci(self) -> str:
-        metric = self.metric
-        if metric in _DEFAULT_CI:
-            return _DEFAULT_CI[metric]
-        options = self._definition["options"]
-        assert isinstance(options, dict)
-        return "wilson" if options["statistic"] == "share" else "t"
 
     # -- bytes ---------------------------------------------------------------------------------
 
