@@ -4,6 +4,7 @@
 //! n_eff = (Σw)² / Σw² wherever the unweighted formula has n.
 
 use crate::error::{CoreError, Result};
+use crate::exact_sum::ExactSum;
 use crate::metric::{Kind, MetricSpec};
 use crate::quantile::{check_confidence, t_critical, z_critical};
 
@@ -120,6 +121,29 @@ impl Moments {
                 n,
                 total: n as f64,
                 effective_n: n as f64,
+            },
+        }
+    }
+
+    /// Weighted moments from exact weight sums: Σw and Σw² over all scale points are exact
+    /// sums rounded once, so they are the same however the per-point sums were formed.
+    pub fn from_exact(counts: &[u64], wsum: &[ExactSum], w2sum: &[ExactSum]) -> Self {
+        let exact_total = |sums: &[ExactSum]| {
+            let mut total = ExactSum::ZERO;
+            sums.iter().for_each(|x| {
+                total.merge(x);
+            });
+            total.to_f64()
+        };
+        let (total, squares) = (exact_total(wsum), exact_total(w2sum));
+        Self {
+            mass: wsum.iter().map(ExactSum::to_f64).collect(),
+            n: counts.iter().sum(),
+            total,
+            effective_n: if squares > 0.0 {
+                total * total / squares
+            } else {
+                0.0
             },
         }
     }

@@ -138,6 +138,12 @@ impl Tallies {
     pub fn raw_counts(&self) -> &[u64] {
         &self.counts
     }
+    /// The exact Σw and Σw² per scale point of segment `s` (None when unweighted).
+    pub fn exact_weight_sums(&self, s: usize) -> Option<(&[ExactSum], &[ExactSum])> {
+        let cells = s * self.points..(s + 1) * self.points;
+        self.weighted
+            .then(|| (&self.wsum[cells.clone()], &self.w2sum[cells]))
+    }
     pub fn raw_weight_sums(&self) -> (&[ExactSum], &[ExactSum]) {
         (&self.wsum, &self.w2sum)
     }

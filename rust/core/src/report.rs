@@ -39,11 +39,10 @@ fn segment_estimate(
     request: &IntervalRequest,
 ) -> Result<(Estimate, Option<&'static str>)> {
     let counts = tallies.counts(s);
-    let moments = Moments::new(
-        counts,
-        tallies.weight_sums(s).as_deref(),
-        tallies.weight_square_sums(s).as_deref(),
-    );
+    let moments = match tallies.exact_weight_sums(s) {
+        Some((wsum, w2sum)) => Moments::from_exact(counts, wsum, w2sum),
+        None => Moments::new(counts, None, None),
+    };
     if let Some((draws, seed)) = request.bayes {
         let mut est = estimate(spec, &moments, Interval::None, request.confidence)?;
         if moments.total > 0.0 {
