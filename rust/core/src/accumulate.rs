@@ -33,7 +33,7 @@
 //!           weight sums      weighted only: Σw for every (segment, value), then Σw² likewise,
 //!                            each an exact sum: a 256-bit unsigned integer count of 2^-128
 //!                            as four u64 limbs, least significant first
-//!           replicate sums   with replicates: Σ m·w per (segment, replicate, value), exact sums
+//!           replicate sums   with replicates: Σ m·w per (segment, value, replicate), exact sums
 //! ```
 //!
 //! Segments are written in key order (ascending, nulls last, as `Aggregator::finish` sorts them)
@@ -1029,8 +1029,8 @@ fn check_replicate_sums(
     rep: &[ExactSum],
 ) -> Result<()> {
     for (cell, sum) in rep.iter().enumerate() {
-        let segment = cell / (replicates * k);
-        let count = counts[segment * (k + 2) + cell % k];
+        let (segment, point) = (cell / (replicates * k), cell / replicates % k);
+        let count = counts[segment * (k + 2) + point];
         if count == 0 && !sum.is_zero()
             || sum.to_f64() > count as f64 * MAX_POISSON as f64 * MAX_WEIGHT
         {

@@ -191,6 +191,9 @@ impl ExactSum {
 pub struct Window {
     /// Grid position (in 2^-128 units) of the window's unit.
     base: u32,
+    /// Bits the sum may need, of which `row_bits` for the number of terms.
+    bits: u32,
+    row_bits: u32,
 }
 
 impl Window {
@@ -203,9 +206,23 @@ impl Window {
         }
         // Bit length of the largest float in units of the smallest's lowest bit, plus the bits
         // that `rows` additions can carry into.
-        let bits = 53 + (high - low) as u64 + (usize::BITS - rows.leading_zeros()) as u64;
+        let row_bits = usize::BITS - rows.leading_zeros();
+        let bits = 53 + (high - low) as u32 + row_bits;
         (bits <= 127).then_some(Window {
             base: (low - (1075 - GRID)) as u32,
+            bits,
+            row_bits,
+        })
+    }
+
+    /// This window if it also holds the sum of `rows` values (not just the ones it was made
+    /// for), None otherwise. `rows` ≥ the count it was made for.
+    pub fn widened(self, rows: usize) -> Option<Window> {
+        let extra = usize::BITS - rows.leading_zeros();
+        (self.bits - self.row_bits + extra <= 127).then_some(Window {
+            row_bits: extra,
+            bits: self.bits - self.row_bits + extra,
+            ..self
         })
     }
 

@@ -15,7 +15,7 @@ use crate::bootstrap::splitmix64;
 use crate::error::{CoreError, Result, Role};
 use crate::exact_sum::{weight_in_range, ExactSum, Window};
 use crate::group::{ChunkGroups, KeyIndex, LocalIds};
-use crate::replicates::{block_generator, poisson_one, BLOCK_ROWS};
+use crate::replicates::{block_generator, poisson_one, BLOCK_ROWS, MAX_POISSON};
 use crate::scale::{Scale, ScoreValue};
 use rand::RngCore;
 
@@ -32,8 +32,8 @@ pub struct Tallies {
     counts: Vec<u64>,
     wsum: Vec<ExactSum>,
     w2sum: Vec<ExactSum>,
-    /// Poisson-bootstrap replicates (weighted only; 0 = none): Σ m·w per segment, replicate and
-    /// scale point, in that order (see `replicates`).
+    /// Poisson-bootstrap replicates (weighted only; 0 = none): Σ m·w per segment, scale point
+    /// and replicate, in that order (see `replicates`).
     replicates: usize,
     rep: Vec<ExactSum>,
 }
@@ -153,10 +153,8 @@ impl Tallies {
     }
     /// Σ m·w per scale point of replicate `r` of segment `s`, each rounded once.
     pub fn replicate_mass(&self, s: usize, r: usize) -> Vec<f64> {
-        let at = (s * self.replicates + r) * self.points;
-        self.rep[at..at + self.points]
-            .iter()
-            .map(ExactSum::to_f64)
+        (0..self.points)
+            .map(|c| self.rep[(s * self.points + c) * self.replicates + r].to_f64())
             .collect()
     }
     pub fn raw_replicates(&self) -> &[ExactSum] {
@@ -236,6 +234,44 @@ impl Tallies {
     fn segment_is_empty(&self, s: usize) -> bool {
         let st = self.stride();
         self.counts[s * st..(s + 1) * st].iter().all(|&c| c == 0)
+    }
+}
+
+/// A replicate sum cell: an exact sum, or a 128-bit window sum (see `exact_sum::Window`).
+trait ReplicateCell: Copy + Send + Sync {
+    /// What one row contributes per unit of its Poisson count.
+    type Value: Copy;
+    fn prepare(w: f64, window: Option<Window>) -> Self::Value;
+    fn add_times(&mut self, value: Self::Value, m: u64);
+    fn absorb(&mut self, other: &Self);
+}
+
+impl ReplicateCell for ExactSum {
+    type Value = f64;
+    fn prepare(w: f64, _: Option<Window>) -> f64 {
+        w
+    }
+    #[inline(always)]
+    fn add_times(&mut self, w: f64, m: u64) {
+        self.add_multiple(w, m);
+    }
+    fn absorb(&mut self, other: &Self) {
+        self.merge(other);
+    }
+}
+
+impl ReplicateCell for u128 {
+    type Value = u128;
+    #[inline(always)]
+    fn prepare(w: f64, window: Option<Window>) -> u128 {
+        window.map_or(0, |window| window.units(w))
+    }
+    #[inline(always)]
+    fn add_times(&mut self, units: u128, m: u64) {
+        *self += units * m as u128;
+    }
+    fn absorb(&mut self, other: &Self) {
+        *self += other;
     }
 }
 
@@ -383,12 +419,42 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
         replicates: usize,
         key: u64,
     ) -> Vec<ExactSum> {
+        let rows = self.weights.map_or(0, <[f64]>::len);
+        // A 128-bit window when the weights allow it (room for the largest Poisson count too):
+        // one multiply-add per draw instead of an exact multi-limb add.
+        let window = self
+            .windows
+            .and_then(|(w, _)| w.widened(rows.saturating_mul(MAX_POISSON as usize + 1)));
+        match window {
+            Some(window) => self
+                .replicate_walk(ids, segments, replicates, key, 0u128)
+                .into_iter()
+                .map(|units| {
+                    let mut sum = ExactSum::ZERO;
+                    sum.add_window(units, window);
+                    sum
+                })
+                .collect(),
+            None => self.replicate_walk(ids, segments, replicates, key, ExactSum::ZERO),
+        }
+    }
+
+    /// The replicate draws over all rows into cells of type `T` (see `ReplicateCell`).
+    fn replicate_walk<I: Ids, T: ReplicateCell>(
+        &self,
+        ids: &I,
+        segments: usize,
+        replicates: usize,
+        key: u64,
+        zero: T,
+    ) -> Vec<T> {
         let k = self.points;
         let sink = segments - 1;
         let weights = self.weights.unwrap_or(&[]);
         let len = weights.len().min(self.values.len());
         let cells = segments * replicates * k;
-        let block = |sums: &mut Vec<ExactSum>, b: usize| {
+        let window = self.windows.map(|(w, _)| w);
+        let block = |sums: &mut Vec<T>, b: usize| {
             let mut rng = block_generator(key, b as u64);
             let start = b * BLOCK_ROWS;
             let end = (start + BLOCK_ROWS).min(len);
@@ -397,16 +463,17 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
                 if c >= k || w == 0.0 {
                     continue; // missing, invalid or weightless rows add nothing to any replicate
                 }
-                let base = ids.id(i).min(sink) * replicates * k + c;
+                let value = T::prepare(w, window);
+                // A row's replicates are adjacent: its B draws write one contiguous run.
+                let base = (ids.id(i).min(sink) * k + c) * replicates;
                 let mut r = 0;
                 while r < replicates {
                     let draw = rng.next_u64();
                     for half in [draw as u32, (draw >> 32) as u32] {
                         if r < replicates {
-                            let m = poisson_one(half);
-                            if m > 0 {
-                                sums[base + r * k].add_multiple(w, m);
-                            }
+                            // No branch on m = 0 (37 % of draws, unpredictable): adding
+                            // nothing is cheaper than a mispredicted skip.
+                            sums[base + r].add_times(value, poisson_one(half));
                             r += 1;
                         }
                     }
@@ -415,26 +482,24 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
         };
         let blocks = len.div_ceil(BLOCK_ROWS);
         if blocks <= 1 || cells > MAX_TALLY_CELLS_PER_TASK {
-            let mut sums = vec![ExactSum::ZERO; cells];
+            let mut sums = vec![zero; cells];
             (0..blocks).for_each(|b| block(&mut sums, b));
             return sums;
         }
         (0..blocks)
             .into_par_iter()
             .fold(
-                || vec![ExactSum::ZERO; cells],
+                || vec![zero; cells],
                 |mut sums, b| {
                     block(&mut sums, b);
                     sums
                 },
             )
             .reduce_with(|mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| {
-                    x.merge(y);
-                });
+                a.iter_mut().zip(&b).for_each(|(x, y)| x.absorb(y));
                 a
             })
-            .unwrap_or_else(|| vec![ExactSum::ZERO; cells])
+            .unwrap_or_else(|| vec![zero; cells])
     }
 
     /// The counts and weight sums of all rows, in parallel tasks when there are enough rows.

@@ -714,3 +714,43 @@ fn damaged_replicate_sections_are_rejected() {
     assert_corrupt(&reseal(b), "unweighted with replicates");
     assert!(State::new(nps(), false, 0, Some(Streams::new(5, None, 0).unwrap())).is_err());
 }
+
+/// Replicate sums in a 128-bit window (weights spanning few binades) equal the exact multi-limb
+/// path: two more rows with missing scores (they draw nothing) and the largest and smallest
+/// weights widen the chunk's weight range past any window, and must change no replicate sum.
+#[test]
+fn replicate_window_and_exact_paths_agree() {
+    let (scores, keys, w) = weighted_rows(10_000, 6);
+    let mut narrow = replicate_state(4, 0);
+    feed(&mut narrow, &scores, &keys, &w);
+    let wide_scores: ArrayRef = Arc::new(Int8Array::from_iter(
+        scores
+            .as_primitive::<arrow_array::types::Int8Type>()
+            .iter()
+            .chain([None, None]),
+    ));
+    let wide_keys: ArrayRef = Arc::new(StringArray::from_iter(
+        keys.as_string::<i32>().iter().chain([Some("a"), Some("b")]),
+    ));
+    let wide_w: ArrayRef = Arc::new(Float64Array::from_iter_values(
+        w.as_primitive::<Float64Type>()
+            .values()
+            .iter()
+            .copied()
+            .chain([4.0e9, crate::exact_sum::MIN_WEIGHT]),
+    ));
+    let mut wide = replicate_state(4, 0);
+    feed(&mut wide, &wide_scores, &wide_keys, &wide_w);
+    let reps = |s: &State| {
+        s.aggregator
+            .as_ref()
+            .unwrap()
+            .finish()
+            .unwrap()
+            .tallies
+            .raw_replicates()
+            .to_vec()
+    };
+    assert_eq!(reps(&narrow), reps(&wide));
+    assert!(reps(&narrow).iter().any(|x| !x.is_zero()));
+}
