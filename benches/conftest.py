@@ -27,7 +27,7 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-from floors import FLOORS, TARGETS  # noqa: E402  (needs the path above)
+from floors import FIXED_SIZE_FLOORS, FLOORS, TARGETS  # noqa: E402  (needs the path above)
 
 SIZES: dict[str, int] = {"quick": 1_000_000, "full": 10_000_000}
 REFERENCE_ENGINE = "cxmetrics"
@@ -46,6 +46,7 @@ class Timing:
 _TIMINGS = pytest.StashKey[dict[tuple[str, str], Timing]]()
 _SIZE = pytest.StashKey[str]()
 _LOAD_AT_START = pytest.StashKey[list[float] | None]()
+_EXTRA = pytest.StashKey[dict[str, tuple[Any, str | None]]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,6 +62,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_TIMINGS] = {}
     config.stash[_SIZE] = str(config.getoption("--bench-size", default="quick"))
     config.stash[_LOAD_AT_START] = _load()
+    config.stash[_EXTRA] = {}
 
 
 def _load() -> list[float] | None:
@@ -88,6 +90,18 @@ def record_timing(pytestconfig: pytest.Config) -> Callable[..., None]:
         s = stats.stats
         pytestconfig.stash[_TIMINGS][(scenario, engine)] = Timing(
             float(s.median), float(s.iqr), int(s.rounds), float(s.min), nbytes)
+
+    return record
+
+
+@pytest.fixture
+def record_extra(pytestconfig: pytest.Config) -> Callable[..., None]:
+    """``record(key, value, line=None)`` keeps a figure that is not a peer ratio (e.g. the
+    accumulator's update overhead in µs) for ``extra`` in the JSON report; ``line`` is printed
+    under the ratio table."""
+
+    def record(key: str, value: Any, line: str | None = None) -> None:
+        pytestconfig.stash[_EXTRA][key] = (value, line)
 
     return record
 
@@ -123,7 +137,8 @@ def _machine(config: pytest.Config) -> dict[str, Any]:
     except OSError:
         pass
     versions: dict[str, str] = {}
-    for name in ("cxmetrics", "numpy", "pyarrow", "duckdb", "polars", "pandas"):
+    for name in ("cxmetrics", "numpy", "pyarrow", "duckdb", "polars", "pandas", "pyspark",
+                 "dask", "distributed"):
         module = sys.modules.get(name)
         if module is not None:
             versions[name] = str(getattr(module, "__version__", "?"))
@@ -138,8 +153,13 @@ def _machine(config: pytest.Config) -> dict[str, Any]:
     }
 
 
-_SCENARIOS = ("dict", "string", "two_keys", "weighted", "memory")
-_ENGINES = ("cxmetrics", "duckdb", "polars", "polars-eager", "pyarrow", "pandas", "numpy-read")
+_SCENARIOS = ("dict", "string", "two_keys", "weighted", "memory",
+              # benches/test_bench_accumulator.py and test_bench_distributed.py
+              "update", "update_w", "merge_4", "merge_10k", "bytes_4", "bytes_10k",
+              "spark", "dask", "local")
+_ENGINES = ("cxmetrics", "duckdb", "polars", "polars-eager", "pyarrow", "pandas", "numpy-read",
+            "kernel", "one-shot", "numpy", "arrow-ipc", "parquet", "spark-noop", "spark-sql",
+            "dask-noop", "dask-groupby", "parquet+cx")
 
 
 def _order(value: str, known: tuple[str, ...]) -> int:
@@ -153,7 +173,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
         return
     size = config.stash[_SIZE]
     by_median, by_min = ratios(found), ratios(found, field="minimum")
-    floors = FLOORS.get(size, {})
+    floors = {**FLOORS.get(size, {}), **FIXED_SIZE_FLOORS}
     tr = terminalreporter
     tr.section(f"cxmetrics ratios ({SIZES[size]:,} rows; peer median / cxmetrics median)")
     tr.write_line(f"{'scenario':<9} {'engine':<13} {'median ms':>10} {'IQR ms':>8} {'min ms':>8} "
@@ -183,6 +203,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
         "floors": {f"{s}/{p}": v for (s, p), v in sorted(floors.items())},
         "targets": {f"{s}/{p}": v for (s, p), v in sorted(TARGETS.items())},
     }
+    extra = config.stash.get(_EXTRA, {})
+    if extra:
+        report["extra"] = {key: value for key, (value, _) in sorted(extra.items())}
+        for _, line in extra.values():  # in the order the tests recorded them
+            if line:
+                tr.write_line(line)
     memory, ours = found.get(MEMORY), found.get(("dict", REFERENCE_ENGINE))
     if memory is not None and memory.nbytes:
         bandwidth = memory.nbytes / memory.median

@@ -7,8 +7,8 @@ replicates — per row and replicate one Poisson(1) draw and one exact add. The 
 builds the same replicate histograms from the same batch: ``Generator.poisson(1, (B, n))``
 multipliers, then one ``np.bincount`` over (replicate, segment, score) cells weighted by m·w.
 Both are checked to hold B replicate histograms whose mean total weight is Σw (E[m] = 1).
-The ratio floor is in ``floors.py`` and checked by ``test_ratio_floor`` in
-``test_bench_segments.py``.
+The ratio floor is ``FIXED_SIZE_FLOORS`` in ``floors.py``, checked by
+``test_fixed_size_floors.py``.
 """
 
 from __future__ import annotations

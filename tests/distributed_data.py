@@ -8,7 +8,10 @@ distributed results must match the single-machine ones bit for bit all the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +88,38 @@ def check_weighted_bootstrap(run: Callable[..., Any], table: pa.Table) -> None:
             assert got.ci_low < got.value < got.ci_high
     with pytest.raises(cx.ArgumentError, match="percentile"):
         run(bootstrap="bca", **kw)
+
+
+@contextmanager
+def local_spark(app: str, max_partition_bytes: int) -> Iterator[Any]:
+    """A ``local[2]`` SparkSession with the two settings a local run needs — workers run this
+    Python (which has cxmetrics) and the driver listens on loopback — restoring the environment
+    afterwards. ``max_partition_bytes`` sets how finely Parquet files are split."""
+    from pyspark.sql import SparkSession
+
+    env = {"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
+           "SPARK_LOCAL_IP": "127.0.0.1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName(app)
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.files.maxPartitionBytes", str(max_partition_bytes))
+        .config("spark.sql.files.openCostInBytes", str(1 << 16))
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    try:
+        yield session
+    finally:
+        session.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

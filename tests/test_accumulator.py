@@ -427,3 +427,35 @@ def test_other_metrics_over_the_same_answers_equal_their_one_shot_functions() ->
         acc.result(metric="mean")  # the one-shot default scale is 1..5
     with pytest.raises(cx.ArgumentError, match="metric="):
         acc.result(top=3)
+
+
+def test_concurrent_merges_bytes_and_reads_do_not_deadlock() -> None:
+    """Merges read both states in place under their locks: a.merge(b) and b.merge(a) from two
+    threads, with to_bytes, updates and property reads alongside, must all finish."""
+    import threading
+
+    table = survey(np.random.default_rng(31), 2000, True)
+    a = Accumulator("nps", score="score", by="region", weight="w", on_invalid="drop")
+    a.update(table)
+    b = a.copy()
+
+    def work(x: Accumulator, y: Accumulator) -> None:
+        for _ in range(300):
+            x.merge(y)
+            x.merge(x)
+            y.to_bytes()
+            _ = (x.replicates, x.stream, x.by)
+        for _ in range(20):
+            x.update(table.slice(0, 100))
+
+    threads = [threading.Thread(target=work, args=pair) for pair in ((a, b), (b, a), (a, b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "deadlock"
+    # a got 2 × 20 extra batches of 100 rows, b 20 (counts include missing and invalid).
+    total = a.result().overall
+    other = b.result().overall
+    assert (total.n + total.n_missing + total.n_invalid
+            - (other.n + other.n_missing + other.n_invalid)) == 20 * 100

@@ -8,7 +8,6 @@ least two Python worker processes must have folded partitions.
 from __future__ import annotations
 
 import importlib
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import pytest
 
 import cxmetrics as cx
 from cxmetrics import _accumulator
-from distributed_data import check_weighted_bootstrap, write_survey
+from distributed_data import check_weighted_bootstrap, local_spark, write_survey
 from same_result import assert_same_result
 
 pytest.importorskip("pyspark")
@@ -32,35 +31,9 @@ Accumulator = getattr(cx, "Accumulator", _accumulator.Accumulator)
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
-    from pyspark.sql import SparkSession
-
-    # The two settings a local run needs: workers run this Python (which has cxmetrics), and the
-    # driver listens on loopback.
-    env = {"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
-           "SPARK_LOCAL_IP": "127.0.0.1"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("cxmetrics-tests")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        # Small splits: about one partition per file of this small dataset.
-        .config("spark.sql.files.maxPartitionBytes", "300000")
-        .config("spark.sql.files.openCostInBytes", str(1 << 16))
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    # One partition per (1.5 MB) file: 8 partitions, plus the empty file.
+    with local_spark("cxmetrics-tests", max_partition_bytes=2 << 20) as session:
+        yield session
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 //! The mergeable per-segment tallies, as a Python object.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use arrow_array::ArrayRef;
 use cxmetrics_core::accumulate::{self, State};
@@ -72,7 +72,13 @@ impl Aggregation {
     }
 
     pub(crate) fn snapshot(&self) -> State {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.locked().clone()
+    }
+
+    /// The state, locked (for reading a field without copying the tallies). With the GIL held,
+    /// only for reads that cannot wait on anything: holders never wait for the GIL.
+    fn locked(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -108,17 +114,17 @@ impl Aggregation {
     /// Bootstrap replicates kept (None: none).
     #[getter]
     fn replicates(&self) -> Option<usize> {
-        self.snapshot().streams.map(|s| s.count)
+        self.locked().streams.as_ref().map(|s| s.count)
     }
     /// The replicates' seed (None: random streams, or no replicates).
     #[getter]
     fn seed(&self) -> Option<u64> {
-        self.snapshot().streams.and_then(|s| s.seed)
+        self.locked().streams.as_ref().and_then(|s| s.seed)
     }
     /// The replicates' stream number within the seed.
     #[getter]
     fn stream(&self) -> Option<u64> {
-        self.snapshot().streams.map(|s| s.stream)
+        self.locked().streams.as_ref().map(|s| s.stream)
     }
 
     /// A copy whose replicates draw from stream `stream` (only before the first update).
@@ -130,19 +136,19 @@ impl Aggregation {
 
     #[getter]
     fn low(&self) -> i64 {
-        self.snapshot().scale.low
+        self.locked().scale.low
     }
     #[getter]
     fn high(&self) -> i64 {
-        self.snapshot().scale.high
+        self.locked().scale.high
     }
     #[getter]
     fn n_keys(&self) -> usize {
-        self.snapshot().n_keys
+        self.locked().n_keys
     }
     #[getter]
     fn weighted(&self) -> bool {
-        self.snapshot().weighted
+        self.locked().weighted
     }
 
     /// Adds a batch of rows: scores, key columns and weights (Arrow arrays or streams).
@@ -192,8 +198,27 @@ impl Aggregation {
 
     /// A new aggregation holding both inputs' tallies; an empty one is the identity.
     fn merged(&self, py: Python<'_>, other: &Aggregation) -> PyResult<Aggregation> {
-        let (mine, theirs) = (self.snapshot(), other.snapshot());
-        let state = run_detached(py, &Names::default(), || mine.merge(&theirs))?;
+        // Both states are read in place (no copies of the inputs). Locks are taken only with
+        // the GIL released (a thread waiting for the GIL must not hold them), in address order
+        // (so concurrent a.merged(b) and b.merged(a) cannot deadlock).
+        let state = run_detached(py, &Names::default(), || {
+            if std::ptr::eq(self, other) {
+                let mine = self.locked();
+                return mine.merge(&mine);
+            }
+            let (first, second) = if (self as *const Self) < (other as *const Self) {
+                (self, other)
+            } else {
+                (other, self)
+            };
+            let (a, b) = (first.locked(), second.locked());
+            let (mine, theirs) = if std::ptr::eq(first, self) {
+                (&*a, &*b)
+            } else {
+                (&*b, &*a)
+            };
+            mine.merge(theirs)
+        })?;
         Ok(Aggregation::from_state(state))
     }
 
@@ -203,8 +228,7 @@ impl Aggregation {
 
     /// The versioned, checksummed binary form of the state.
     fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let state = self.snapshot();
-        let bytes = run_detached(py, &Names::default(), || accumulate::encode(&state))?;
+        let bytes = run_detached(py, &Names::default(), || accumulate::encode(&self.locked()))?;
         Ok(PyBytes::new(py, &bytes))
     }
 
