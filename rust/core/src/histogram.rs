@@ -661,21 +661,18 @@ impl WeightRange {
         let mut bad = [0u64; LANES];
         let mut low = [f64::INFINITY; LANES];
         let mut high = [0.0f64; LANES];
+        // Pad the tail with zeros (in range, not positive, not above the maximum): one loop.
+        let mut tail = [0.0f64; LANES];
         let chunks = values.chunks_exact(LANES);
-        let rest = chunks.remainder();
-        let mut step = |j: usize, v: f64| {
-            bad[j] += !weight_in_range(v) as u64;
-            let positive = if v > 0.0 { v } else { f64::INFINITY };
-            low[j] = if positive < low[j] { positive } else { low[j] };
-            high[j] = if v > high[j] { v } else { high[j] };
-        };
-        for chunk in chunks {
-            for (j, &v) in chunk.iter().enumerate() {
-                step(j, v);
+        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        for chunk in chunks.chain(std::iter::once(&tail[..])) {
+            for j in 0..LANES {
+                let v = chunk[j];
+                bad[j] += !weight_in_range(v) as u64;
+                let positive = if v > 0.0 { v } else { f64::INFINITY };
+                low[j] = if positive < low[j] { positive } else { low[j] };
+                high[j] = if v > high[j] { v } else { high[j] };
             }
-        }
-        for (j, &v) in rest.iter().enumerate() {
-            step(j, v);
         }
         let min_positive = low.iter().copied().fold(f64::INFINITY, f64::min);
         let range = Self {
