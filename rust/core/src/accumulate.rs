@@ -103,7 +103,11 @@ impl State {
 
     /// An empty aggregator laid out for this state (keys of type Null until data fixes them).
     pub fn empty_aggregator(&self) -> Result<Aggregator> {
-        let types = vec![DataType::Null; self.n_keys];
+        self.new_aggregator(vec![DataType::Null; self.n_keys])
+    }
+
+    /// An empty aggregator for this state's scale, weighting and replicates, keyed by `types`.
+    fn new_aggregator(&self, types: Vec<DataType>) -> Result<Aggregator> {
         Ok(Aggregator::new(self.scale, Some(types), self.weighted)?
             .with_replicates(self.replicates()))
     }
@@ -131,8 +135,7 @@ impl State {
             None => {
                 // Built aside and stored only on success, so a failed first update leaves the
                 // state empty.
-                let mut fresh = Aggregator::new(self.scale, Some(key_types), self.weighted)?
-                    .with_replicates(self.replicates());
+                let mut fresh = self.new_aggregator(key_types)?;
                 fresh.update_drawing(columns, drop_invalid, row_offset, key)?;
                 self.aggregator = Some(fresh);
             }

@@ -117,24 +117,6 @@ impl Tallies {
     pub fn invalid(&self, s: usize) -> u64 {
         self.counts[s * self.stride() + self.points + 1]
     }
-    /// Σw per scale point, each exact sum rounded once (None when unweighted).
-    pub fn weight_sums(&self, s: usize) -> Option<Vec<f64>> {
-        self.weighted.then(|| {
-            self.wsum[s * self.points..(s + 1) * self.points]
-                .iter()
-                .map(ExactSum::to_f64)
-                .collect()
-        })
-    }
-    /// Σw² per scale point, each exact sum rounded once (None when unweighted).
-    pub fn weight_square_sums(&self, s: usize) -> Option<Vec<f64>> {
-        self.weighted.then(|| {
-            self.w2sum[s * self.points..(s + 1) * self.points]
-                .iter()
-                .map(ExactSum::to_f64)
-                .collect()
-        })
-    }
     pub fn raw_counts(&self) -> &[u64] {
         &self.counts
     }
@@ -403,13 +385,13 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
     fn tally<I: Ids>(&self, ids: &I, n_local: usize) -> Tallies {
         let mut out = self.tally_counts(ids, n_local);
         if let Some((replicates, key)) = self.replicates {
-            out = out.with_replicates(replicates);
             out.rep = self.tally_replicates(ids, out.segments(), replicates, key);
+            out.replicates = replicates;
         }
         out
     }
 
-    /// Σ m·w per (local segment, replicate, scale point), m ~ Poisson(1) drawn per row and
+    /// Σ m·w per (local segment, scale point, replicate), m ~ Poisson(1) drawn per row and
     /// replicate. Rows go in fixed blocks, each with its own generator and exact sums, so the
     /// result depends on the key and the rows only — not on the number of threads.
     fn tally_replicates<I: Ids>(
@@ -931,13 +913,9 @@ impl Aggregator {
         Ok(agg)
     }
 
-    /// The same (empty or not) aggregator keeping `replicates` Poisson-bootstrap replicates.
+    /// A new (empty) aggregator that keeps `replicates` Poisson-bootstrap replicates.
     pub fn with_replicates(mut self, replicates: usize) -> Self {
-        if replicates != self.tallies.replicates() {
-            let segments = self.tallies.segments();
-            self.tallies = Tallies::new(self.scale.points(), self.weighted(), segments)
-                .with_replicates(replicates);
-        }
+        self.tallies = self.tallies.with_replicates(replicates);
         self
     }
 
@@ -1257,8 +1235,9 @@ mod tests {
         let k = g.keys[0].as_string::<i32>();
         assert_eq!((k.value(0), k.value(1), k.is_null(2)), ("x", "y", true));
         assert_eq!(g.tallies.counts(0)[9], 2); // x: 9.0 (w1) and 9.0 (w5)
-        assert_eq!(g.tallies.weight_sums(0).unwrap()[9], 6.0);
-        assert_eq!(g.tallies.weight_square_sums(0).unwrap()[9], 26.0);
+        let (wsum, w2sum) = g.tallies.exact_weight_sums(0).unwrap();
+        assert_eq!(wsum[9].to_f64(), 6.0);
+        assert_eq!(w2sum[9].to_f64(), 26.0);
         assert_eq!(g.tallies.counts(1)[3] + g.tallies.counts(1)[7], 2);
         assert_eq!(g.tallies.counts(2)[10], 1);
     }

@@ -7,7 +7,7 @@ use cxmetrics_core::composite::{
 };
 use cxmetrics_core::error::CoreError;
 use cxmetrics_core::estimate::Interval;
-use cxmetrics_core::histogram::{Aggregator, OVERALL_STREAM};
+use cxmetrics_core::histogram::OVERALL_STREAM;
 use cxmetrics_core::planning;
 use pyo3::prelude::*;
 use pyo3_arrow::PyRecordBatch;
@@ -138,14 +138,9 @@ pub fn composite_estimate<'py>(
                 )))
             }
         };
-        let grouped = match state.aggregator {
+        let grouped = match &state.aggregator {
             Some(agg) => agg.finish()?,
-            None => Aggregator::new(
-                state.scale,
-                Some(vec![arrow_schema::DataType::Null; state.n_keys]),
-                false,
-            )?
-            .finish()?,
+            None => state.empty_aggregator()?.finish()?,
         };
         let per_segment = tuple_cells(&grouped, n_keys, state.scale, &question_weights)?;
         let (keys, streams) = segment_keys(&grouped, n_keys)?;

@@ -662,7 +662,10 @@ fn replicate_states_merge_in_any_order_and_round_trip() {
     // Replicate masses add up: Σ over replicates of Σ m·w ≈ B · Σw (E m = 1).
     let tallies = &left.aggregator.as_ref().unwrap().finish().unwrap().tallies;
     let total: f64 = (0..3)
-        .map(|s| tallies.weight_sums(s).unwrap().iter().sum::<f64>())
+        .map(|s| {
+            let (wsum, _) = tallies.exact_weight_sums(s).unwrap();
+            wsum.iter().map(ExactSum::to_f64).sum::<f64>()
+        })
         .sum();
     let replicated: f64 = (0..3)
         .flat_map(|s| (0..50).map(move |r| (s, r)))
