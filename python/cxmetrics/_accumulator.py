@@ -233,10 +233,12 @@ class Accumulator:
         self._agg = agg
 
     @classmethod
-    def _build(cls, definition: dict[str, object],
-               agg: _native.Aggregation | None) -> Accumulator:
+    def _build(cls, definition: dict[str, object], agg: _native.Aggregation | None,
+               stream: int = 0) -> Accumulator:
+        """An accumulator of ``definition`` holding ``agg`` (None: a fresh one, whose replicates,
+        if any, draw from ``stream``)."""
         out = cls.__new__(cls)
-        out._init(dict(definition), agg)
+        out._init(dict(definition), agg, stream)
         return out
 
     # -- what it holds -------------------------------------------------------------------------
@@ -292,8 +294,7 @@ class Accumulator:
         """A copy whose replicates draw from stream ``stream`` of the same seed: give each
         partition or shard its own before it sees data, so that the merged replicates are
         independent. Only before the first update."""
-        if isinstance(stream, bool) or not isinstance(stream, int) or not 0 <= stream < 2**64:
-            raise ArgumentError(f"stream must be an int in [0, 2**64), got {stream!r}")
+        _check_stream(stream)
         if self._agg is None:
             return self.copy()
         return Accumulator._build(self._definition, self._agg.with_stream(stream))
@@ -379,9 +380,7 @@ class Accumulator:
         definition = dict(self._definition)
         if not definition["table"]:
             definition.update(score=None, by=None, weight=None)
-        out = Accumulator.__new__(Accumulator)
-        out._init(definition, None, self.stream or 0)
-        return out
+        return Accumulator._build(definition, None, self.stream or 0)
 
     def with_replicates(self, replicates: int, seed: int | None = None,
                         stream: int = 0) -> Accumulator:
@@ -391,9 +390,7 @@ class Accumulator:
         definition = dict(self._definition)
         definition["bootstrap"] = _replicate_options(
             replicates, seed, stream, weight if isinstance(weight, str) else None)
-        out = Accumulator.__new__(Accumulator)
-        out._init(definition, None, stream)
-        return out
+        return Accumulator._build(definition, None, stream)
 
     def copy(self) -> Accumulator:
         """An independent copy (the tallies are copied in Rust; cheap)."""
@@ -705,9 +702,13 @@ def _replicate_options(replicates: object, seed: object, stream: object,
                             f"got {replicates!r}")
     if seed is not None:
         check_seed(seed)  # type: ignore[arg-type]
+    _check_stream(stream)
+    return {"replicates": replicates, "seed": seed}
+
+
+def _check_stream(stream: object) -> None:
     if not _is_int(stream) or not 0 <= stream < 2**64:  # type: ignore[operator]
         raise ArgumentError(f"stream must be an int in [0, 2**64), got {stream!r}")
-    return {"replicates": replicates, "seed": seed}
 
 
 def _replicates_of(definition: dict[str, object]) -> tuple[int | None, int | None]:
