@@ -199,7 +199,12 @@ def trend(
 
     table = _inputs.as_table(data)
     source = data if table is None else table
-    by_list = [] if by is None else ([by] if _inputs._is_single_column(by) else list(by))
+    if by is None:
+        by_list = []
+    elif table is not None:  # column names: one, or a list of them
+        by_list = [by] if isinstance(by, str) else list(by)
+    else:
+        by_list = [by] if _inputs._is_single_column(by) else list(by)
     columns = _inputs.resolve_columns(source, score, [*by_list, time], weight)
     time_name = columns.key_names[-1] if table is None else str(time)
     periods_col = period_column(columns.keys[-1], every, time_name)
