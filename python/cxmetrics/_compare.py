@@ -102,7 +102,7 @@ def compare(
         bootstrap,
         n_resamples,
         used_seed or 0,
-        _stream(a, b),
+        _stream(a, b) if ci == "bootstrap" else 0,
     )
     if alternative != "two-sided" and not math.isnan(z):
         # One-sided p from the same z: P(Z ≥ z) for a > b, P(Z ≤ z) for a < b.

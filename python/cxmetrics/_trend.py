@@ -17,7 +17,7 @@ from ._compare import CompareMethod, compare
 from ._definitions import definition_of
 from ._periods import Every, check_every, period_column, period_label, period_range
 from ._results import MetricResult
-from ._unions import check_min_n, estimate_unions, status_of
+from ._unions import check_min_n, estimate_unions, set_statuses, status_of
 from .errors import ArgumentError
 
 __all__ = ["TrendResult", "TrendRow", "trend"]
@@ -255,8 +255,8 @@ def trend(
                                 labels, ci=ci, confidence=float(confidence),
                                 bootstrap=bootstrap, n_resamples=n_resamples, seed=used_seed,
                                 origin=next(_engine._ORIGINS))
-    estimates = [dataclasses.replace(e, status=_status(e, min_n, partial=t < k - 1))
-                 for e, (_, t) in zip(estimates, series, strict=True)]
+    set_statuses(estimates, [_status(e, min_n, partial=t < k - 1)
+                             for e, (_, t) in zip(estimates, series, strict=True)])
     by_position = {key: e for key, e in zip(series, estimates, strict=True)}
     rows: list[TrendRow] = []
     overall: list[TrendRow] = []
