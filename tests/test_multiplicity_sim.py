@@ -1,10 +1,12 @@
 """Simulations of ``cx.significance(against="rest")`` with 20 segments.
 
-Under the null (every segment drawn from one distribution) Holm and Bonferroni keep the
-family-wise error rate at or below 5 % and BH/BY keep the false discovery rate (which under the
-complete null is the same probability, "any rejection") at or below q = 5 %, within Monte-Carlo
-error. Under a planted difference (one segment 24 points higher) the power of each method is
-measured; ``python tests/test_multiplicity_sim.py`` prints the table in docs/statistics.md.
+Under the null (every segment drawn from one distribution, 600 responses each) Holm and
+Bonferroni keep the family-wise error rate at or below 5 % and BH/BY keep the false discovery rate
+(which under the complete null is the same probability, "any rejection") at or below q = 5 %,
+within Monte-Carlo error. At 150 responses per segment the z-tests' far tails are too heavy and
+the family-wise error is about 7 % (a slow test shows it). Under a planted difference (one
+segment 24 points higher) the power of each method is measured;
+``python tests/test_multiplicity_sim.py`` prints the table in docs/statistics.md.
 """
 
 from __future__ import annotations
@@ -60,8 +62,9 @@ def _bound(rate: float, replicates: int) -> float:
 
 
 def test_error_rates_under_the_null() -> None:
-    replicates = 400
-    rates = simulate(replicates, planted=False, seed=20_261_203)
+    # 600 responses per segment: the z-tests' far tails (Bonferroni's alpha / 20) are accurate.
+    replicates = 300
+    rates = simulate(replicates, planted=False, seed=20_261_203, per_segment=600)
     for method in ("holm", "bonferroni"):
         assert rates[method]["false"] <= _bound(0.05, replicates), (method, rates[method])
     for method in ("bh", "by"):
@@ -72,12 +75,21 @@ def test_error_rates_under_the_null() -> None:
 
 @pytest.mark.slow
 def test_error_rates_under_the_null_long() -> None:
-    replicates = 4_000
-    rates = simulate(replicates, planted=False, seed=7)
+    replicates = 2_000
+    rates = simulate(replicates, planted=False, seed=7, per_segment=600)
     for method in ("holm", "bonferroni"):
         assert rates[method]["false"] <= _bound(0.05, replicates)
     for method in ("bh", "by"):
         assert rates[method]["fdp"] <= _bound(0.05, replicates)
+
+
+@pytest.mark.slow
+def test_small_bases_inflate_the_familywise_error() -> None:
+    # At 150 per segment the Wald z-test's tail beyond alpha / 20 is too heavy: the family-wise
+    # error rate is about 7 % (documented in docs/statistics.md), clearly above 5 %.
+    replicates = 2_000
+    rates = simulate(replicates, planted=False, seed=7, per_segment=150)
+    assert rates["bonferroni"]["false"] > _bound(0.05, replicates)
 
 
 def test_power_under_a_planted_difference() -> None:
@@ -93,16 +105,18 @@ def test_power_under_a_planted_difference() -> None:
 
 
 def main() -> None:
-    null = simulate(2_000, planted=False, seed=7)
-    power = simulate(1_000, planted=True, seed=11)
-    print(f"{SEGMENTS} segments x {PER_SEGMENT} responses, each against the rest, alpha = 0.05")
-    print("| adjustment | FWER under the null | FDR under the null | power (24-point segment) "
-          "| FWER with the planted segment |")
-    print("|---|---:|---:|---:|---:|")
-    for method in METHODS:
-        print(f"| {method or 'none'} | {100 * null[method]['false']:.1f}% "
-              f"| {100 * null[method]['fdp']:.1f}% | {100 * power[method]['power']:.1f}% "
-              f"| {100 * power[method]['false']:.1f}% |")
+    print(f"{SEGMENTS} segments, each against the rest, alpha = 0.05; null: 2,000 surveys, "
+          "planted: 1,000")
+    print("| responses per segment | adjustment | FWER under the null | FDR under the null "
+          "| power (24-point segment) | FWER with the planted segment |")
+    print("|---:|---|---:|---:|---:|---:|")
+    for per in (150, 600):
+        null = simulate(2_000, planted=False, seed=7, per_segment=per)
+        power = simulate(1_000, planted=True, seed=11, per_segment=per)
+        for method in METHODS:
+            print(f"| {per} | {method or 'none'} | {100 * null[method]['false']:.1f}% "
+                  f"| {100 * null[method]['fdp']:.1f}% | {100 * power[method]['power']:.1f}% "
+                  f"| {100 * power[method]['false']:.1f}% |", flush=True)
 
 
 if __name__ == "__main__":

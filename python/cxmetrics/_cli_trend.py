@@ -26,7 +26,7 @@ def add_trend_command(commands: Any, metrics: tuple[str, ...], ci_methods: tuple
     trend.add_argument("file", nargs="?", metavar="FILE", help="CSV or Parquet file, or -")
     trend.add_argument("--sample", action="store_true", help="use the bundled sample survey")
     trend.add_argument("--score", metavar="COL", help="column of scores (sample: the metric's)")
-    trend.add_argument("--time", metavar="COL", help="date or timestamp column (sample: date)")
+    trend.add_argument("--time", metavar="COL", help="date or timestamp column (sample: submitted)")
     trend.add_argument("--every", choices=("day", "week", "month", "quarter", "year"),
                        default="month", help="period length (default: month; weeks are ISO)")
     trend.add_argument("--by", nargs="*", action="extend", metavar="COL", default=None,
@@ -54,7 +54,7 @@ def run_trend(args: argparse.Namespace) -> str:
     if args.sample == bool(args.file):
         raise CliError("give a FILE (or - for stdin), or --sample")
     score = args.score or (args.metric if args.sample else None)
-    time = args.time or ("date" if args.sample else None)
+    time = args.time or ("submitted" if args.sample else None)
     if score is None or time is None:
         raise CliError("--score COL and --time COL are required with FILE")
     by = [name for item in (args.by or []) for name in item.split(",") if name]
@@ -77,7 +77,7 @@ def run_trend(args: argparse.Namespace) -> str:
         return _json(result, source)
     if args.format == "csv":
         return _csv(result)
-    return _table(result, source)
+    return _table(result, source, score)
 
 
 def _number(x: float, decimals: int = 1) -> str:
@@ -114,7 +114,7 @@ def _csv(result: Any) -> str:
     return buffer.getvalue()
 
 
-def _table(result: Any, source: str) -> str:
+def _table(result: Any, source: str, score: str) -> str:
     header = [*result.by, "period", "n", result.metric.upper(),
               f"{result.confidence:.0%} CI", "change", "change CI", "p", "status"]
     body = []
@@ -138,7 +138,8 @@ def _table(result: Any, source: str) -> str:
                          for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
 
     window = f", rolling {result.window}" if result.window > 1 else ""
-    caption = (f"{result.metric.upper()} of {result.time!r} every {result.every}{window}"
+    caption = (f"{result.metric.upper()} of {score!r} by {result.time!r}, every {result.every}"
+               f"{window}"
                f"{' by ' + ', '.join(result.by) if result.by else ''}, "
                f"{result.confidence:.0%} CI ({result.method}) - {source}")
     if result.n_without_time:

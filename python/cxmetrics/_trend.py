@@ -18,7 +18,7 @@ from ._definitions import definition_of
 from ._periods import Every, check_every, period_column, period_label, period_range
 from ._results import MetricResult
 from ._unions import check_min_n, estimate_unions, set_statuses, status_of
-from .errors import ArgumentError
+from .errors import ArgumentError, ColumnError
 
 __all__ = ["TrendResult", "TrendRow", "trend"]
 
@@ -199,6 +199,9 @@ def trend(
 
     table = _inputs.as_table(data)
     source = data if table is None else table
+    if table is not None and (not isinstance(time, str) or time not in table.column_names):
+        raise ColumnError(f"time: no column {time!r}; the table has {table.column_names}",
+                          column=str(time))
     if by is None:
         by_list = []
     elif table is not None:  # column names: one, or a list of them
