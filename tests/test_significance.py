@@ -168,3 +168,15 @@ def test_bad_arguments() -> None:
         cx.significance(res, alpha=1.5)
     with pytest.raises(cx.ArgumentError, match="SegmentedResult"):
         cx.significance(res.overall)  # type: ignore[arg-type]
+
+
+def test_rest_of_an_accumulator_result_is_a_snapshot() -> None:
+    table = survey(4, n=800)
+    acc = cx.Accumulator("nps", score="score", by="region")
+    acc.update(table)
+    res = acc.result()
+    before = [t.p_value for t in cx.significance(res, min_n=None)]
+    acc.update(survey(5, n=800))  # later rows must not leak into res
+    assert [t.p_value for t in cx.significance(res, min_n=None)] == before
+    assert before == [t.p_value for t in cx.significance(
+        cx.nps(table, score="score", by="region"), min_n=None)]

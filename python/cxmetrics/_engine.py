@@ -165,7 +165,9 @@ def results_from(metric: MetricDef, agg: _native.Aggregation, key_names: tuple[s
                          n_resamples=method.n_resamples, seed=method.seed,
                          weighted=agg.weighted)
     if isinstance(result, SegmentedResult):
-        result._aggregation = agg  # for exact unions of segments (cx.significance, trends)
+        # For exact unions of segments (cx.significance's "rest"): a copy, since an
+        # accumulator's aggregation keeps changing after result() and results are snapshots.
+        result._aggregation = agg.copy()
     return result
 
 
