@@ -218,3 +218,14 @@ def test_other_metrics_and_significance_of_changes() -> None:
     np.testing.assert_array_equal([t.p_adjusted for t in family if t.status == "ok"],
                                   cx.adjust_pvalues(raw, "holm"))
     assert "previous period" in family.family
+
+
+@pytest.mark.parametrize("every", EVERY)
+def test_periods_over_a_century(every: str) -> None:
+    # Dates from 1950 to 2049, before and after the epoch: each period is the calendar's.
+    from cxmetrics._periods import period_column
+
+    rng = np.random.default_rng(0)
+    days = np.datetime64("1950-01-01") + rng.integers(0, 36_500, 5_000).astype("timedelta64[D]")
+    got = period_column(pa.chunked_array([pa.array(days, pa.date32())]), every, "t")
+    assert got.to_pylist() == [period_start(d, every) for d in days.astype(dt.date)]

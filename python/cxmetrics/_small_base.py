@@ -37,5 +37,8 @@ def flag_small_bases(result: MetricResult | SegmentedResult, min_n: float | None
     rows = [dataclasses.replace(row, status=status_of(row, threshold)) for row in result]
     overall = dataclasses.replace(result.overall, status=status_of(result.overall, threshold))
     table = result.to_arrow()
-    table = table.append_column("status", pa.array([row.status for row in rows], pa.string()))
+    # A key column may already be called "status": the new column then gets a suffix, as key
+    # columns named like statistics do.
+    name = "status" if "status" not in table.column_names else "status_base"
+    table = table.append_column(name, pa.array([row.status for row in rows], pa.string()))
     return SegmentedResult(result.by, rows, overall, table, result._aggregation)
