@@ -229,3 +229,26 @@ def test_periods_over_a_century(every: str) -> None:
     days = np.datetime64("1950-01-01") + rng.integers(0, 36_500, 5_000).astype("timedelta64[D]")
     got = period_column(pa.chunked_array([pa.array(days, pa.date32())]), every, "t")
     assert got.to_pylist() == [period_start(d, every) for d in days.astype(dt.date)]
+
+
+def test_rest_within_each_period_equals_compare_on_the_other_rows() -> None:
+    rng = np.random.default_rng(17)
+    n = 2_000
+    days = np.datetime64("2024-01-01") + rng.integers(0, 90, n).astype("timedelta64[D]")
+    region = rng.choice(["a", "b", "c"], n)
+    scores = rng.integers(0, 11, n)
+    weights = rng.choice([0.5, 1.0, 2.0], n)
+    res = cx.trend(scores, time=pa.array(days, pa.date32()), every="month",
+                   by=pa.array(region), weight=weights, window=2)
+    family = cx.significance(res, against="rest", adjust="bh", min_n=None)
+    assert len(family) == len(res) and "same month" in family.family
+    starts = np.array([period_start(d, "month") for d in days.astype(dt.date)])
+    for test, row in zip(family, res, strict=True):
+        t = res.periods.index(row.period)
+        span = res.periods[max(0, t - 1):t + 1]
+        mask = np.isin(starts, span) & (region != row.segment[0])
+        rest = cx.nps(scores[mask], weight=weights[mask])
+        want = cx.compare(row.result, rest)
+        assert test.b == "rest" and test.a == (*row.segment, row.period)
+        assert (test.difference, test.se, test.p_value) == (want.difference, want.se,
+                                                            want.p_value)

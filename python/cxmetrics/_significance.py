@@ -158,10 +158,14 @@ def significance(
         raise ArgumentError(f"alpha must be strictly between 0 and 1, got {alpha!r}")
     min_n = check_min_n(min_n)
     if isinstance(result, TrendResult):
-        if against != "previous":
+        if against == "previous":
+            pairs, what, by, level = _trend_pairs(result, confidence)
+        elif against == "rest":
+            pairs, what, by, level = _trend_rest_pairs(result, confidence)
+        else:
             raise ArgumentError("a TrendResult is tested against='previous' (each period "
-                                "against the one before it)")
-        pairs, what, by, level = _trend_pairs(result, confidence)
+                                "against the one before it) or 'rest' (each segment against "
+                                "the other segments in the same period)")
         metric = result.metric
     elif isinstance(result, SegmentedResult):
         level = result.overall.confidence if confidence is None else confidence
@@ -231,6 +235,23 @@ def _trend_pairs(trend: TrendResult, confidence: float | None
         f"the {trend.window}-period window just before it (no shared periods)")
     what = f"each {trend.every} against {gap}"
     level = trend.confidence if confidence is None else confidence
+    return pairs, what, trend.by, level
+
+
+def _trend_rest_pairs(trend: TrendResult, confidence: float | None
+                      ) -> tuple[list[Pair], str, tuple[str, ...], float]:
+    level = trend.confidence if confidence is None else confidence
+    tallies = trend._tallies
+    if not trend.by or tallies is None:
+        raise ArgumentError("against='rest' on a trend needs segments: call cx.trend(..., by=...)")
+    position = {period: t for t, period in enumerate(trend.periods)}
+    groups = [tallies.rest_of(i, position[row.period]) for i, row in enumerate(trend.rows)]
+    method = trend.method
+    rest = estimate_unions(tallies.aggregation, tallies.definition, groups,
+                           [("rest",)] * len(groups),
+                           ci=method if method in ANALYTIC else None, confidence=level)
+    pairs = [(row.result, other) for row, other in zip(trend.rows, rest, strict=True)]
+    what = f"each segment against the rest of the respondents in the same {trend.every}"
     return pairs, what, trend.by, level
 
 

@@ -73,6 +73,22 @@ class TrendRow:
         return f"{where}{self.label}: {self.result.value:.2f} (n={self.result.n}){change}"
 
 
+@dataclass(frozen=True, slots=True)
+class TrendTallies:
+    """What a trend keeps to form other unions later (e.g. the rest of the respondents in a
+    period): the (segment, period) tallies and, per row, the tallies it was made of."""
+
+    aggregation: Any
+    definition: Any
+    row_members: list[list[int]]
+    period_members: list[list[int]]
+
+    def rest_of(self, row: int, period: int) -> list[int]:
+        """Every other segment's tallies in the same period (or window)."""
+        own = set(self.row_members[row])
+        return [g for g in self.period_members[period] if g not in own]
+
+
 class TrendResult:
     """Rows ordered by segment then period; every period between the first and the last is
     present for every segment (``n = 0`` and status ``"empty"`` where nobody answered).
@@ -80,13 +96,13 @@ class TrendResult:
     ``overall`` holds the unsegmented series when ``by`` was given.
     """
 
-    __slots__ = ("by", "confidence", "every", "method", "metric", "min_n", "n_without_time",
-                 "overall", "periods", "rows", "time", "window")
+    __slots__ = ("_tallies", "by", "confidence", "every", "method", "metric", "min_n",
+                 "n_without_time", "overall", "periods", "rows", "time", "window")
 
     def __init__(self, *, metric: str, time: str, every: str, by: tuple[str, ...], window: int,
                  confidence: float, method: str | None, min_n: float | None,
                  periods: list[dt.date], rows: list[TrendRow], overall: list[TrendRow],
-                 n_without_time: int) -> None:
+                 n_without_time: int, tallies: TrendTallies | None = None) -> None:
         self.metric = metric
         self.time = time
         self.every = every
@@ -99,6 +115,7 @@ class TrendResult:
         self.rows = rows
         self.overall = overall
         self.n_without_time = n_without_time
+        self._tallies = tallies
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -270,11 +287,14 @@ def trend(
         (overall if which is None else rows).append(row)
     if not by_names:
         overall = []
+    members = [window_members(s, t) for s, t in series if s is not None]
+    tallies = TrendTallies(agg, definition, members,
+                           [window_members(None, t) for t in range(len(periods))])
     return TrendResult(metric=definition.name, time=time_name, every=every, by=by_names,
                        window=k, confidence=float(confidence),
                        method=estimates[0].method if estimates else ci, min_n=min_n,
                        periods=periods, rows=rows, overall=overall,
-                       n_without_time=without_time)
+                       n_without_time=without_time, tallies=tallies)
 
 
 def _status(result: MetricResult, min_n: float | None, *, partial: bool) -> str:
