@@ -180,3 +180,13 @@ def test_rest_of_an_accumulator_result_is_a_snapshot() -> None:
     assert [t.p_value for t in cx.significance(res, min_n=None)] == before
     assert before == [t.p_value for t in cx.significance(
         cx.nps(table, score="score", by="region"), min_n=None)]
+
+
+def test_bootstrap_differences_are_reproducible_from_the_seed() -> None:
+    res = cx.nps(survey(6, n=900), score="score", by="region")
+    first = cx.significance(res, ci="bootstrap", seed=3, min_n=None)
+    again = cx.significance(res, ci="bootstrap", seed=3, min_n=None)
+    assert [(t.ci_low, t.ci_high) for t in first] == [(t.ci_low, t.ci_high) for t in again]
+    for t in first:
+        assert t.comparison is not None and t.comparison.seed == 3
+        assert t.comparison.method == "bootstrap-bca"

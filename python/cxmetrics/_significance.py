@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from ._adjust import adjust_pvalues, describe, method_name
 from ._compare import Alternative, CompareMethod, Comparison, compare
+from ._engine import fresh_seed
 from ._results import MetricResult, SegmentedResult
 from ._unions import ANALYTIC, check_min_n, estimate_unions, status_of
 from .errors import ArgumentError
@@ -140,6 +141,7 @@ def significance(
     min_n: float | None = DEFAULT_MIN_N,
     ci: CompareMethod = "wald",
     confidence: float | None = None,
+    seed: int | None = None,
 ) -> SignificanceResult:
     """Tests every segment (or period) of ``result`` and adjusts the family's p-values.
 
@@ -149,7 +151,9 @@ def significance(
     previous period of the same segment). ``adjust``: ``"holm"`` (default), ``"bonferroni"``,
     ``"bh"``, ``"by"`` or None. ``min_n`` (default 30, on the effective n): smaller groups stay
     in the table with status ``"small-base"`` and are not tested. ``ci`` is the interval of
-    each difference (see :func:`compare`).
+    each difference (see :func:`compare`); with ``ci="bootstrap"`` every test resamples from
+    ``seed`` (a fresh one when None, recorded in each test's ``comparison``), each pair on its
+    own stream.
     """
     from ._trend import TrendResult
 
@@ -183,7 +187,9 @@ def significance(
     else:
         raise ArgumentError(f"significance() takes a SegmentedResult or TrendResult, got "
                             f"{type(result).__name__}")
-    tests = [_test(a, b, ci, level, alternative, min_n, against) for a, b in pairs]
+    if ci == "bootstrap" and seed is None:
+        seed = fresh_seed()
+    tests = [_test(a, b, ci, level, alternative, min_n, against, seed) for a, b in pairs]
     tests = _adjusted(tests, adjust, alpha)
     family = (f"{sum(t.status == 'ok' for t in tests)} tests of {metric}: {what}"
               f"{' by ' + ', '.join(by) if by else ''}; {describe(adjust)} at alpha = {alpha:g}, "
@@ -256,7 +262,8 @@ def _trend_rest_pairs(trend: TrendResult, confidence: float | None
 
 
 def _test(a: MetricResult, b: MetricResult, ci: CompareMethod, confidence: float,
-          alternative: Alternative, min_n: float | None, against: str) -> SignificanceRow:
+          alternative: Alternative, min_n: float | None, against: str,
+          seed: int | None) -> SignificanceRow:
     status_a, status_b = status_of(a, min_n), status_of(b, min_n)
     status = "empty" if "empty" in (status_a, status_b) else (
         "small-base" if "small-base" in (status_a, status_b) else "ok")
@@ -265,7 +272,7 @@ def _test(a: MetricResult, b: MetricResult, ci: CompareMethod, confidence: float
     if status == "empty":
         return SignificanceRow(a.segment, label_b, nan, nan, nan, nan, nan, nan, False,
                                status, a.effective_n, b.effective_n)
-    c = compare(a, b, ci=ci, confidence=confidence, alternative=alternative)
+    c = compare(a, b, ci=ci, confidence=confidence, alternative=alternative, seed=seed)
     # Left out of the family: the difference is shown, the test is not made.
     p = c.p_value if status == "ok" else nan
     return SignificanceRow(a.segment, label_b, c.difference, c.ci_low, c.ci_high, c.se, p,
