@@ -252,3 +252,20 @@ def test_rest_within_each_period_equals_compare_on_the_other_rows() -> None:
         assert test.b == "rest" and test.a == (*row.segment, row.period)
         assert (test.difference, test.se, test.p_value) == (want.difference, want.se,
                                                             want.p_value)
+
+
+def test_time_from_numpy_pandas_and_polars() -> None:
+    pl = pytest.importorskip("polars")
+    pd = pytest.importorskip("pandas")
+    days = np.array(["2024-01-03", "2024-02-05", "2024-02-06"], dtype="datetime64[D]")
+    assert [r.n for r in cx.trend([10, 0, 9], time=days)] == [1, 2]
+    assert [r.n for r in cx.trend([10, 0, 9], time=days.astype("datetime64[ns]"))] == [1, 2]
+    # 23:30 in New York on 31 January is 1 February in UTC: the zone's calendar decides.
+    frame = pl.DataFrame({"s": [10, 0, 9], "t": [dt.datetime(2024, 1, 31, 23, 30),
+                                                dt.datetime(2024, 2, 1), dt.datetime(2024, 3, 1)]})
+    frame = frame.with_columns(pl.col("t").dt.replace_time_zone("America/New_York"))
+    assert [r.n for r in cx.trend(frame, score="s", time="t")] == [1, 1, 1]
+    pdf = pd.DataFrame({"s": [10, 0, 9], "t": pd.to_datetime(
+        ["2024-01-01", "2024-03-01", "2024-03-02"]).tz_localize("Europe/Berlin")})
+    res = cx.trend(pdf, score="s", time="t")
+    assert [r.n for r in res] == [1, 0, 2] and res.rows[1].status == "empty"
