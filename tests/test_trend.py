@@ -200,6 +200,8 @@ def test_bad_arguments_and_missing_times() -> None:
         cx.trend([10, 9], time=pa.array(["2024-01-01", "x"]))
     with pytest.raises(cx.ArgumentError, match="metric"):
         cx.trend([10], metric="loyalty", time=pa.array([dt.date(2024, 1, 1)]))
+    with pytest.raises(cx.ArgumentError, match="change_ci"):
+        cx.trend([10], time=pa.array([dt.date(2024, 1, 1)]), change_ci="magic")  # type: ignore[arg-type]
     res = cx.trend([10, 9, 0], time=pa.array([dt.date(2024, 1, 1), None, dt.date(2024, 2, 1)]))
     assert res.n_without_time == 1
     assert [row.n for row in res] == [1, 1]
@@ -269,3 +271,20 @@ def test_time_from_numpy_pandas_and_polars() -> None:
         ["2024-01-01", "2024-03-01", "2024-03-02"]).tz_localize("Europe/Berlin")})
     res = cx.trend(pdf, score="s", time="t")
     assert [r.n for r in res] == [1, 0, 2] and res.rows[1].status == "empty"
+
+
+@pytest.mark.parametrize("change_ci", ["wald", "newcombe", "bootstrap"])
+def test_change_methods_equal_compare(change_ci: str) -> None:
+    rng = np.random.default_rng(23)
+    days = pa.array(np.datetime64("2024-01-01") + rng.integers(0, 120, 1_500)
+                    .astype("timedelta64[D]"), pa.date32())
+    res = cx.trend(rng.integers(0, 11, 1_500), time=days, every="month",
+                   change_ci=change_ci)  # type: ignore[arg-type]
+    for row in res.rows[1:]:
+        assert row.previous is not None
+        want = cx.compare(row.result, row.previous, ci=change_ci)  # type: ignore[arg-type]
+        if change_ci == "bootstrap":  # a fresh seed each call: the same estimate, other draws
+            assert row.change == want.difference and row.change_low < row.change < row.change_high
+        else:
+            assert (row.change, row.change_low, row.change_high, row.change_p) == (
+                want.difference, want.ci_low, want.ci_high, want.p_value)

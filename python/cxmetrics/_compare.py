@@ -145,6 +145,15 @@ def check_independent(a: MetricResult, b: MetricResult) -> None:
         )
 
 
+def difference(a: MetricResult, b: MetricResult, ci: CompareMethod, confidence: float
+               ) -> tuple[float, float, float, float, float, float, str | None]:
+    """(value, se, low, high, z, p, note) of a − b by an analytic method, for callers that
+    have already checked the pair (one metric, independent groups), e.g. the periods of one
+    trend; the same numbers as :func:`compare`."""
+    assert a.definition is not None and ci != "bootstrap"
+    return _native.compare(a.definition.native, _side(a), _side(b), ci, float(confidence))
+
+
 def _side(r: MetricResult) -> tuple[list[int], float, float, float, bool]:
     return (list(r.distribution), r.value, r.se, r.effective_n, r.weighted)
 

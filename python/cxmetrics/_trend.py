@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import _engine, _inputs
-from ._compare import CompareMethod, compare
+from ._compare import CompareMethod, compare, difference
 from ._definitions import definition_of
 from ._periods import Every, check_every, period_column, period_label, period_range
 from ._results import MetricResult
@@ -207,6 +207,9 @@ def trend(
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ArgumentError(f"window must be a positive int or None, got {window!r}")
     min_n = check_min_n(min_n)
+    if change_ci not in ("wald", "newcombe", "bootstrap"):
+        raise ArgumentError(f"change_ci must be 'wald', 'newcombe' or 'bootstrap', "
+                            f"got {change_ci!r}")
     definition, default_ci = definition_of(metric, metric_options)
     ci = default_ci if ci == "auto" else ci
     _engine.check_options(ci, confidence, on_invalid, bootstrap, n_resamples)
@@ -315,9 +318,13 @@ def _row(segment: tuple[Any, ...], period: dt.date, every: str, result: MetricRe
     worst = next((s for s in ("empty", "small-base", "partial-window") if s in statuses), "ok")
     if worst != "ok":
         return TrendRow(segment, period, label, result, previous, nan, nan, nan, nan, worst)
-    c = compare(result, previous, ci=change_ci, confidence=confidence)
+    if change_ci == "bootstrap":
+        c = compare(result, previous, ci=change_ci, confidence=confidence)
+        value, low, high, p = c.difference, c.ci_low, c.ci_high, c.p_value
+    else:
+        # The periods of one trend are one metric and disjoint: compare()'s checks hold.
+        value, _, low, high, _, p, _ = difference(result, previous, change_ci, confidence)
     # Every answer alike in both periods: se = 0 and no test is possible.
-    status = "zero-variance" if math.isnan(c.p_value) else "ok"
-    return TrendRow(segment, period, label, result, previous, c.difference, c.ci_low,
-                    c.ci_high, c.p_value, status)
+    status = "zero-variance" if math.isnan(p) else "ok"
+    return TrendRow(segment, period, label, result, previous, value, low, high, p, status)
 
