@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -190,3 +191,14 @@ def test_bootstrap_differences_are_reproducible_from_the_seed() -> None:
     for t in first:
         assert t.comparison is not None and t.comparison.seed == 3
         assert t.comparison.method == "bootstrap-bca"
+
+
+def test_tables_convert_to_pandas_and_polars() -> None:
+    res = cx.nps(survey(9), score="score", by="region")
+    family = cx.significance(res)
+    assert list(family.to_pandas()["p_adjusted"]) == [t.p_adjusted for t in family]
+    assert family.to_polars()["status"].to_list() == [t.status for t in family]
+    days = pa.array([dt.date(2024, 1, 1), dt.date(2024, 3, 1)], pa.date32())
+    trend = cx.trend([10, 0], time=days)
+    assert trend.to_pandas()["n"].tolist() == [1, 0, 1]
+    assert trend.to_polars()["status"].to_list() == ["ok", "empty", "ok"]

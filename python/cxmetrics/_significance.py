@@ -117,6 +117,18 @@ class SignificanceResult:
         columns["n_b"] = [t.n_b for t in self.tests]
         return pa.table(columns)
 
+    def to_pandas(self) -> Any:
+        """As :meth:`to_arrow`, converted to pandas (needs the ``pandas`` extra)."""
+        return self.to_arrow().to_pandas()
+
+    def to_polars(self) -> Any:
+        """As :meth:`to_arrow`, converted to polars (needs the ``polars`` extra)."""
+        try:
+            import polars as pl
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("to_polars() needs polars: pip install 'cxmetrics[polars]'") from exc
+        return pl.from_arrow(self.to_arrow())
+
     def __repr__(self) -> str:
         lines = [f"SignificanceResult({self.family})"]
         lines += [f"  {t}" for t in self.tests[:30]]

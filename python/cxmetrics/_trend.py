@@ -153,6 +153,18 @@ class TrendResult:
         columns["change_status"] = [row.change_status for row in self.rows]
         return pa.table(columns)
 
+    def to_pandas(self) -> Any:
+        """As :meth:`to_arrow`, converted to pandas (needs the ``pandas`` extra)."""
+        return self.to_arrow().to_pandas()
+
+    def to_polars(self) -> Any:
+        """As :meth:`to_arrow`, converted to polars (needs the ``polars`` extra)."""
+        try:
+            import polars as pl
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("to_polars() needs polars: pip install 'cxmetrics[polars]'") from exc
+        return pl.from_arrow(self.to_arrow())
+
     def plot(self, ax: Any = None, **options: Any) -> Any:
         """A line with its interval band per segment, significant changes marked (needs the
         ``plot`` extra); returns the matplotlib Axes (or the Figure of small multiples)."""
