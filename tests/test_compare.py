@@ -313,7 +313,7 @@ SHARE_PAIRS = ((0.5, 0.5), (0.8, 0.7), (0.3, 0.2), (0.1, 0.2), (0.95, 0.9))
 
 
 @cache
-def all_share_results() -> list[Any]:
+def all_share_results(side: str = "a") -> list[Any]:
     """The result for every possible share survey of N responses (x = 0..N satisfied)."""
     x = np.arange(N + 1)
     counts = np.column_stack([N - x, x])
@@ -326,7 +326,9 @@ def all_share_results() -> list[Any]:
 @pytest.mark.parametrize("method", ["wald", "newcombe"])
 def test_exact_coverage_of_share_differences(pair: tuple[float, float], method: Any,
                                              record_property: Any) -> None:
-    results = all_share_results()
+    # Two separate calls: group a and group b are independent surveys (compare() refuses a
+    # result against itself, so the same outcome on both sides needs its own result object).
+    results, results_b = all_share_results("a"), all_share_results("b")
     pmf_a = stats.binom.pmf(np.arange(N + 1), N, pair[0])
     pmf_b = stats.binom.pmf(np.arange(N + 1), N, pair[1])
     truth = 100.0 * (pair[0] - pair[1])
@@ -334,7 +336,7 @@ def test_exact_coverage_of_share_differences(pair: tuple[float, float], method: 
     covered = 0.0
     for i in keep_a:
         for j in keep_b:
-            c = cx.compare(results[i], results[j], ci=method)
+            c = cx.compare(results[i], results_b[j], ci=method)
             if c.ci_low <= truth <= c.ci_high:
                 covered += pmf_a[i] * pmf_b[j]
     got = 100.0 * covered
@@ -349,7 +351,7 @@ NPS_REPLICATES = 50_000
 
 
 @cache
-def all_nps_results() -> tuple[dict[tuple[int, int], int], list[Any]]:
+def all_nps_results(side: str = "a") -> tuple[dict[tuple[int, int], int], list[Any]]:
     """The result for every NPS survey of N responses, indexed by (promoters, detractors)."""
     pairs = [(p, d) for p in range(N + 1) for d in range(N + 1 - p)]
     counts = np.array([(p, N - p - d, d) for p, d in pairs])
@@ -363,7 +365,8 @@ def all_nps_results() -> tuple[dict[tuple[int, int], int], list[Any]]:
 @pytest.mark.parametrize("method", ["wald", "newcombe"])
 def test_simulated_coverage_of_nps_differences(pair: tuple[tuple[float, float], ...],
                                                method: Any, record_property: Any) -> None:
-    index, results = all_nps_results()
+    # Separate calls for the two independent groups (see the share test above).
+    (index, results), (_, results_b) = all_nps_results("a"), all_nps_results("b")
     rng = np.random.default_rng((SEED, 3, NPS_PAIRS.index(pair)))
     draws = []
     for pp, pm in pair:
@@ -373,7 +376,7 @@ def test_simulated_coverage_of_nps_differences(pair: tuple[tuple[float, float], 
     truth = 100.0 * ((pair[0][0] - pair[0][1]) - (pair[1][0] - pair[1][1]))
     hits = 0
     for i, j in zip(*draws, strict=True):
-        c = cx.compare(results[i], results[j], ci=method)
+        c = cx.compare(results[i], results_b[j], ci=method)
         hits += c.ci_low <= truth <= c.ci_high
     got = 100.0 * hits / NPS_REPLICATES
     sd = 100.0 * math.sqrt(0.95 * 0.05 / NPS_REPLICATES)

@@ -31,7 +31,7 @@ def test_domain_reference_numbers() -> None:
     # DOMAIN.md: 100 responses, 50 P / 20 D: se 7.81, Wald [14.69, 45.31].
     m = cx.margin_of_error(100, promoters=0.5, detractors=0.2)
     assert m == pytest.approx(1.959963984540054 * 100 * math.sqrt(0.61 / 100), rel=1e-12)
-    r = cx.nps([10] * 50 + [7] * 30 + [0] * 20)
+    r = cx.nps([10] * 50 + [7] * 30 + [0] * 20, ci="wald")
     assert m == pytest.approx(r.margin, rel=1e-12)
 
 

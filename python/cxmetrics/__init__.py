@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from . import datasets
 from ._accumulator import Accumulator
+from ._adjust import adjust_pvalues
 from ._compare import Comparison, compare, margin_of_error, sample_size
 from ._composite import composite
 from ._metrics import bottom_box, ces, csat, mean_score, nps, top_box
 from ._native import __version__
+from ._planning import detectable_difference, sample_size_two_groups
 from ._results import MetricResult, SegmentedResult
+from ._significance import SignificanceResult, SignificanceRow, significance
+from ._trend import TrendResult, TrendRow, trend
 from .errors import (
     ArgumentError,
     ColumnError,
@@ -22,6 +26,7 @@ from .errors import (
     InvalidScoreError,
     InvalidWeightError,
     LengthMismatchError,
+    OverlappingSamplesError,
     UnsupportedTypeError,
 )
 from .scale import CES2_SCALE, CES_EFFORT_SCALE, CSAT_SCALE, NPS_SCALE, Scale
@@ -42,19 +47,29 @@ __all__ = [
     "InvalidWeightError",
     "LengthMismatchError",
     "MetricResult",
+    "OverlappingSamplesError",
     "Scale",
     "SegmentedResult",
+    "SignificanceResult",
+    "SignificanceRow",
+    "TrendResult",
+    "TrendRow",
     "UnsupportedTypeError",
     "__version__",
+    "adjust_pvalues",
     "bottom_box",
     "ces",
     "compare",
     "composite",
     "csat",
     "datasets",
+    "detectable_difference",
     "margin_of_error",
     "mean_score",
     "nps",
     "sample_size",
+    "sample_size_two_groups",
+    "significance",
     "top_box",
+    "trend",
 ]

@@ -59,7 +59,7 @@ _OPTIONS: dict[str, dict[str, object]] = {
     "mean": {"scale": CSAT_SCALE},
 }
 # The interval each metric uses when ``result()`` is not told (as the one-shot functions).
-_DEFAULT_CI: dict[str, str] = {"nps": "wald", "top_box": "wilson", "bottom_box": "wilson",
+_DEFAULT_CI: dict[str, str] = {"nps": "score", "top_box": "wilson", "bottom_box": "wilson",
                                "mean": "t"}
 
 

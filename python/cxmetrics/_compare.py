@@ -10,16 +10,19 @@ from typing import Literal
 from . import _native
 from ._engine import BootstrapMethod, check_options, check_seed, fresh_seed
 from ._results import MetricResult
-from .errors import ArgumentError
+from .errors import ArgumentError, OverlappingSamplesError
 
-__all__ = ["Comparison", "compare", "margin_of_error", "sample_size"]
+__all__ = ["Alternative", "Comparison", "compare", "margin_of_error", "sample_size"]
 
 CompareMethod = Literal["wald", "newcombe", "bootstrap"]
+Alternative = Literal["two-sided", "greater", "less"]
+_ALTERNATIVES = ("two-sided", "greater", "less")
 
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    """``a.value − b.value`` with its interval and the two-sided z-test of no difference."""
+    """``a.value − b.value`` with its interval and the z-test of no difference (two-sided, or
+    one-sided as ``alternative`` says; the interval is two-sided at ``confidence`` either way)."""
 
     metric: str
     difference: float
@@ -35,6 +38,7 @@ class Comparison:
     n_resamples: int | None = None
     seed: int | None = None
     note: str | None = None
+    alternative: str = "two-sided"
 
     def __str__(self) -> str:
         return (
@@ -53,18 +57,33 @@ def compare(
     n_resamples: int = 10_000,
     bootstrap: BootstrapMethod = "bca",
     seed: int | None = None,
+    alternative: Alternative = "two-sided",
 ) -> Comparison:
     """The difference ``a − b`` of two independent results of the same metric.
 
     ``ci``: ``"wald"`` (se = sqrt(se_a² + se_b²)), ``"newcombe"`` (Newcombe's hybrid score
     interval for shares; for NPS the same construction on Tango's score intervals), or
     ``"bootstrap"`` (each group resampled independently from its histogram). The p-value is the
-    two-sided z-test of no difference. ``confidence`` defaults to ``a.confidence``.
+    z-test of no difference: two-sided, or with ``alternative="greater"`` (``"less"``) the
+    one-sided test of a > b (a < b). ``confidence`` defaults to ``a.confidence``.
     Compare two segments with ``compare(res["North"], res["South"])``.
+
+    The groups must not share respondents: a segment against its own overall, or a result
+    against itself, raises :class:`OverlappingSamplesError` — test a segment against the rest
+    of the respondents with ``cx.significance(result, against="rest")``.
     """
+    if not isinstance(a, MetricResult) or not isinstance(b, MetricResult):
+        wrong = type(b if isinstance(a, MetricResult) else a).__name__
+        raise ArgumentError(
+            f"compare() takes two MetricResults (one segment each, e.g. res['North']), got a "
+            f"{wrong}; to test every segment of a SegmentedResult use cx.significance(result)"
+        )
     definition = a.definition
     if definition is None or b.definition is None:
         raise ArgumentError("compare() takes results returned by cxmetrics' metric functions")
+    if alternative not in _ALTERNATIVES:
+        raise ArgumentError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
+    check_independent(a, b)
     if (a.metric, a.scale, definition.bucket_names) != (
         b.metric, b.scale, b.definition.bucket_names,
     ):
@@ -83,8 +102,11 @@ def compare(
         bootstrap,
         n_resamples,
         used_seed or 0,
-        _stream(a, b),
+        _stream(a, b) if ci == "bootstrap" else 0,
     )
+    if alternative != "two-sided" and not math.isnan(z):
+        # One-sided p from the same z: P(Z ≥ z) for a > b, P(Z ≤ z) for a < b.
+        p = 0.5 * math.erfc((z if alternative == "greater" else -z) / math.sqrt(2))
     return Comparison(
         metric=a.metric,
         difference=value,
@@ -100,7 +122,36 @@ def compare(
         n_resamples=n_resamples if ci == "bootstrap" else None,
         seed=used_seed,
         note=note,
+        alternative=alternative,
     )
+
+
+def check_independent(a: MetricResult, b: MetricResult) -> None:
+    """Refuses two results that share respondents (a z-test for independent groups would
+    understate the difference's variance)."""
+    same_call = a.origin is not None and a.origin == b.origin
+    if a is b or (same_call and a.segment == b.segment):
+        raise OverlappingSamplesError(
+            "a and b are the same result (the same respondents twice); a comparison needs two "
+            "independent groups"
+        )
+    if same_call and (a.segment == () or b.segment == ()):
+        part = a.segment if a.segment else b.segment
+        raise OverlappingSamplesError(
+            f"segment {part!r} is part of the overall it is compared with, so the two samples "
+            "overlap and the test would be invalid; compare the segment with the rest of the "
+            "respondents (its exact complement) instead: cx.significance(result, "
+            "against='rest'), or compare it with a result computed on the other rows"
+        )
+
+
+def difference(a: MetricResult, b: MetricResult, ci: CompareMethod, confidence: float
+               ) -> tuple[float, float, float, float, float, float, str | None]:
+    """(value, se, low, high, z, p, note) of a − b by an analytic method, for callers that
+    have already checked the pair (one metric, independent groups), e.g. the periods of one
+    trend; the same numbers as :func:`compare`."""
+    assert a.definition is not None and ci != "bootstrap"
+    return _native.compare(a.definition.native, _side(a), _side(b), ci, float(confidence))
 
 
 def _side(r: MetricResult) -> tuple[list[int], float, float, float, bool]:

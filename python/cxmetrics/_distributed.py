@@ -105,20 +105,20 @@ class MetricFunctions:
 
     @overload
     def nps(self, df: object, score: str, *, by: None = None, weight: str | None = None,
-            ci: CiMethod | None = "wald", confidence: float = 0.95, n_resamples: int = 10_000,
+            ci: CiMethod | None = "score", confidence: float = 0.95, n_resamples: int = 10_000,
             bootstrap: BootstrapMethod = "bca", seed: int | None = None,
             on_invalid: OnInvalid = "raise", scale: Scale = NPS_SCALE,
             promoters: tuple[int, int] = (9, 10), detractors: tuple[int, int] = (0, 6)
             ) -> MetricResult: ...
     @overload
     def nps(self, df: object, score: str, *, by: Key, weight: str | None = None,
-            ci: CiMethod | None = "wald", confidence: float = 0.95, n_resamples: int = 10_000,
+            ci: CiMethod | None = "score", confidence: float = 0.95, n_resamples: int = 10_000,
             bootstrap: BootstrapMethod = "bca", seed: int | None = None,
             on_invalid: OnInvalid = "raise", scale: Scale = NPS_SCALE,
             promoters: tuple[int, int] = (9, 10), detractors: tuple[int, int] = (0, 6)
             ) -> SegmentedResult: ...
     def nps(self, df: object, score: str, *, by: Key | None = None, weight: str | None = None,
-            ci: CiMethod | None = "wald", confidence: float = 0.95, n_resamples: int = 10_000,
+            ci: CiMethod | None = "score", confidence: float = 0.95, n_resamples: int = 10_000,
             bootstrap: BootstrapMethod = "bca", seed: int | None = None,
             on_invalid: OnInvalid = "raise", scale: Scale = NPS_SCALE,
             promoters: tuple[int, int] = (9, 10), detractors: tuple[int, int] = (0, 6)

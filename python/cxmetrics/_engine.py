@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -159,9 +160,15 @@ def results_from(metric: MetricDef, agg: _native.Aggregation, key_names: tuple[s
         method = _Method(ci, float(confidence))
         segments, overall_batch = agg.estimate(metric.native, internal_key_names(key_names), ci,
                                                float(confidence))
-    return result_rows(metric, segments, overall_batch, key_names, segmented=segmented,
-                       method=method.name, confidence=method.confidence,
-                       n_resamples=method.n_resamples, seed=method.seed, weighted=agg.weighted)
+    result = result_rows(metric, segments, overall_batch, key_names, segmented=segmented,
+                         method=method.name, confidence=method.confidence,
+                         n_resamples=method.n_resamples, seed=method.seed,
+                         weighted=agg.weighted)
+    if isinstance(result, SegmentedResult):
+        # For exact unions of segments (cx.significance's "rest"): a copy, since an
+        # accumulator's aggregation keeps changing after result() and results are snapshots.
+        result._aggregation = agg.copy()
+    return result
 
 
 def result_rows(metric: MetricDef, segments: pa.RecordBatch, overall_batch: pa.RecordBatch,
@@ -170,10 +177,11 @@ def result_rows(metric: MetricDef, segments: pa.RecordBatch, overall_batch: pa.R
                 weighted: bool) -> MetricResult | SegmentedResult:
     """Typed results from the core's per-segment and overall record batches."""
     how = _Method(method, confidence, n_resamples, seed)
-    overall = _rows(metric, overall_batch, (), how, weighted)[0]
+    origin = next(_ORIGINS)
+    overall = _rows(metric, overall_batch, (), how, weighted, origin)[0]
     if not segmented:
         return overall
-    rows = _rows(metric, segments, tuple(internal_key_names(key_names)), how, weighted)
+    rows = _rows(metric, segments, tuple(internal_key_names(key_names)), how, weighted, origin)
     return SegmentedResult(key_names, rows, overall, _public_table(metric, segments, key_names))
 
 
@@ -193,8 +201,12 @@ def check_seed(seed: int) -> int:
     return seed
 
 
+# One token per call: results sharing it come from the same rows (see MetricResult.origin).
+_ORIGINS = itertools.count(1)
+
+
 def _rows(metric: MetricDef, batch: pa.RecordBatch, key_names: tuple[str, ...],
-          method: _Method, weighted: bool) -> list[MetricResult]:
+          method: _Method, weighted: bool, origin: int | None = None) -> list[MetricResult]:
     data: dict[str, list[Any]] = batch.to_pydict()
     keys = list(zip(*(data[name] for name in key_names), strict=True)) if key_names else None
     out = []
@@ -223,6 +235,7 @@ def _rows(metric: MetricDef, batch: pa.RecordBatch, key_names: tuple[str, ...],
                 note=data["note"][i],
                 weighted=weighted,
                 definition=metric,
+                origin=origin,
             )
         )
     return out

@@ -112,3 +112,16 @@ def composite_estimate(
     seed: int = 0,
 ) -> tuple[pa.RecordBatch, pa.RecordBatch]:
     """Composite estimates from an aggregation keyed by (segment keys..., answers...)."""
+
+def estimate_groups(
+    source: Aggregation,
+    metric: Metric,
+    groups: list[list[int]],
+    ci: str | None,
+    confidence: float,
+    bootstrap: str = "bca",
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> pa.RecordBatch:
+    """One row per group: the exact union of the listed segments of ``source`` (indices in
+    result order), estimated like a segment; key column ``group``."""

@@ -52,6 +52,12 @@ class MetricResult:
     note: str | None = field(default=None, compare=False)
     weighted: bool = False
     definition: MetricDef | None = field(default=None, compare=False, repr=False)
+    # "ok", or why the row is left out of tests: "small-base" (effective n below ``min_n``),
+    # "empty" (no responses).
+    status: str = "ok"
+    # Token of the call that produced this result: results of one call overlap (a segment is
+    # inside its overall), so ``compare`` refuses such pairs.
+    origin: int | None = field(default=None, compare=False, repr=False)
 
     @property
     def margin(self) -> float:
@@ -76,7 +82,7 @@ class SegmentedResult:
     ``result[key]`` looks one up (a scalar for one ``by`` column, a tuple for several).
     """
 
-    __slots__ = ("_index", "_rows", "_table", "by", "overall")
+    __slots__ = ("_aggregation", "_index", "_rows", "_table", "by", "overall")
 
     def __init__(
         self,
@@ -84,12 +90,16 @@ class SegmentedResult:
         rows: list[MetricResult],
         overall: MetricResult,
         table: pa.Table,
+        aggregation: Any = None,
     ) -> None:
         self.by = by
         self.overall = overall
         self._rows = rows
         self._table = table
         self._index = {row.segment: i for i, row in enumerate(rows)}
+        # The tallies behind the rows (a native Aggregation, segments in row order), so exact
+        # unions of segments (the rest of the respondents, windows) can be estimated later.
+        self._aggregation = aggregation
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -128,6 +138,13 @@ class SegmentedResult:
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("to_polars() needs polars: pip install 'cxmetrics[polars]'") from exc
         return pl.from_arrow(self._table)  # type: ignore[return-value]
+
+    def plot(self, ax: Any = None, **options: Any) -> Any:
+        """Estimates with interval whiskers, sorted, the overall as a reference line and small
+        bases greyed (needs the ``plot`` extra); returns the matplotlib Axes."""
+        from ._plot import plot_segments
+
+        return plot_segments(self, ax=ax, **options)
 
     def __repr__(self) -> str:
         lines = [f"SegmentedResult(by={list(self.by)}, segments={len(self)})"]

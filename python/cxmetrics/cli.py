@@ -17,12 +17,15 @@ from typing import Any, NoReturn
 import pyarrow as pa
 
 import cxmetrics as cx
+from cxmetrics._cli_common import add_filter_option, load_input, note_seed
+from cxmetrics._cli_significance import add_significance_command
+from cxmetrics._cli_trend import add_trend_command
 from cxmetrics._report import ReportSpec, format_csv, format_json, format_table, report_rows
 
 __all__ = ["main"]
 
 METRICS = ("nps", "csat", "ces", "top_box", "bottom_box", "mean")
-CI_METHODS = ("none", "wald", "adjusted-wald", "score", "wilson", "t", "bootstrap")
+CI_METHODS = ("none", "wald", "adjusted-wald", "score", "wilson", "t", "bootstrap", "bayes")
 BOOTSTRAP_METHODS = ("percentile", "basic", "bca")
 FORMATS = ("table", "csv", "json")
 
@@ -112,12 +115,17 @@ def _build_parser() -> argparse.ArgumentParser:
 
     output = report.add_argument_group("output")
     output.add_argument("--format", choices=FORMATS, default="table", help="default: table")
+    output.add_argument("--plot", metavar="OUT", help="also draw the chart to OUT (.png/.svg)")
+    add_filter_option(source)
     output.add_argument(
         "--decimals",
         type=int,
         metavar="D",
         help="decimals in the table (default: 1; 2 for means)",
     )
+    # Further subcommands live in their own modules (their options, run function and output).
+    add_trend_command(commands, METRICS, CI_METHODS, FORMATS)
+    add_significance_command(commands, METRICS, FORMATS)
     return parser
 
 
@@ -255,17 +263,17 @@ def run_report(args: argparse.Namespace) -> str:
     func, kwargs, label = _metric_call(args)
     kwargs.update(_interval_kwargs(args))
 
-    if args.sample:
-        from cxmetrics.datasets import sample_survey
-
-        table = sample_survey()
-        source = "sample survey"
-    else:
-        needed = [args.score, *by, *([args.weight] if args.weight else [])]
-        table = read_table(args.file, needed)
-        source = str(args.file)
+    needed = [args.score, *by, *([args.weight] if args.weight else [])]
+    table, source = load_input(args, needed, CliError)
 
     result = func(table, score=args.score, by=by or None, weight=args.weight, **kwargs)
+    note_seed(result, "report")
+    if args.plot:
+        from cxmetrics._plot import save
+
+        if not by:
+            raise CliError("--plot draws segments: give --by COL")
+        save(result.plot(), args.plot)
 
     mean_like = args.metric == "mean" or args.ces_variant == "effort"
     decimals = args.decimals if args.decimals is not None else (2 if mean_like else 1)
@@ -312,14 +320,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     try:
-        text = run_report(args)
+        text = getattr(args, "run", run_report)(args)
     except KeyboardInterrupt:
         return 130
     except CliError as err:
-        print(f"cxmetrics report: error: {_one_line(err)}", file=sys.stderr)
+        print(f"cxmetrics {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except _user_errors() as err:
-        print(f"cxmetrics report: error: {_one_line(err)}", file=sys.stderr)
+        print(f"cxmetrics {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
 
     try:

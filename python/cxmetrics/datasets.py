@@ -68,6 +68,16 @@ _TREND = 0.10
 # CES asks about effort, which depends on the channel more than overall satisfaction does.
 _CES_CHANNEL = {"web": 0.10, "app": 0.20, "phone": -0.30, "email": -0.25, "store": 0.05}
 
+# A planted change for trend and significance examples: from 1 November, South's NPS answers fall
+# (each drops by 2 points with this probability, floored at 0). It is drawn from its own random
+# stream, so every other column is identical to the survey without it. East is the null region:
+# no region effect and no change.
+_PLANTED_REGION = "South"
+_PLANTED_FROM = f"{_YEAR}-11-01"
+_PLANTED_DROP = 2
+_PLANTED_PROBABILITY = 0.25
+_PLANTED_STREAM = 0x50_4C_41_4E_54  # "PLANT"
+
 # Baseline answer distributions (for a respondent with no segment effects), low to high.
 _NPS_BASE = (0.030, 0.010, 0.015, 0.020, 0.025, 0.050, 0.065, 0.120, 0.175, 0.200, 0.290)
 _CSAT_BASE = (0.045, 0.070, 0.135, 0.370, 0.380)
@@ -111,6 +121,15 @@ def _score(values: _IntArray, missing: npt.NDArray[np.bool_]) -> Any:
     return pa.array(values.astype(np.int8), type=pa.int8(), mask=missing)
 
 
+def _planted_drop(nps: _IntArray, in_region: npt.NDArray[np.bool_], day: _IntArray,
+                  seed: int) -> _IntArray:
+    """NPS answers of the planted region lowered from the planted date on (see above)."""
+    planted = np.random.default_rng([seed, _PLANTED_STREAM])
+    start = (np.datetime64(_PLANTED_FROM, "D") - _START).astype(np.int64)
+    hit = in_region & (day >= start) & (planted.random(nps.size) < _PLANTED_PROBABILITY)
+    return np.where(hit, np.maximum(nps - _PLANTED_DROP, 0), nps)
+
+
 def sample_survey(n: int = 120_000, seed: int = 2026) -> Any:
     """A synthetic customer-experience survey of ``n`` responses from 2025, as a pyarrow Table.
 
@@ -126,7 +145,9 @@ def sample_survey(n: int = 120_000, seed: int = 2026) -> Any:
     - ``weight`` (float64, positive, mean 1): post-stratification weights for tier.
 
     The three answers share a per-respondent latent satisfaction, shifted by built-in segment
-    effects (premium tier and the app channel higher, billing and returns lower, a dip in Q3).
+    effects (premium tier and the app channel higher, billing and returns lower, a dip in Q3),
+    and a planted change: South's NPS drops from November 2025 (East is a region without any
+    effect or change).
     """
     if n < 0:
         raise ValueError(f"n must be non-negative, got {n}")
@@ -175,6 +196,8 @@ def sample_survey(n: int = 120_000, seed: int = 2026) -> Any:
         # Cutpoints are set on the zero-effect answer's SD so segment effects shift the buckets.
         answers[name] = _ordinal(answer, base, float(np.hypot(1.0, noise)), low)
     missing = {name: rng.random(n) < p for name, p in _MISSING.items()}
+    answers["nps"] = _planted_drop(answers["nps"], region == region_labels.index(_PLANTED_REGION),
+                                   day, seed)
 
     # Post-stratification to the tier mix of the customer base, with mild jitter for the
     # non-response adjustment every real weighting scheme adds; normalised to mean 1.

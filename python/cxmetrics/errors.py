@@ -11,6 +11,7 @@ __all__ = [
     "InvalidScoreError",
     "InvalidWeightError",
     "LengthMismatchError",
+    "OverlappingSamplesError",
     "UnsupportedTypeError",
 ]
 
@@ -69,6 +70,11 @@ class ArgumentError(CxError, ValueError):
 
 class IncompatibleAccumulatorError(ArgumentError):
     """Accumulators of different metrics, options, columns or weighting cannot be merged."""
+
+
+class OverlappingSamplesError(ArgumentError):
+    """Two results that share respondents (a segment and its own overall, or a result and
+    itself) given to a test that assumes independent groups."""
 
 
 class CorruptStateError(CxError, ValueError):

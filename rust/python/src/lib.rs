@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 mod aggregation;
 mod errors;
 mod functions;
+mod groups;
 mod metric;
 
 use aggregation::Aggregation;
@@ -19,6 +20,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::compare, m)?)?;
     m.add_function(wrap_pyfunction!(functions::composite_estimate, m)?)?;
     m.add_function(wrap_pyfunction!(functions::margin_of_error, m)?)?;
+    m.add_function(wrap_pyfunction!(groups::estimate_groups, m)?)?;
     m.add_function(wrap_pyfunction!(functions::sample_size, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
