@@ -3,27 +3,18 @@
 An accumulator holds a metric definition (name, options, column names) and the Rust-side
 tallies (``_native.Aggregation``: counts and weight sums per segment and scale value), which are
 the sufficient statistic of every metric. Updates, merges and estimates all happen in Rust; this
-module names things, checks definitions and frames the bytes.
+module names things and checks the arguments of the constructor.
 
-Byte layout of :meth:`Accumulator.to_bytes` (all integers little-endian; documented in
-``docs/accumulators.md``)::
-
-    0    8  magic       89 43 58 41 0D 0A 1A 0A  (b"\\x89CXA\\r\\n\\x1a\\n")
-    8    2  version     u16 = 1
-    10   2  flags       u16 = 0 (reserved)
-    12   4  def_len     u32: length D of the definition
-    16   8  length      u64: total bytes, checksum included
-    24   D  definition  canonical JSON (UTF-8, sorted keys, no spaces)
-    24+D S  state       the core state (its own format, "\\x89CXM..."), S = length - 28 - D;
-                        empty while a column-mode accumulator has seen no data
-    L-4  4  checksum    CRC-32 (zlib.crc32) of bytes 0..L-4
+The bytes of :meth:`Accumulator.to_bytes` are the core's state format (version 3), which carries
+the definition as a section of its own: Rust writes and reads them, validates the definition and
+checks that two definitions may merge (``rust/core/src/state``; the layout is in
+``docs/accumulators.md``). Bytes of the envelope used before (``\x89CXA``, with a JSON definition)
+are still read: Rust checks their frame, this module parses their JSON.
 """
 
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -41,10 +32,8 @@ __all__ = ["METRICS", "Accumulator", "IncompatibleAccumulatorError", "MetricName
 MetricName = Literal["nps", "csat", "ces", "top_box", "bottom_box", "mean"]
 METRICS: tuple[str, ...] = ("nps", "csat", "ces", "top_box", "bottom_box", "mean")
 
-MAGIC = b"\x89CXA\r\n\x1a\n"
-VERSION = 1
-_FRAME = struct.Struct("<8sHHIQ")  # magic, version, flags, def_len, length
-_CHECKSUM = 4
+# The first bytes of an accumulator written before core format 3 (the JSON envelope).
+_LEGACY_PREFIX = b"\x89CXA"
 
 _TEN_POINT = Scale(1, 10)
 MAX_REPLICATES = 10_000  # the core's limit: 32 bytes per segment, scale value and replicate
@@ -358,22 +347,16 @@ class Accumulator:
         """A new accumulator with the rows of both; neither input changes."""
         if not isinstance(other, Accumulator):
             raise TypeError(f"can only merge an Accumulator, got {type(other).__name__}")
-        mine, theirs = self._definition, other._definition
-        same = ("metric", "options", "on_invalid", "table")
-        diff = [k for k in same if mine[k] != theirs[k]]
+        both = self._agg is not None and other._agg is not None
+        _native.check_mergeable(self._definition, other._definition, both)
         if self._agg is None or other._agg is None:
-            if diff:
-                raise IncompatibleAccumulatorError(_describe(diff, mine, theirs))
             source = other if self._agg is None else self
             return source.copy()
-        diff += [k for k in ("score", "by", "weight", "bootstrap") if mine.get(k) != theirs.get(k)]
-        if diff:
-            raise IncompatibleAccumulatorError(_describe(diff, mine, theirs))
         try:
             merged = self._agg.merged(other._agg)
         except ArgumentError as exc:  # e.g. replicates drawn from one random stream
             raise IncompatibleAccumulatorError(str(exc)) from None
-        return Accumulator._build(mine, merged)
+        return Accumulator._build(self._definition, merged)
 
     def empty(self) -> Accumulator:
         """A new accumulator with this one's definition (and replicate stream) and no data."""
@@ -510,30 +493,30 @@ class Accumulator:
     def to_bytes(self) -> bytes:
         """The durable form: definition and tallies, versioned and checksummed. Canonical: equal
         accumulators give equal bytes, whatever order their data arrived and merged in."""
-        header = _canonical_json(self._definition)
-        state = b"" if self._agg is None else self._agg.to_bytes()
-        length = _FRAME.size + len(header) + len(state) + _CHECKSUM
-        body = _FRAME.pack(MAGIC, VERSION, 0, len(header), length) + header + state
-        return body + struct.pack("<I", zlib.crc32(body))
+        data: bytes = _native.accumulator_to_bytes(self._definition, self._agg)
+        return data
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> Accumulator:
-        """Reads :meth:`to_bytes` output; raises :class:`CorruptStateError` for truncated,
-        damaged, foreign or newer-format bytes."""
+        """Reads :meth:`to_bytes` output (and that of earlier versions); raises
+        :class:`CorruptStateError` for truncated, damaged, foreign or newer-format bytes."""
         if isinstance(data, memoryview | bytearray):
             data = bytes(data)
         if not isinstance(data, bytes):
             raise TypeError(f"from_bytes takes bytes, got {type(data).__name__}")
-        definition, state = _unframe(data)
-        options = definition["options"]
-        assert isinstance(options, dict)
+        if data[:4] == _LEGACY_PREFIX:
+            definition, agg = _native.accumulator_from_legacy(*_legacy_parts(data))
+        else:
+            decoded, agg = _native.accumulator_from_bytes(data)
+            if decoded is None:
+                raise CorruptStateError(
+                    "not an accumulator: a bare core state without a definition (Aggregation "
+                    "bytes; Accumulator bytes carry their metric and columns)")
+            definition = decoded
         try:
-            scale = _metric_def(str(definition["metric"]), options).scale
+            return cls._build(definition, agg)
         except Exception as exc:  # any failure to rebuild the metric means bad bytes
             raise CorruptStateError(f"accumulator definition is invalid: {exc}") from None
-        agg = _native.Aggregation.from_bytes(state) if state else None
-        _check_consistent(definition, scale, agg)
-        return cls._build(definition, agg)
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
         return (_from_bytes, (self.to_bytes(),))
@@ -567,123 +550,23 @@ def _with_a_chunk(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pa.chunked_array([pa.array([], column.type)], column.type)
 
 
-def _describe(diff: list[str], mine: dict[str, object], theirs: dict[str, object]) -> str:
-    parts = ", ".join(f"{k}: {mine.get(k)!r} vs {theirs.get(k)!r}" for k in diff)
-    return f"cannot merge accumulators with different definitions ({parts})"
-
-
 def _canonical_json(definition: dict[str, object]) -> bytes:
     return json.dumps(definition, sort_keys=True, separators=(",", ":"),
                       ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
-def _unframe(data: bytes) -> tuple[dict[str, object], bytes]:
-    """Checks the frame and checksum; returns the parsed definition and the core state bytes."""
-    minimum = _FRAME.size + _CHECKSUM
-    if len(data) < len(MAGIC):
-        if MAGIC.startswith(data):
-            raise CorruptStateError(f"truncated accumulator: {len(data)} byte(s), an "
-                                    f"accumulator has at least {minimum}")
-        raise CorruptStateError("not a cxmetrics accumulator (wrong magic bytes)")
-    if data[:8] != MAGIC:
-        hint = (" (this is a bare core state; Accumulator bytes start with \\x89CXA)"
-                if data[:8] == b"\x89CXM\r\n\x1a\n" else "")
-        raise CorruptStateError(f"not a cxmetrics accumulator (wrong magic bytes){hint}")
-    if len(data) < _FRAME.size:
-        raise CorruptStateError(f"truncated accumulator: {len(data)} byte(s), an accumulator "
-                                f"has at least {minimum}")
-    _, version, flags, def_len, length = _FRAME.unpack_from(data)
-    if length != len(data):
-        if length > len(data):
-            raise CorruptStateError(f"truncated accumulator: {len(data)} byte(s), its header "
-                                    f"says {length} (or the header is damaged)")
-        raise CorruptStateError(f"accumulator has {len(data)} byte(s) but its header says "
-                                f"{length}: trailing data or a damaged header")
-    if len(data) < minimum:
-        raise CorruptStateError(f"truncated accumulator: {len(data)} byte(s), an accumulator "
-                                f"has at least {minimum}")
-    (stored,) = struct.unpack_from("<I", data, len(data) - _CHECKSUM)
-    actual = zlib.crc32(memoryview(data)[: len(data) - _CHECKSUM])
-    if stored != actual:
-        raise CorruptStateError(f"accumulator is damaged: checksum mismatch (stored "
-                                f"{stored:#010x}, computed {actual:#010x})")
-    if version > VERSION:
-        raise CorruptStateError(f"accumulator has format version {version}, newer than this "
-                                f"cxmetrics reads ({VERSION}); upgrade cxmetrics to read it")
-    if version == 0:
-        raise CorruptStateError("accumulator has format version 0, which does not exist")
-    if flags != 0:
-        raise CorruptStateError(f"accumulator has unknown flags {flags:#06x}")
-    end = _FRAME.size + def_len
-    if end > len(data) - _CHECKSUM:
-        raise CorruptStateError("accumulator definition runs past the end of the data")
-    header = data[_FRAME.size:end]
+def _legacy_parts(data: bytes) -> tuple[object, bytes]:
+    """The parsed JSON definition and the core state bytes of a ``\\x89CXA`` accumulator (its
+    frame and checksum checked in Rust; its definition then checked there like any other)."""
+    header, state = _native.split_legacy_accumulator(data)
     try:
         definition = json.loads(header.decode("utf-8"))
-    except (ValueError, RecursionError) as exc:
+        canonical = _canonical_json(definition)
+    except (ValueError, TypeError, RecursionError) as exc:
         raise CorruptStateError(f"accumulator definition is not valid JSON: {exc}") from None
-    _check_definition(definition)
-    if _canonical_json(definition) != header:
+    if canonical != header:
         raise CorruptStateError("accumulator definition is not in canonical form")
-    return definition, data[end: len(data) - _CHECKSUM]
-
-
-def _check_definition(d: object) -> None:
-    """Shape and types of a decoded definition (values are checked by rebuilding it)."""
-    fields = {"metric", "options", "on_invalid", "table", "score", "by", "weight"}
-    if not isinstance(d, dict) or set(d) - {"bootstrap"} != fields:
-        raise CorruptStateError("accumulator definition does not have the expected fields")
-    if "bootstrap" in d:
-        b = d["bootstrap"]
-        if not (isinstance(b, dict) and set(b) == {"replicates", "seed"}
-                and _is_int(b["replicates"]) and (b["seed"] is None or _is_int(b["seed"]))
-                and d["weight"] is not None):
-            raise CorruptStateError("accumulator definition has an invalid bootstrap field")
-    ok = (
-        d["metric"] in _OPTIONS
-        and isinstance(d["options"], dict)
-        and d["on_invalid"] in ("raise", "drop")
-        and isinstance(d["table"], bool)
-        and (d["score"] is None or isinstance(d["score"], str))
-        and (d["weight"] is None or isinstance(d["weight"], str))
-        and (d["by"] is None or (isinstance(d["by"], list)
-                                 and all(isinstance(b, str) for b in d["by"])))
-    )
-    if not ok:
-        raise CorruptStateError("accumulator definition has fields of the wrong type")
-    options = d["options"]
-    if set(options) != set(_OPTIONS[d["metric"]]):
-        raise CorruptStateError(f"accumulator definition has options {sorted(options)}, "
-                                f"expected {sorted(_OPTIONS[d['metric']])}")
-    try:
-        normal = _normalise(d["metric"], options)
-    except (ValueError, TypeError) as exc:
-        raise CorruptStateError(f"accumulator definition is invalid: {exc}") from None
-    if normal != options:
-        raise CorruptStateError("accumulator definition options are not normalised")
-    if d["table"] and d["score"] is None:
-        raise CorruptStateError("accumulator definition names no score column")
-
-
-def _check_consistent(d: dict[str, object], scale: Scale,
-                      agg: _native.Aggregation | None) -> None:
-    if agg is None:
-        if d["table"] or d["score"] is not None:
-            raise CorruptStateError("accumulator bytes hold a definition but no tallies")
-        if d["by"] is not None or d["weight"] is not None:
-            raise CorruptStateError("accumulator without data names key or weight columns")
-        return
-    if d["score"] is None:
-        raise CorruptStateError("accumulator tallies have no column names")
-    if (agg.low, agg.high) != (scale.low, scale.high):
-        raise CorruptStateError(f"accumulator tallies are on scale {agg.low}..{agg.high}, its "
-                                f"metric on {scale.low}..{scale.high}")
-    by = d["by"]
-    n_keys = len(by) if isinstance(by, list) else 0
-    if agg.n_keys != n_keys or agg.weighted != (d["weight"] is not None):
-        raise CorruptStateError("accumulator tallies do not match its key and weight columns")
-    if (agg.replicates, agg.seed) != _replicates_of(d):
-        raise CorruptStateError("accumulator tallies do not match its bootstrap replicates")
+    return definition, state
 
 
 def _is_int(value: object) -> bool:

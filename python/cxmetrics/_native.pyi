@@ -98,6 +98,23 @@ def compare(
     Each side is (counts per scale point, value, se, effective n, weighted).
     """
 
+def accumulator_to_bytes(definition: dict[str, object],
+                         aggregation: Aggregation | None = None) -> bytes:
+    """An accumulator's bytes (core format 3): its definition and tallies."""
+def accumulator_from_bytes(
+    data: bytes,
+) -> tuple[dict[str, object] | None, Aggregation | None]:
+    """The definition (None for a bare state) and tallies of accumulator bytes."""
+def split_legacy_accumulator(data: bytes) -> tuple[bytes, bytes]:
+    """The definition JSON and state bytes of a legacy (\\x89CXA) accumulator, frame checked."""
+def accumulator_from_legacy(
+    definition: object, state: bytes,
+) -> tuple[dict[str, object], Aggregation | None]:
+    """A legacy accumulator from its parsed definition and state bytes, checked."""
+def check_mergeable(mine: dict[str, object], theirs: dict[str, object],
+                    both_hold_data: bool) -> None:
+    """Raises IncompatibleAccumulatorError unless the two definitions may merge."""
+
 def margin_of_error(n: float, v: float, confidence: float) -> float: ...
 def sample_size(margin: float, v: float, confidence: float) -> int: ...
 def composite_estimate(

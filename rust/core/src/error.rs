@@ -72,14 +72,17 @@ pub enum CoreError {
         /// Rows of this column.
         actual: u64,
     },
-    #[error("invalid argument: {0}")]
     /// An argument out of range or not applicable.
+    #[error("invalid argument: {0}")]
     InvalidArgument(String),
-    #[error("corrupt state: {0}")]
+    /// Two accumulators that cannot be merged (different definitions).
+    #[error("{0}")]
+    Incompatible(String),
     /// Bytes that are not a valid state (damaged, foreign or from a newer format).
+    #[error("corrupt state: {0}")]
     CorruptState(String),
-    #[error("arrow error: {0}")]
     /// An error from arrow-rs (casts, row conversion).
+    #[error("arrow error: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
 }
 

@@ -64,7 +64,7 @@ pub struct Aggregation {
 }
 
 impl Aggregation {
-    fn from_state(state: State) -> Self {
+    pub(crate) fn from_state(state: State) -> Self {
         Self {
             state: Mutex::new(state),
             rows: Mutex::new(0),

@@ -111,6 +111,7 @@ pub fn to_py_err(py: Python<'_>, err: CoreError, names: &Names) -> PyErr {
         }
         CoreError::CorruptState(m) => raise(py, "CorruptStateError", m, &[]),
         CoreError::InvalidArgument(m) => raise(py, "ArgumentError", m, &[]),
+        CoreError::Incompatible(m) => raise(py, "IncompatibleAccumulatorError", m, &[]),
         other => raise(py, "CxError", other.to_string(), &[]),
     }
 }

@@ -5,6 +5,7 @@
 use pyo3::prelude::*;
 
 mod aggregation;
+mod definition;
 mod errors;
 mod functions;
 mod groups;
@@ -22,6 +23,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::margin_of_error, m)?)?;
     m.add_function(wrap_pyfunction!(groups::estimate_groups, m)?)?;
     m.add_function(wrap_pyfunction!(functions::sample_size, m)?)?;
+    m.add_function(wrap_pyfunction!(definition::accumulator_to_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(definition::accumulator_from_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(definition::split_legacy_accumulator, m)?)?;
+    m.add_function(wrap_pyfunction!(definition::accumulator_from_legacy, m)?)?;
+    m.add_function(wrap_pyfunction!(definition::check_mergeable, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

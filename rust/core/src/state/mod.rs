@@ -9,9 +9,13 @@
 //!
 //! May use: `aggregator`, `tally`, `group`, `streams`, `scale`, `exact_sum`, `error`.
 
+pub mod definition;
 pub mod format;
 
-pub use format::{crc32, decode, encode, FORMAT_VERSION, MAGIC, MAX_KEYS};
+pub use definition::Definition;
+pub use format::{
+    crc32, decode, decode_accumulator, encode, encode_accumulator, FORMAT_VERSION, MAGIC, MAX_KEYS,
+};
 
 use arrow_schema::DataType;
 

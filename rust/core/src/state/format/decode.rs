@@ -3,6 +3,7 @@
 //! newer bytes give [`CoreError::CorruptState`] and never a panic or a wrong state.
 
 use super::crc::crc32;
+use super::definition::read_definition;
 use super::keys::{read_column, read_type};
 use super::reader::Reader;
 use super::*;
@@ -11,14 +12,59 @@ use crate::error::Result;
 use crate::exact_sum::{ExactSum, MAX_WEIGHT};
 use crate::group::KeyIndex;
 use crate::scale::Scale;
-use crate::state::State;
+use crate::state::{Definition, State};
 use crate::streams::{ReplicateStreams, MAX_REPLICATES};
 use crate::tally::poisson::MAX_POISSON;
 use crate::tally::Tallies;
 
 /// Reads a state written by [`encode`] (any version up to [`FORMAT_VERSION`]). The checksum is
-/// verified before anything else is interpreted; every later read is bounds-checked.
+/// verified before anything else is interpreted; every later read is bounds-checked. A
+/// definition, if the bytes hold one, is validated and left out.
 pub fn decode(bytes: &[u8]) -> Result<State> {
+    let (definition, state) = decode_parts(bytes)?;
+    if let Some(definition) = definition {
+        checked(definition, &state)?;
+    }
+    Ok(state)
+}
+
+/// Reads an accumulator written by [`encode_accumulator`](super::encode_accumulator): its
+/// definition (None for formats 1 and 2 and bare states) and its state (None when the
+/// definition names no score column yet: column mode before any data). The definition is
+/// checked against the state; every fault is `CorruptState`.
+pub fn decode_accumulator(bytes: &[u8]) -> Result<(Option<Definition>, Option<State>)> {
+    let (definition, state) = decode_parts(bytes)?;
+    let Some(definition) = definition else {
+        return Ok((None, Some(state)));
+    };
+    let definition = checked(definition, &state)?;
+    let state = definition.score.is_some().then_some(state);
+    Ok((Some(definition), state))
+}
+
+/// The definition read from a state's bytes, with the state's replicate settings, once checked
+/// against the state (which is a placeholder when the definition names no columns yet).
+fn checked(mut definition: Definition, state: &State) -> Result<Definition> {
+    definition.replicates = state.streams().map(|s| (s.replicates, s.seed));
+    let state = if definition.score.is_none() {
+        if state.weighted() || state.n_keys() != 0 || state.aggregator().is_some() {
+            return Err(corrupt(
+                "accumulator definition names no columns but its state holds tallies",
+            ));
+        }
+        None
+    } else {
+        Some(state)
+    };
+    definition.check_state(state).map_err(|e| {
+        corrupt(format!(
+            "accumulator definition does not match its state: {e}"
+        ))
+    })?;
+    Ok(definition)
+}
+
+fn decode_parts(bytes: &[u8]) -> Result<(Option<Definition>, State)> {
     let min = HEADER_LEN + CHECKSUM_LEN;
     if bytes.len() < MAGIC.len() {
         return Err(if MAGIC.starts_with(bytes) {
@@ -87,13 +133,13 @@ pub fn decode(bytes: &[u8]) -> Result<State> {
     decode_body(body, version)
 }
 
-fn decode_body(body: &[u8], version: u16) -> Result<State> {
+fn decode_body(body: &[u8], version: u16) -> Result<(Option<Definition>, State)> {
     let mut r = Reader { buf: body, pos: 10 };
     let flags = u16::from_le_bytes(r.array()?);
-    let known = if version == 1 {
-        FLAG_WEIGHTED | FLAG_TALLIES
-    } else {
-        FLAG_WEIGHTED | FLAG_TALLIES | FLAG_REPLICATES
+    let known = match version {
+        1 => FLAG_WEIGHTED | FLAG_TALLIES,
+        2 => FLAG_WEIGHTED | FLAG_TALLIES | FLAG_REPLICATES,
+        _ => FLAG_WEIGHTED | FLAG_TALLIES | FLAG_REPLICATES | FLAG_DEFINITION,
     };
     if flags & !known != 0 {
         return Err(corrupt(format!(
@@ -111,6 +157,11 @@ fn decode_body(body: &[u8], version: u16) -> Result<State> {
     let (low, high) = (r.i64()?, r.i64()?);
     let scale = Scale::new(low, high)
         .map_err(|e| corrupt(format!("accumulator state has an invalid scale: {e}")))?;
+    let definition = if flags & FLAG_DEFINITION != 0 {
+        Some(read_definition(&mut r, scale)?)
+    } else {
+        None
+    };
     let streams = if flags & FLAG_REPLICATES != 0 {
         if !weighted {
             return Err(corrupt(
@@ -136,13 +187,16 @@ fn decode_body(body: &[u8], version: u16) -> Result<State> {
             r.pos
         )));
     }
-    Ok(State {
-        scale,
-        weighted,
-        n_keys,
-        aggregator,
-        streams,
-    })
+    Ok((
+        definition,
+        State {
+            scale,
+            weighted,
+            n_keys,
+            aggregator,
+            streams,
+        },
+    ))
 }
 
 fn read_streams(r: &mut Reader<'_>) -> Result<ReplicateStreams> {

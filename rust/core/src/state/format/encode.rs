@@ -1,21 +1,40 @@
-//! Writing a state: the frame, the body, the replicate streams and the tallies (key columns
+//! Writing a state: the frame, the body, the definition, the replicate streams and the tallies (key columns
 //! through `keys`). Canonical: segments in key order and exact sums, so equal contents give
 //! equal bytes.
 
 use arrow_schema::DataType;
 
 use super::crc::crc32;
+use super::definition::write_definition;
 use super::keys::{write_type, write_values};
 use super::*;
 use crate::aggregator::Aggregator;
 use crate::error::{CoreError, Result};
 use crate::exact_sum::ExactSum;
-use crate::state::State;
+use crate::state::{Definition, State};
 use crate::streams::ReplicateStreams;
 
-/// Writes `state` in the current format. Fails (without writing anything) when a segment key
-/// type has no encoding or the state is inconsistent.
+/// Writes `state` in the current format, without a definition. Fails (without writing
+/// anything) when a segment key type has no encoding.
 pub fn encode(state: &State) -> Result<Vec<u8>> {
+    encode_with(state, None)
+}
+
+/// Writes an accumulator: its definition and its state (None: column mode before any data).
+/// Fails when the definition is invalid or does not match the state.
+pub fn encode_accumulator(definition: &Definition, state: Option<&State>) -> Result<Vec<u8>> {
+    definition.check()?;
+    definition.check_state(state)?;
+    match state {
+        Some(state) => encode_with(state, Some(definition)),
+        None => encode_with(
+            &State::new(definition.scale, false, 0, None)?,
+            Some(definition),
+        ),
+    }
+}
+
+fn encode_with(state: &State, definition: Option<&Definition>) -> Result<Vec<u8>> {
     if state.n_keys() > MAX_KEYS {
         return Err(CoreError::InvalidArgument(format!(
             "an accumulator state holds at most {MAX_KEYS} key columns, this one has {}",
@@ -32,6 +51,9 @@ pub fn encode(state: &State) -> Result<Vec<u8>> {
     if state.streams().is_some() {
         flags |= FLAG_REPLICATES;
     }
+    if definition.is_some() {
+        flags |= FLAG_DEFINITION;
+    }
     let mut out = Vec::with_capacity(HEADER_LEN + CHECKSUM_LEN);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -40,6 +62,9 @@ pub fn encode(state: &State) -> Result<Vec<u8>> {
     out.extend_from_slice(&0u64.to_le_bytes()); // length, patched below
     out.extend_from_slice(&state.scale().low.to_le_bytes());
     out.extend_from_slice(&state.scale().high.to_le_bytes());
+    if let Some(definition) = definition {
+        write_definition(definition, &mut out);
+    }
     if let Some(streams) = state.streams() {
         write_streams(streams, &mut out);
     }

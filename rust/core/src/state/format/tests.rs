@@ -414,9 +414,13 @@ fn foreign_and_future_inputs_are_named() {
         assert!(m.contains("magic") || m.contains("truncated"), "{m}");
     }
     let mut future = encode(&small_state()).unwrap();
-    future[8..10].copy_from_slice(&3u16.to_le_bytes());
+    let next = FORMAT_VERSION + 1;
+    future[8..10].copy_from_slice(&next.to_le_bytes());
     let m = assert_corrupt(&reseal(future.clone()), "future");
-    assert!(m.contains("version 3") && m.contains("upgrade"), "{m}");
+    assert!(
+        m.contains(&format!("version {next}")) && m.contains("upgrade"),
+        "{m}"
+    );
     // Unresealed, the same edit is plain damage.
     let m = assert_corrupt(&future, "damaged version");
     assert!(m.contains("checksum"), "{m}");
