@@ -27,4 +27,5 @@ pub mod scale;
 pub mod state;
 pub mod streams;
 pub mod tally;
+pub mod unions;
 pub mod weighted_bootstrap;

@@ -1,13 +1,6 @@
-//! Estimates of unions of an aggregation's segments: the complement of a segment ("the rest"),
-//! a rolling window of periods, or an empty period. The tallies are added exactly (counts and
-//! exact weight sums), so a union's figures equal those of one pass over its rows.
+//! Estimates of unions of an aggregation's segments (see `cxmetrics_core::unions`): glue only.
 
-use std::sync::Arc;
-
-use arrow_array::{ArrayRef, UInt32Array};
-use cxmetrics_core::error::CoreError;
-use cxmetrics_core::histogram::{key_stream, Tallies};
-use cxmetrics_core::report::estimate_batch;
+use cxmetrics_core::unions::estimate_unions;
 use pyo3::prelude::*;
 use pyo3_arrow::PyRecordBatch;
 
@@ -36,42 +29,8 @@ pub fn estimate_groups<'py>(
     let state = source.snapshot();
     let bootstrap = bootstrap.to_string();
     let batch = run_detached(py, &Names::default(), || {
-        if spec.scale != state.scale {
-            return Err(CoreError::InvalidArgument(
-                "the metric's scale differs from the aggregation's".into(),
-            ));
-        }
         let request = interval_request(ci.as_deref(), confidence, &bootstrap, n_resamples, seed)?;
-        let agg = match &state.aggregator {
-            Some(a) => a.clone(),
-            None => state.empty_aggregator()?,
-        };
-        let grouped = agg.finish()?;
-        let tallies = &grouped.tallies;
-        let segments = tallies.segments();
-        let mut out = Tallies::new(tallies.points(), tallies.weighted(), groups.len())
-            .with_replicates(tallies.replicates());
-        for (g, members) in groups.iter().enumerate() {
-            for &s in members {
-                if s >= segments {
-                    return Err(CoreError::InvalidArgument(format!(
-                        "group {g} names segment {s}, but there are {segments}"
-                    )));
-                }
-                out.add_segment(g, tallies, s);
-            }
-        }
-        let ids: Vec<u32> = (0..groups.len() as u32).collect();
-        let streams: Vec<u64> = ids.iter().map(|g| key_stream(&g.to_le_bytes())).collect();
-        let keys: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from(ids))];
-        estimate_batch(
-            &spec,
-            &out,
-            &streams,
-            &keys,
-            &["group".to_string()],
-            &request,
-        )
+        estimate_unions(&state, &spec, &groups, &request)
     })?;
     PyRecordBatch::new(batch).into_pyarrow(py)
 }
