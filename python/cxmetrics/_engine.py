@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
-
-import pyarrow as pa
+from typing import Literal
 
 from . import _native
+from ._definition import MetricDef, mean, net, share
 from ._inputs import Columns, resolve_columns
-from ._results import MetricResult, SegmentedResult
-from .scale import Scale
+from ._results import MetricResult, SegmentedResult, internal_key_names, result_rows
 
-__all__ = ["BootstrapMethod", "CiMethod", "MetricDef", "OnInvalid", "compute"]
+__all__ = [
+    "BootstrapMethod", "CiMethod", "MetricDef", "OnInvalid", "compute", "internal_key_names",
+    "mean", "net", "result_rows", "share",
+]
 
 CiMethod = Literal["wald", "adjusted-wald", "score", "wilson", "t", "bootstrap", "bayes"]
 BootstrapMethod = Literal["percentile", "basic", "bca"]
@@ -22,42 +22,6 @@ OnInvalid = Literal["raise", "drop"]
 
 _CI_METHODS = ("wald", "adjusted-wald", "score", "wilson", "t", "bootstrap", "bayes")
 _BOOTSTRAP_METHODS = ("percentile", "basic", "bca")
-
-# Core output columns that are not statistics and get renamed or dropped for users.
-_STAT_COLUMNS = (
-    "value", "se", "ci_low", "ci_high", "n", "n_missing", "n_invalid", "weighted_n", "effective_n",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class MetricDef:
-    """What to compute: the metric's name, its native definition and its bucket names."""
-
-    name: str
-    scale: Scale
-    native: _native.Metric
-    bucket_names: tuple[str, ...]
-
-
-def net(name: str, scale: Scale, positive: tuple[int, int], negative: tuple[int, int],
-        bucket_names: tuple[str, str, str]) -> MetricDef:
-    native = _native.Metric.net(scale.low, scale.high, _pair(positive), _pair(negative))
-    return MetricDef(name, scale, native, bucket_names)
-
-
-def share(name: str, scale: Scale, hit: tuple[int, int],
-          bucket_names: tuple[str, str]) -> MetricDef:
-    return MetricDef(name, scale, _native.Metric.share(scale.low, scale.high, _pair(hit)),
-                     bucket_names)
-
-
-def mean(name: str, scale: Scale) -> MetricDef:
-    return MetricDef(name, scale, _native.Metric.mean(scale.low, scale.high), ())
-
-
-def _pair(bounds: tuple[int, int]) -> tuple[int, int]:
-    low, high = bounds
-    return int(low), int(high)
 
 
 def check_options(ci: str | None, confidence: float, on_invalid: str, bootstrap: str,
@@ -164,25 +128,6 @@ def results_from(metric: MetricDef, agg: _native.Aggregation, key_names: tuple[s
                        n_resamples=method.n_resamples, seed=method.seed, weighted=agg.weighted)
 
 
-def result_rows(metric: MetricDef, segments: pa.RecordBatch, overall_batch: pa.RecordBatch,
-                key_names: tuple[str, ...], *, segmented: bool, method: str | None,
-                confidence: float, n_resamples: int | None, seed: int | None,
-                weighted: bool) -> MetricResult | SegmentedResult:
-    """Typed results from the core's per-segment and overall record batches."""
-    how = _Method(method, confidence, n_resamples, seed)
-    overall = _rows(metric, overall_batch, (), how, weighted)[0]
-    if not segmented:
-        return overall
-    rows = _rows(metric, segments, tuple(internal_key_names(key_names)), how, weighted)
-    return SegmentedResult(key_names, rows, overall, _public_table(metric, segments, key_names))
-
-
-def internal_key_names(key_names: Sequence[str]) -> list[str]:
-    """Names the core gives key columns: never equal to a statistic's column, whatever the
-    user's columns are called (a key named "n" or "value" must not shadow the count)."""
-    return [f"__cx_key_{i}" for i in range(len(key_names))]
-
-
 def fresh_seed() -> int:
     return secrets.randbits(64)
 
@@ -191,60 +136,3 @@ def check_seed(seed: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
         raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
     return seed
-
-
-def _rows(metric: MetricDef, batch: pa.RecordBatch, key_names: tuple[str, ...],
-          method: _Method, weighted: bool) -> list[MetricResult]:
-    data: dict[str, list[Any]] = batch.to_pydict()
-    keys = list(zip(*(data[name] for name in key_names), strict=True)) if key_names else None
-    out = []
-    for i in range(batch.num_rows):
-        counts = {name: int(data[f"bucket_{b}"][i]) for b, name in enumerate(metric.bucket_names)}
-        out.append(
-            MetricResult(
-                metric=metric.name,
-                value=float(data["value"][i]),
-                ci_low=float(data["ci_low"][i]),
-                ci_high=float(data["ci_high"][i]),
-                confidence=method.confidence,
-                method=method.name,
-                se=float(data["se"][i]),
-                n=int(data["n"][i]),
-                n_missing=int(data["n_missing"][i]),
-                n_invalid=int(data["n_invalid"][i]),
-                weighted_n=float(data["weighted_n"][i]),
-                effective_n=float(data["effective_n"][i]),
-                counts=counts,
-                distribution=tuple(int(c) for c in data["distribution"][i]),
-                scale=metric.scale,
-                segment=() if keys is None else tuple(keys[i]),
-                n_resamples=method.n_resamples,
-                seed=method.seed,
-                note=data["note"][i],
-                weighted=weighted,
-                definition=metric,
-            )
-        )
-    return out
-
-
-def _public_table(metric: MetricDef, batch: pa.RecordBatch,
-                  key_names: tuple[str, ...]) -> pa.Table:
-    batch = batch.drop_columns(["note"]) if batch.num_rows and all(
-        v is None for v in batch.column("note").to_pylist()) else batch
-    internal = dict(zip(internal_key_names(key_names), key_names, strict=True))
-    stats = {name for name in batch.schema.names if name not in internal}
-    stats |= set(metric.bucket_names)
-
-    def public(name: str) -> str:
-        if name in internal:
-            # A key column named like a statistic keeps its name with a "_segment" suffix.
-            user = internal[name]
-            return f"{user}_segment" if user in stats else user
-        if name.startswith("bucket_"):
-            return metric.bucket_names[int(name.removeprefix("bucket_"))]
-        return name
-
-    names = [public(name) for name in batch.schema.names]
-    return pa.Table.from_batches([batch.rename_columns(names)])
-
