@@ -1,6 +1,6 @@
 # Two entry points for a fresh machine with only Python and Rust: `make report` and `make test`.
 # `make report` installs the package and its runtime dependencies (numpy, pyarrow) only;
-# `make test` adds the dev tools (the `dev` dependency group in pyproject.toml). Both work from
+# `make test` adds the dev tools (the `test` dependency group in pyproject.toml). Both work from
 # this repository's own files and print their progress.
 
 PYTHON ?= python3
@@ -22,21 +22,24 @@ $(VENV)/.tools:
 # dependencies and cargo prints one line per compiled crate.
 $(VENV)/.built: $(VENV)/.tools $(RUST_SOURCES) pyproject.toml
 	@echo "== building the Rust extension (release; a few minutes on a fresh machine)"
+	rm -f python/cxmetrics/_native*.so  # a stale per-version library would shadow the abi3 one
 	$(BIN)/maturin develop --release
 	touch $@
 
 # The dev tools for `make test`, read from pyproject.toml's [dependency-groups] (pip >= 25.1).
 $(VENV)/.dev: $(VENV)/.tools pyproject.toml
 	@echo "== installing the dev tools (pytest, mypy, ruff, peers for the benchmarks, spark, dask)"
-	$(BIN)/python -m pip install --progress-bar off --group dev
+	$(BIN)/python -m pip install --progress-bar off --group test
 	touch $@
 
 report: $(VENV)/.built
 	$(BIN)/cxmetrics report --sample
 
-# A wheel with a manylinux tag (checked by maturin's auditwheel pass) into dist/.
+# One abi3 wheel (CPython >= 3.10) with a manylinux tag, checked by maturin's auditwheel pass,
+# into dist/. tests/test_wheel.py builds the same wheel and installs it without Rust.
 wheel: $(VENV)/.tools
-	$(BIN)/maturin build --release --compatibility manylinux_2_28 --auditwheel check --out dist
+	$(BIN)/maturin build --release --compatibility manylinux_2_34 --auditwheel check \
+		--interpreter $(BIN)/python --out dist
 
 test: check-rust check-python pytest bench-check
 

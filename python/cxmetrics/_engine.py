@@ -116,14 +116,14 @@ def results_from(metric: MetricDef, agg: _native.Aggregation, key_names: tuple[s
         used_seed = fresh_seed() if seed is None else check_seed(seed)
         name = f"bootstrap-{bootstrap}" if ci == "bootstrap" else "bayes"
         method = _Method(name, float(confidence), n_resamples, used_seed)
-        segments, overall_batch = agg.estimate(metric.native, internal_key_names(key_names), ci,
-                                               float(confidence), bootstrap, n_resamples,
-                                               used_seed, weight_cells)
+        segments, overall = agg.estimate_rows(metric.native, internal_key_names(key_names),
+                                              segmented, ci, float(confidence), bootstrap,
+                                              n_resamples, used_seed, weight_cells)
     else:
         method = _Method(ci, float(confidence))
-        segments, overall_batch = agg.estimate(metric.native, internal_key_names(key_names), ci,
-                                               float(confidence))
-    return result_rows(metric, segments, overall_batch, key_names, segmented=segmented,
+        segments, overall = agg.estimate_rows(metric.native, internal_key_names(key_names),
+                                              segmented, ci, float(confidence))
+    return result_rows(metric, segments, overall, key_names, segmented=segmented,
                        method=method.name, confidence=method.confidence,
                        n_resamples=method.n_resamples, seed=method.seed, weighted=agg.weighted)
 

@@ -350,23 +350,27 @@ def internal_key_names(key_names: Sequence[str]) -> list[str]:
     return [f"__cx_key_{i}" for i in range(len(key_names))]
 
 
-def result_rows(metric: MetricDef, segments: pa.RecordBatch, overall_batch: pa.RecordBatch,
-                key_names: tuple[str, ...], *, segmented: bool, method: str | None,
-                confidence: float, n_resamples: int | None, seed: int | None,
+def result_rows(metric: MetricDef, segments: pa.RecordBatch | None,
+                overall: pa.RecordBatch | Mapping[str, Any], key_names: tuple[str, ...], *,
+                segmented: bool, method: str | None, confidence: float,
+                n_resamples: int | None, seed: int | None,
                 weighted: bool) -> MetricResult | SegmentedResult:
-    """Typed results from the core's per-segment and overall record batches."""
-    overall = _overall(metric, overall_batch, method=method, confidence=float(confidence),
-                       n_resamples=n_resamples, seed=seed, weighted=weighted)
+    """Typed results from the core's per-segment batch and its overall row (a one-row batch,
+    or that row already as a dict)."""
+    row = overall if isinstance(overall, Mapping) else overall.to_pylist()[0]
+    total = _overall(metric, row, method=method, confidence=float(confidence),
+                     n_resamples=n_resamples, seed=seed, weighted=weighted)
     if not segmented:
-        return overall
+        return total
+    assert segments is not None
     table, key_columns = _segment_table(metric, segments, key_names)
-    return SegmentedResult(tuple(key_names), overall, table, key_columns)
+    return SegmentedResult(tuple(key_names), total, table, key_columns)
 
 
-def _overall(metric: MetricDef, batch: pa.RecordBatch, *, method: str | None, confidence: float,
-             n_resamples: int | None, seed: int | None, weighted: bool) -> MetricResult:
-    """The one-row overall batch as a MetricResult (the per-request path: one pyarrow call)."""
-    row = batch.to_pylist()[0]
+def _overall(metric: MetricDef, row: Mapping[str, Any], *, method: str | None,
+             confidence: float, n_resamples: int | None, seed: int | None,
+             weighted: bool) -> MetricResult:
+    """The overall row as a MetricResult."""
     return MetricResult(
         metric=metric.name,
         value=row["value"],
