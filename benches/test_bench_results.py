@@ -6,7 +6,8 @@ Two measurements on 2M rows with an int64 key of 1M distinct values:
   ``polars`` building a table of the same shape (keys, value, se, bounds, counts) by group-by
   and expressions from the same 2M rows. The issue asks for "well under a second".
 - ``call_1m``: the whole ``cx.nps(..., by=key).to_arrow()`` call against the same polars query,
-  recorded for the ratio table (the core's high-cardinality grouping is issue 9's work).
+  recorded for the ratio table at ``--bench-size=full`` only (the core's high-cardinality
+  grouping is issue 9's work: 50 s against polars' 3 s when this was written).
 """
 
 from __future__ import annotations
@@ -91,8 +92,12 @@ def test_results_1m(benchmark: Any, engine: str, survey: pa.Table, core_batches:
 
 
 @pytest.mark.parametrize("engine", ["cxmetrics", "polars"])
-def test_call_1m(benchmark: Any, engine: str, survey: pa.Table,
+def test_call_1m(benchmark: Any, engine: str, survey: pa.Table, bench_size: str,
                  record_timing: Callable[..., None]) -> None:
+    if bench_size != "full":
+        # 50 s a call today (2026-12-03, loaded machine): the core's high-cardinality grouping
+        # is issue 9's work; `make bench` measures it, `make bench-check` does not wait for it.
+        pytest.skip("the whole 1M-segment call runs with --bench-size=full (make bench)")
     lazy = pl.from_arrow(survey).lazy()  # type: ignore[union-attr]
     run = (lambda: cx.nps(survey, "score", by="key").to_arrow()) if engine == "cxmetrics" else (
         lambda: _polars_table(lazy))

@@ -9,7 +9,13 @@ from typing import Literal
 from . import _native
 from ._definition import MetricDef, mean, net, share
 from ._inputs import Columns, resolve_columns
-from ._results import MetricResult, SegmentedResult, internal_key_names, result_rows
+from ._results import (
+    MetricResult,
+    SegmentedResult,
+    internal_key_names,
+    public_key_names,
+    result_rows,
+)
 
 __all__ = [
     "BootstrapMethod", "CiMethod", "MetricDef", "OnInvalid", "compute", "internal_key_names",
@@ -110,19 +116,21 @@ def results_from(metric: MetricDef, agg: _native.Aggregation, key_names: tuple[s
                  n_resamples: int = 10_000, seed: int | None = None,
                  weight_cells: _native.Aggregation | None = None
                  ) -> MetricResult | SegmentedResult:
+    # The core names the key columns as the result will (no rename afterwards).
+    names = public_key_names(metric, key_names)
     if ci in ("bootstrap", "bayes"):
         check_options(ci, confidence, "raise", bootstrap, n_resamples)
         # No seed means fresh entropy; the seed used is recorded so the result can be rebuilt.
         used_seed = fresh_seed() if seed is None else check_seed(seed)
         name = f"bootstrap-{bootstrap}" if ci == "bootstrap" else "bayes"
         method = _Method(name, float(confidence), n_resamples, used_seed)
-        segments, overall = agg.estimate_rows(metric.native, internal_key_names(key_names),
-                                              segmented, ci, float(confidence), bootstrap,
-                                              n_resamples, used_seed, weight_cells)
+        segments, overall = agg.estimate_rows(metric.native, names, segmented, ci,
+                                              float(confidence), bootstrap, n_resamples,
+                                              used_seed, weight_cells)
     else:
         method = _Method(ci, float(confidence))
-        segments, overall = agg.estimate_rows(metric.native, internal_key_names(key_names),
-                                              segmented, ci, float(confidence))
+        segments, overall = agg.estimate_rows(metric.native, names, segmented, ci,
+                                              float(confidence))
     return result_rows(metric, segments, overall, key_names, segmented=segmented,
                        method=method.name, confidence=method.confidence,
                        n_resamples=method.n_resamples, seed=method.seed, weighted=agg.weighted)

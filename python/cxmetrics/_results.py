@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     import pandas
     import polars
 
-__all__ = ["MetricResult", "SegmentedResult", "internal_key_names", "result_rows"]
+__all__ = [
+    "MetricResult", "SegmentedResult", "internal_key_names", "public_key_names", "result_rows",
+]
 
 Key = tuple[Any, ...]
 
@@ -125,8 +127,10 @@ class SegmentedResult:
 
     by: tuple[str, ...]
     overall: MetricResult
-    # One row per segment: the key columns (``key_columns``), value, se, ci_low, ci_high,
-    # n, n_missing, n_invalid, weighted_n, effective_n, one count per bucket, distribution, note.
+    # One row per segment, as the core built it: the key columns (``key_columns``), value, se,
+    # ci_low, ci_high, n, n_missing, n_invalid, weighted_n, effective_n, the bucket counts
+    # ``bucket_0``, ``bucket_1``, ... (uint64, in ``overall.definition.bucket_names`` order),
+    # distribution, note. ``to_arrow()`` gives the friendly, flat form.
     segments: pa.Table = field(repr=False)
     key_columns: tuple[str, ...] = ()
 
@@ -197,7 +201,7 @@ class SegmentedResult:
                 n_invalid=data["n_invalid"][i],
                 weighted_n=data["weighted_n"][i],
                 effective_n=data["effective_n"][i],
-                counts={name: data[name][i] for name in buckets},
+                counts={name: data[f"bucket_{b}"][i] for b, name in enumerate(buckets)},
                 distribution=tuple(data["distribution"][i]),
                 scale=overall.scale,
                 segment=keys[i],
@@ -231,14 +235,15 @@ class SegmentedResult:
         values: dict[str, object] = {
             name: getattr(o, name) for name in (*_FLOATS, *_COUNTS, *_SIZES)}
         if o.definition is not None:
-            values.update(o.counts)
+            values.update({f"bucket_{b}": o.counts[name]
+                           for b, name in enumerate(o.definition.bucket_names)})
         columns = []
         for f in self.segments.schema:
             if f.name in self.key_columns:
                 columns.append(pa.nulls(1, f.type))
             elif f.name == "distribution":
                 offsets = from_numpy(np.array([0, len(o.distribution)], dtype=np.int32))
-                flat = from_numpy(np.asarray(o.distribution, dtype=np.int64).reshape(-1))
+                flat = from_numpy(np.asarray(o.distribution, dtype=np.uint64).reshape(-1))
                 columns.append(pa.ListArray.from_arrays(offsets, flat, type=f.type))
             elif f.name == "note":
                 columns.append(repeat(o.note, 1, pa.string()))
@@ -313,15 +318,18 @@ def _export(table: pa.Table, res: SegmentedResult, *, include_overall: bool,
         columns[name] = table.column(name)
     columns["confidence"] = repeat(o.confidence, n, pa.float64())
     columns["method"] = repeat(o.method, n, pa.string())
-    for name in (*_COUNTS, *buckets):
-        columns[name] = table.column(name)
+    # The core counts in uint64; Arrow users (pandas, CSV readers, SQL) expect int64.
+    for name in _COUNTS:
+        columns[name] = table.column(name).cast(pa.int64())
+    for b, name in enumerate(buckets):
+        columns[name] = table.column(f"bucket_{b}").cast(pa.int64())
     for name in _SIZES:
         columns[name] = table.column(name)
     if o.n_resamples is not None:
         columns["n_resamples"] = repeat(o.n_resamples, n, pa.int64())
         columns["seed"] = repeat(o.seed, n, pa.uint64())
     if distribution:
-        columns["distribution"] = table.column("distribution")
+        columns["distribution"] = table.column("distribution").cast(pa.list_(pa.int64()))
     if table.column("note").null_count < n:
         columns["note"] = table.column("note")
     return pa.Table.from_arrays(list(columns.values()), names=list(columns))
@@ -395,27 +403,19 @@ def _overall(metric: MetricDef, row: Mapping[str, Any], *, method: str | None,
     )
 
 
+def public_key_names(metric: MetricDef, key_names: Sequence[str]) -> list[str]:
+    """The key columns' names in results: the user's, with a "_segment" suffix for a key named
+    like another column of the result (a key named "n" or "value" must not shadow the count)."""
+    taken = _EXPORT_NAMES | set(metric.bucket_names) | {
+        f"bucket_{b}" for b in range(len(metric.bucket_names))}
+    return [f"{name}_segment" if name in taken else name for name in key_names]
+
+
 def _segment_table(metric: MetricDef, batch: pa.RecordBatch,
                    key_names: Sequence[str]) -> tuple[pa.Table, tuple[str, ...]]:
-    """The core's batch with the users' names, counts as int64 (as Arrow users expect)."""
-    internal = dict(zip(internal_key_names(key_names), key_names, strict=True))
-    taken = _EXPORT_NAMES | set(metric.bucket_names)
-
-    def public(name: str) -> str:
-        if name in internal:
-            user = internal[name]
-            return f"{user}_segment" if user in taken else user
-        if name.startswith("bucket_"):
-            return metric.bucket_names[int(name.removeprefix("bucket_"))]
-        return name
-
-    names = [public(name) for name in batch.schema.names]
-    columns: list[pa.Array] = []
-    for name, column in zip(batch.schema.names, batch.columns, strict=True):
-        if name in _COUNTS or name.startswith("bucket_"):
-            column = column.cast(pa.int64())
-        elif name == "distribution":
-            column = column.cast(pa.list_(pa.int64()))
-        columns.append(column)
-    table = pa.Table.from_arrays(columns, names=names)
-    return table, tuple(public(name) for name in internal)
+    """The core's batch as a table whose key columns have their public names (zero-copy)."""
+    public = public_key_names(metric, key_names)
+    names = batch.schema.names
+    if names[:len(public)] != public:  # asked for with internal_key_names: rename the keys
+        batch = batch.rename_columns([*public, *names[len(public):]])
+    return pa.Table.from_batches([batch]), tuple(public)
