@@ -8,6 +8,8 @@ least two Python worker processes must have folded partitions.
 from __future__ import annotations
 
 import importlib
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +25,10 @@ from distributed_data import check_weighted_bootstrap, local_spark, write_survey
 from same_result import assert_same_result
 
 pytest.importorskip("pyspark")
+if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+    # PySpark starts a JVM; without one every test here would fail on the gateway, not on us.
+    pytest.skip("the Spark tests need a Java runtime (java on PATH or JAVA_HOME); none found",
+                allow_module_level=True)
 
 import cxmetrics.spark as cxs
 

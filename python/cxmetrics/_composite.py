@@ -8,12 +8,12 @@ from typing import Any, Literal, overload
 from . import _native
 from ._engine import (
     BootstrapMethod,
-    MetricDef,
     OnInvalid,
     check_options,
     check_seed,
     fresh_seed,
     internal_key_names,
+    mean,
     result_rows,
 )
 from ._inputs import resolve_columns
@@ -114,7 +114,7 @@ def composite(
         internal_key_names(first.key_names), ci,
         float(confidence), bootstrap, n_resamples, used_seed or 0,
     )
-    metric = MetricDef("composite", scale, _native.Metric.mean(scale.low, scale.high), ())
+    metric = mean("composite", scale)
     method_name = f"bootstrap-{bootstrap}" if ci == "bootstrap" else ci
     resamples = n_resamples if ci == "bootstrap" else None
     return result_rows(metric, segments, overall, first.key_names, segmented=by is not None,

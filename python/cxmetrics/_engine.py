@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-import itertools
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
-
-import pyarrow as pa
+from typing import Literal
 
 from . import _native
+from ._definition import MetricDef, mean, net, share
 from ._inputs import Columns, resolve_columns
-from ._results import MetricResult, SegmentedResult
-from .scale import Scale
+from ._results import (
+    MetricResult,
+    SegmentedResult,
+    internal_key_names,
+    new_origin,
+    public_key_names,
+    result_rows,
+)
 
-__all__ = ["BootstrapMethod", "CiMethod", "MetricDef", "OnInvalid", "compute"]
+__all__ = [
+    "BootstrapMethod", "CiMethod", "MetricDef", "OnInvalid", "compute", "internal_key_names",
+    "mean", "net", "result_rows", "share",
+]
 
 CiMethod = Literal["wald", "adjusted-wald", "score", "wilson", "t", "bootstrap", "bayes"]
 BootstrapMethod = Literal["percentile", "basic", "bca"]
@@ -23,42 +29,6 @@ OnInvalid = Literal["raise", "drop"]
 
 _CI_METHODS = ("wald", "adjusted-wald", "score", "wilson", "t", "bootstrap", "bayes")
 _BOOTSTRAP_METHODS = ("percentile", "basic", "bca")
-
-# Core output columns that are not statistics and get renamed or dropped for users.
-_STAT_COLUMNS = (
-    "value", "se", "ci_low", "ci_high", "n", "n_missing", "n_invalid", "weighted_n", "effective_n",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class MetricDef:
-    """What to compute: the metric's name, its native definition and its bucket names."""
-
-    name: str
-    scale: Scale
-    native: _native.Metric
-    bucket_names: tuple[str, ...]
-
-
-def net(name: str, scale: Scale, positive: tuple[int, int], negative: tuple[int, int],
-        bucket_names: tuple[str, str, str]) -> MetricDef:
-    native = _native.Metric.net(scale.low, scale.high, _pair(positive), _pair(negative))
-    return MetricDef(name, scale, native, bucket_names)
-
-
-def share(name: str, scale: Scale, hit: tuple[int, int],
-          bucket_names: tuple[str, str]) -> MetricDef:
-    return MetricDef(name, scale, _native.Metric.share(scale.low, scale.high, _pair(hit)),
-                     bucket_names)
-
-
-def mean(name: str, scale: Scale) -> MetricDef:
-    return MetricDef(name, scale, _native.Metric.mean(scale.low, scale.high), ())
-
-
-def _pair(bounds: tuple[int, int]) -> tuple[int, int]:
-    low, high = bounds
-    return int(low), int(high)
 
 
 def check_options(ci: str | None, confidence: float, on_invalid: str, bootstrap: str,
@@ -110,7 +80,7 @@ def compute(
     cells = weight_cells(metric, columns, on_invalid) if ci == "bootstrap" else None
     return results_from(metric, agg, columns.key_names, segmented=by is not None, ci=ci,
                         confidence=confidence, bootstrap=bootstrap, n_resamples=n_resamples,
-                        seed=seed, weight_cells=cells)
+                        seed=seed, weight_cells=cells, snapshot=False)
 
 
 def weight_cells(metric: MetricDef, columns: Columns,
@@ -145,119 +115,50 @@ class _Method:
 def results_from(metric: MetricDef, agg: _native.Aggregation, key_names: tuple[str, ...], *,
                  segmented: bool, ci: str | None, confidence: float, bootstrap: str = "bca",
                  n_resamples: int = 10_000, seed: int | None = None,
-                 weight_cells: _native.Aggregation | None = None
+                 weight_cells: _native.Aggregation | None = None, snapshot: bool = True
                  ) -> MetricResult | SegmentedResult:
+    """Results of ``agg``. A segmented result keeps the tallies for exact unions of segments
+    (``cx.significance``'s "rest", windows): a copy when ``snapshot`` (an accumulator's
+    aggregation keeps changing after ``result()``), else ``agg`` itself (a one-shot call's)."""
+    # The core names the key columns as the result will (no rename afterwards).
+    names = public_key_names(metric, key_names)
     if ci in ("bootstrap", "bayes"):
         check_options(ci, confidence, "raise", bootstrap, n_resamples)
         # No seed means fresh entropy; the seed used is recorded so the result can be rebuilt.
         used_seed = fresh_seed() if seed is None else check_seed(seed)
         name = f"bootstrap-{bootstrap}" if ci == "bootstrap" else "bayes"
         method = _Method(name, float(confidence), n_resamples, used_seed)
-        segments, overall_batch = agg.estimate(metric.native, internal_key_names(key_names), ci,
-                                               float(confidence), bootstrap, n_resamples,
-                                               used_seed, weight_cells)
+        segments, overall = agg.estimate_rows(metric.native, names, segmented, ci,
+                                              float(confidence), bootstrap, n_resamples,
+                                              used_seed, weight_cells)
     else:
         method = _Method(ci, float(confidence))
-        segments, overall_batch = agg.estimate(metric.native, internal_key_names(key_names), ci,
-                                               float(confidence))
-    result = result_rows(metric, segments, overall_batch, key_names, segmented=segmented,
+        segments, overall = agg.estimate_rows(metric.native, names, segmented, ci,
+                                              float(confidence))
+    result = result_rows(metric, segments, overall, key_names, segmented=segmented,
                          method=method.name, confidence=method.confidence,
                          n_resamples=method.n_resamples, seed=method.seed,
                          weighted=agg.weighted)
     if isinstance(result, SegmentedResult):
-        # For exact unions of segments (cx.significance's "rest"): a copy, since an
-        # accumulator's aggregation keeps changing after result() and results are snapshots.
-        result._aggregation = agg.copy()
+        result.with_tallies(agg.copy() if snapshot else agg)
     return result
-
-
-def result_rows(metric: MetricDef, segments: pa.RecordBatch, overall_batch: pa.RecordBatch,
-                key_names: tuple[str, ...], *, segmented: bool, method: str | None,
-                confidence: float, n_resamples: int | None, seed: int | None,
-                weighted: bool) -> MetricResult | SegmentedResult:
-    """Typed results from the core's per-segment and overall record batches."""
-    how = _Method(method, confidence, n_resamples, seed)
-    origin = next(_ORIGINS)
-    overall = _rows(metric, overall_batch, (), how, weighted, origin)[0]
-    if not segmented:
-        return overall
-    rows = _rows(metric, segments, tuple(internal_key_names(key_names)), how, weighted, origin)
-    return SegmentedResult(key_names, rows, overall, _public_table(metric, segments, key_names))
-
-
-def internal_key_names(key_names: Sequence[str]) -> list[str]:
-    """Names the core gives key columns: never equal to a statistic's column, whatever the
-    user's columns are called (a key named "n" or "value" must not shadow the count)."""
-    return [f"__cx_key_{i}" for i in range(len(key_names))]
 
 
 def fresh_seed() -> int:
     return secrets.randbits(64)
 
 
+class _Origins:
+    """``next(_ORIGINS)``: a fresh token for the results of one call (see ``new_origin``)."""
+
+    def __next__(self) -> int:
+        return new_origin()
+
+
+_ORIGINS = _Origins()
+
+
 def check_seed(seed: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
         raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
     return seed
-
-
-# One token per call: results sharing it come from the same rows (see MetricResult.origin).
-_ORIGINS = itertools.count(1)
-
-
-def _rows(metric: MetricDef, batch: pa.RecordBatch, key_names: tuple[str, ...],
-          method: _Method, weighted: bool, origin: int | None = None) -> list[MetricResult]:
-    data: dict[str, list[Any]] = batch.to_pydict()
-    keys = list(zip(*(data[name] for name in key_names), strict=True)) if key_names else None
-    out = []
-    for i in range(batch.num_rows):
-        counts = {name: int(data[f"bucket_{b}"][i]) for b, name in enumerate(metric.bucket_names)}
-        out.append(
-            MetricResult(
-                metric=metric.name,
-                value=float(data["value"][i]),
-                ci_low=float(data["ci_low"][i]),
-                ci_high=float(data["ci_high"][i]),
-                confidence=method.confidence,
-                method=method.name,
-                se=float(data["se"][i]),
-                n=int(data["n"][i]),
-                n_missing=int(data["n_missing"][i]),
-                n_invalid=int(data["n_invalid"][i]),
-                weighted_n=float(data["weighted_n"][i]),
-                effective_n=float(data["effective_n"][i]),
-                counts=counts,
-                distribution=tuple(int(c) for c in data["distribution"][i]),
-                scale=metric.scale,
-                segment=() if keys is None else tuple(keys[i]),
-                n_resamples=method.n_resamples,
-                seed=method.seed,
-                note=data["note"][i],
-                weighted=weighted,
-                definition=metric,
-                origin=origin,
-            )
-        )
-    return out
-
-
-def _public_table(metric: MetricDef, batch: pa.RecordBatch,
-                  key_names: tuple[str, ...]) -> pa.Table:
-    batch = batch.drop_columns(["note"]) if batch.num_rows and all(
-        v is None for v in batch.column("note").to_pylist()) else batch
-    internal = dict(zip(internal_key_names(key_names), key_names, strict=True))
-    stats = {name for name in batch.schema.names if name not in internal}
-    stats |= set(metric.bucket_names)
-
-    def public(name: str) -> str:
-        if name in internal:
-            # A key column named like a statistic keeps its name with a "_segment" suffix.
-            user = internal[name]
-            return f"{user}_segment" if user in stats else user
-        if name.startswith("bucket_"):
-            return metric.bucket_names[int(name.removeprefix("bucket_"))]
-        return name
-
-    names = [public(name) for name in batch.schema.names]
-    return pa.Table.from_batches([batch.rename_columns(names)])
-

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ._arrow import from_numpy
 from .errors import ColumnError, UnsupportedTypeError
 
 __all__ = ["Columns", "resolve_columns"]
@@ -74,6 +75,10 @@ def as_column(values: object, role: str) -> pa.ChunkedArray:
         if values.dtype.kind in "iuf" and not (values.flags.c_contiguous and values.flags.aligned):
             # Arrow needs contiguous, aligned buffers: only such arrays are shared without a copy.
             values = np.require(values, requirements=["C", "A"])
+        # Numbers, booleans and strings without pa.array (which imports pandas).
+        array = from_numpy(values)
+        if array is not None:
+            return pa.chunked_array([array])
         return _arrow_from(values, role)
     module = _module_of(values)
     if module == "pandas":
@@ -86,10 +91,23 @@ def as_column(values: object, role: str) -> pa.ChunkedArray:
     if hasattr(values, "__arrow_c_array__"):
         return pa.chunked_array([pa.array(values)])
     if isinstance(values, Sequence | range) and not isinstance(values, str | bytes):
-        return _arrow_from(list(values), role)
+        items = list(values)
+        if _homogeneous(items):
+            array = from_numpy(np.asarray(items))
+            if array is not None:
+                return pa.chunked_array([array])
+        return _arrow_from(items, role)
     raise UnsupportedTypeError(
         f"{role}: cannot read a column from {type(values).__name__}", column=role
     )
+
+
+def _homogeneous(items: list[object]) -> bool:
+    """A non-empty list of one plain type, which NumPy converts as pa.array would."""
+    if not items:
+        return False
+    first = type(items[0])
+    return first in (int, float, bool, str) and all(type(v) is first for v in items)
 
 
 def _arrow_from(values: object, role: str, from_pandas: bool = False) -> pa.ChunkedArray:

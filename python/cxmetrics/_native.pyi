@@ -73,6 +73,20 @@ class Aggregation:
         ``weight_cells``, an unweighted aggregation of the same rows keyed by (keys..., weight),
         unless the aggregation keeps replicates (then they are the bootstrap distribution).
         """
+    def estimate_rows(
+        self,
+        metric: Metric,
+        key_names: list[str],
+        segmented: bool,
+        ci: str | None,
+        confidence: float,
+        bootstrap: str = "bca",
+        n_resamples: int = 10_000,
+        seed: int = 0,
+        weight_cells: Aggregation | None = None,
+    ) -> tuple[pa.RecordBatch | None, dict[str, Any]]:
+        """As :meth:`estimate` for a one-shot call: the per-segment batch only when
+        ``segmented``, and the overall row as a dict of Python values."""
     def merged(self, other: Aggregation) -> Aggregation:
         """A new aggregation with both inputs' tallies; an empty one is the identity."""
     def copy(self) -> Aggregation: ...

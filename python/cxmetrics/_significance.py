@@ -219,7 +219,7 @@ Pair = tuple[MetricResult, MetricResult]
 
 
 def _rest_pairs(result: SegmentedResult, confidence: float) -> list[Pair]:
-    aggregation = result._aggregation
+    aggregation = result.tallies()
     rows = list(result)
     if aggregation is None:
         raise ArgumentError("this result does not carry its tallies, so the rest of the "

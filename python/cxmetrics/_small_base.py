@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import overload
 
+import numpy as np
 import pyarrow as pa
 
 from ._results import MetricResult, SegmentedResult
@@ -34,11 +35,17 @@ def flag_small_bases(result: MetricResult | SegmentedResult, min_n: float | None
         return result
     if isinstance(result, MetricResult):
         return dataclasses.replace(result, status=status_of(result, threshold))
-    rows = [dataclasses.replace(row, status=status_of(row, threshold)) for row in result]
     overall = dataclasses.replace(result.overall, status=status_of(result.overall, threshold))
-    table = result.to_arrow()
-    # A key column may already be called "status": the new column then gets a suffix, as key
-    # columns named like statistics do.
-    name = "status" if "status" not in table.column_names else "status_base"
-    table = table.append_column(name, pa.array([row.status for row in rows], pa.string()))
-    return SegmentedResult(result.by, rows, overall, table, result._aggregation)
+    segments = result.segments
+    n = segments.column("n").to_numpy()
+    effective = segments.column("effective_n").to_numpy()
+    # The same rule as status_of, on whole columns (no per-segment objects).
+    statuses = np.where((n == 0) | ~(effective > 0), "empty",
+                        np.where(effective < threshold, "small-base", "ok"))
+    column = pa.array(statuses.tolist(), pa.string())
+    if "status" in segments.column_names:
+        segments = segments.set_column(segments.column_names.index("status"), "status", column)
+    else:
+        segments = segments.append_column("status", column)
+    flagged = dataclasses.replace(result, overall=overall, segments=segments)
+    return flagged.with_tallies(result.tallies())

@@ -8,7 +8,7 @@ from typing import Any
 
 from . import _engine, _native
 from ._engine import MetricDef
-from ._results import MetricResult
+from ._results import MetricResult, rows_of
 
 __all__ = ["ANALYTIC", "estimate_unions", "set_statuses", "status_of"]
 
@@ -29,7 +29,9 @@ def estimate_unions(aggregation: _native.Aggregation, metric: MetricDef,
         method = _engine._Method(ci, float(confidence))
     batch = _native.estimate_groups(aggregation, metric.native, [list(g) for g in groups], ci,
                                     float(confidence), bootstrap, n_resamples, seed or 0)
-    rows = _engine._rows(metric, batch, (), method, aggregation.weighted, origin)
+    rows = rows_of(metric, batch, method=method.name, confidence=method.confidence,
+                   n_resamples=method.n_resamples, seed=method.seed,
+                   weighted=aggregation.weighted, origin=origin)
     for row, key in zip(rows, segments, strict=True):
         _set(row, "segment", tuple(key))
     return rows

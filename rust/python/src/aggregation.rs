@@ -2,7 +2,9 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use arrow_array::ArrayRef;
+use arrow_array::{
+    Array, ArrayRef, Float64Array, ListArray, RecordBatch, StringArray, UInt64Array,
+};
 use cxmetrics_core::bootstrap::{BootstrapMethod, BootstrapSpec};
 use cxmetrics_core::error::CoreError;
 use cxmetrics_core::estimate::Interval;
@@ -15,7 +17,7 @@ use cxmetrics_core::streams::{ReplicateStreams, OVERALL_STREAM};
 use cxmetrics_core::tally::Columns;
 use cxmetrics_core::weighted_bootstrap::{cells_by_segment, pooled};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use arrow_schema::DataType;
@@ -258,11 +260,81 @@ impl Aggregation {
         seed: u64,
         weight_cells: Option<&Aggregation>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let (segments, overall) = self.batches(
+            py,
+            metric,
+            key_names,
+            ci,
+            confidence,
+            bootstrap,
+            n_resamples,
+            seed,
+            weight_cells,
+        )?;
+        Ok((
+            PyRecordBatch::new(segments).into_pyarrow(py)?,
+            PyRecordBatch::new(overall).into_pyarrow(py)?,
+        ))
+    }
+
+    /// As `estimate`, for a one-shot call: the per-segment batch only when `segmented`, and the
+    /// overall row as a dict of Python values (a request-sized call pays for no Arrow export it
+    /// does not use).
+    #[pyo3(signature = (metric, key_names, segmented, ci, confidence, bootstrap="bca", n_resamples=10_000, seed=0, weight_cells=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn estimate_rows<'py>(
+        &self,
+        py: Python<'py>,
+        metric: &Metric,
+        key_names: Vec<String>,
+        segmented: bool,
+        ci: Option<String>,
+        confidence: f64,
+        bootstrap: &str,
+        n_resamples: usize,
+        seed: u64,
+        weight_cells: Option<&Aggregation>,
+    ) -> PyResult<(Option<Bound<'py, PyAny>>, Bound<'py, PyDict>)> {
+        let (segments, overall) = self.batches(
+            py,
+            metric,
+            key_names,
+            ci,
+            confidence,
+            bootstrap,
+            n_resamples,
+            seed,
+            weight_cells,
+        )?;
+        let segments = if segmented {
+            Some(PyRecordBatch::new(segments).into_pyarrow(py)?)
+        } else {
+            None
+        };
+        Ok((segments, first_row(py, &overall)?))
+    }
+}
+
+impl Aggregation {
+    /// The per-segment and overall record batches of `estimate`, computed without the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn batches(
+        &self,
+        py: Python<'_>,
+        metric: &Metric,
+        key_names: Vec<String>,
+        ci: Option<String>,
+        confidence: f64,
+        bootstrap: &str,
+        n_resamples: usize,
+        seed: u64,
+        weight_cells: Option<&Aggregation>,
+    ) -> PyResult<(RecordBatch, RecordBatch)> {
         let bootstrap = bootstrap.to_string();
         let spec = metric.spec.clone();
         let state = self.snapshot();
         let cells_state = weight_cells.map(|c| c.snapshot());
-        let (segments, overall) = run_detached(py, &Names::default(), || {
+        run_detached(py, &Names::default(), || {
             if spec.scale != state.scale() {
                 return Err(CoreError::InvalidArgument(format!(
                     "metric scale {}..{} differs from the aggregation's {}..{}",
@@ -313,15 +385,40 @@ impl Aggregation {
                 )?
             };
             Ok((segments, overall))
-        })?;
-        Ok((
-            PyRecordBatch::new(segments).into_pyarrow(py)?,
-            PyRecordBatch::new(overall).into_pyarrow(py)?,
-        ))
+        })
     }
 }
 
-/// Parses the interval options of one call (shared by estimates and comparisons).
+/// Row 0 of a result batch as {column: value}: floats, counts, the distribution list and the
+/// note (the only column types `segment_batch` produces besides keys, which `overall` has none).
+fn first_row<'py>(py: Python<'py>, batch: &RecordBatch) -> PyResult<Bound<'py, PyDict>> {
+    let row = PyDict::new(py);
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let name = field.name().as_str();
+        if let Some(a) = column.as_any().downcast_ref::<Float64Array>() {
+            row.set_item(name, a.value(0))?;
+        } else if let Some(a) = column.as_any().downcast_ref::<UInt64Array>() {
+            row.set_item(name, a.value(0))?;
+        } else if let Some(a) = column.as_any().downcast_ref::<StringArray>() {
+            row.set_item(name, a.is_valid(0).then(|| a.value(0)))?;
+        } else if let Some(a) = column.as_any().downcast_ref::<ListArray>() {
+            let values = a.value(0);
+            let counts = values
+                .as_any()
+                .downcast_ref::<UInt64Array>()
+                .map(|c| c.values().to_vec())
+                .unwrap_or_default();
+            row.set_item(name, PyTuple::new(py, counts)?)?;
+        } else {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "unexpected result column {name}: {}",
+                field.data_type()
+            )));
+        }
+    }
+    Ok(row)
+}
+
 pub fn interval_request(
     ci: Option<&str>,
     confidence: f64,

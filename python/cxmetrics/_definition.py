@@ -1,0 +1,77 @@
+"""What a metric counts, as plain data: its name, scale and bucket rule.
+
+A ``MetricDef`` holds no native object, so the results that carry one pickle, deep-copy and
+compare like any dataclass; the core's ``Metric`` is rebuilt from these fields when needed.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Literal
+
+from . import _native
+from .scale import Scale
+
+__all__ = ["MetricDef", "MetricKind", "mean", "net", "share"]
+
+MetricKind = Literal["net", "share", "mean"]
+Bounds = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricDef:
+    """A metric: its name, scale, kind and bucket rule.
+
+    ``bounds`` are the inclusive score ranges of the counted buckets: ``(positive, negative)``
+    for a net score, ``(hit,)`` for a share, ``()`` for a mean.
+    """
+
+    name: str
+    scale: Scale
+    kind: MetricKind
+    bounds: tuple[Bounds, ...]
+    bucket_names: tuple[str, ...]
+
+    @property
+    def native(self) -> _native.Metric:
+        """The core's definition of this metric (built once per distinct definition)."""
+        return _native_metric(self)
+
+
+@functools.lru_cache(maxsize=256)
+def _native_metric(metric: MetricDef) -> _native.Metric:
+    low, high = metric.scale.low, metric.scale.high
+    if metric.kind == "net":
+        positive, negative = metric.bounds
+        return _native.Metric.net(low, high, positive, negative)
+    if metric.kind == "share":
+        (hit,) = metric.bounds
+        return _native.Metric.share(low, high, hit)
+    return _native.Metric.mean(low, high)
+
+
+def net(name: str, scale: Scale, positive: tuple[int, int], negative: tuple[int, int],
+        bucket_names: tuple[str, str, str]) -> MetricDef:
+    return _checked(MetricDef(name, scale, "net", (_pair(positive), _pair(negative)),
+                              bucket_names))
+
+
+def share(name: str, scale: Scale, hit: tuple[int, int],
+          bucket_names: tuple[str, str]) -> MetricDef:
+    return _checked(MetricDef(name, scale, "share", (_pair(hit),), bucket_names))
+
+
+def mean(name: str, scale: Scale) -> MetricDef:
+    return _checked(MetricDef(name, scale, "mean", (), ()))
+
+
+def _checked(metric: MetricDef) -> MetricDef:
+    """The core checks the rule (bounds inside the scale, buckets apart) when it is built."""
+    _native_metric(metric)
+    return metric
+
+
+def _pair(bounds: tuple[int, int]) -> tuple[int, int]:
+    low, high = bounds
+    return int(low), int(high)
