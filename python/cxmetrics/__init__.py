@@ -22,6 +22,7 @@ from .errors import (
     InvalidScoreError,
     InvalidWeightError,
     LengthMismatchError,
+    MostlyDroppedWarning,
     UnsupportedTypeError,
 )
 from .scale import CES2_SCALE, CES_EFFORT_SCALE, CSAT_SCALE, NPS_SCALE, Scale
@@ -42,6 +43,7 @@ __all__ = [
     "InvalidWeightError",
     "LengthMismatchError",
     "MetricResult",
+    "MostlyDroppedWarning",
     "Scale",
     "SegmentedResult",
     "UnsupportedTypeError",

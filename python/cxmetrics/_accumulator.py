@@ -555,7 +555,7 @@ def _feed(agg: _native.Aggregation, columns: Columns, on_invalid: str) -> None:
     keys = [_with_a_chunk(k) for k in columns.keys]
     agg.update(_with_a_chunk(columns.score), keys,
                None if columns.weight is None else _with_a_chunk(columns.weight),
-               on_invalid == "drop", columns.score_name, list(columns.key_names),
+               on_invalid, columns.score_name, list(columns.key_names),
                columns.weight_name)
 
 

@@ -5,6 +5,17 @@ from typing import Any, final
 import pyarrow as pa
 
 __version__: str
+CI_METHODS: list[str]
+BOOTSTRAP_METHODS: list[str]
+ON_INVALID: list[str]
+COMPARE_METHODS: list[str]
+MAX_RESAMPLES: int
+
+def check_options(ci: str | None, confidence: float, on_invalid: str = "raise",
+                  bootstrap: str = "bca", n_resamples: int = 10_000) -> None:
+    """Raises ArgumentError for the first option that does not fit."""
+def check_seed(seed: int) -> int:
+    """``seed`` if it is an int in [0, 2**64), else ArgumentError."""
 
 @final
 class Metric:
@@ -49,7 +60,7 @@ class Aggregation:
         score: Any,
         keys: list[Any],
         weight: Any | None,
-        drop_invalid: bool,
+        on_invalid: str,
         score_name: str,
         key_names: list[str],
         weight_name: str | None,

@@ -11,6 +11,7 @@ __all__ = [
     "InvalidScoreError",
     "InvalidWeightError",
     "LengthMismatchError",
+    "MostlyDroppedWarning",
     "UnsupportedTypeError",
 ]
 
@@ -73,6 +74,10 @@ class IncompatibleAccumulatorError(ArgumentError):
 
 class CorruptStateError(CxError, ValueError):
     """Bytes that are not a valid, intact accumulator state."""
+
+
+class MostlyDroppedWarning(UserWarning):
+    """``on_invalid="drop"`` dropped most of the scored rows: likely a wrong column or scale."""
 
 
 def _as_number(value: object) -> object:

@@ -26,11 +26,45 @@ pub use sampler::{block_rng, generate, splitmix64, BLOCK_SIZE, MAX_TOTAL};
 use interval::{acceleration, confidence_is_valid, jackknife_terms, nan_interval, point_interval};
 use sampler::Multinomial;
 
+/// Most resamples (or posterior draws) one interval may take: each is kept as an f64 until the
+/// quantiles are read, so this bounds that buffer at 80 MB per segment. More would not change a
+/// reported digit (the Monte Carlo error at 10^7 resamples is far below the interval's width).
+pub const MAX_RESAMPLES: u64 = 10_000_000;
+
+/// Checks a resample count before anything is allocated: 1..=[`MAX_RESAMPLES`].
+pub fn check_resamples(n_resamples: u64) -> crate::error::Result<usize> {
+    if (1..=MAX_RESAMPLES).contains(&n_resamples) {
+        Ok(n_resamples as usize)
+    } else {
+        Err(crate::error::CoreError::InvalidArgument(format!(
+            "n_resamples must be between 1 and {MAX_RESAMPLES}, got {n_resamples}"
+        )))
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BootstrapMethod {
     Percentile,
     Basic,
     Bca,
+}
+
+impl BootstrapMethod {
+    /// The names users pass as `bootstrap=`, in the order of the variants.
+    pub const NAMES: [&'static str; 3] = ["percentile", "basic", "bca"];
+
+    /// The method called `name`.
+    pub fn parse(name: &str) -> crate::error::Result<Self> {
+        match name {
+            "percentile" => Ok(BootstrapMethod::Percentile),
+            "basic" => Ok(BootstrapMethod::Basic),
+            "bca" => Ok(BootstrapMethod::Bca),
+            other => Err(crate::error::CoreError::InvalidArgument(format!(
+                "bootstrap must be one of {:?}, got {other:?}",
+                Self::NAMES
+            ))),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -6,6 +6,7 @@
 pub mod accumulate;
 pub mod bayes;
 pub mod bootstrap;
+pub mod cancel;
 pub mod compare;
 pub mod composite;
 pub mod error;

@@ -4,14 +4,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use arrow_array::ArrayRef;
 use cxmetrics_core::accumulate::{self, State};
-use cxmetrics_core::bootstrap::{BootstrapMethod, BootstrapSpec};
+use cxmetrics_core::bootstrap::BootstrapMethod;
 use cxmetrics_core::error::CoreError;
-use cxmetrics_core::estimate::Interval;
 use cxmetrics_core::group::logical_key_type;
 use cxmetrics_core::histogram::{Columns, OVERALL_STREAM};
-use cxmetrics_core::quantile::check_confidence;
 use cxmetrics_core::replicates::Streams;
-use cxmetrics_core::report::{estimate_batch, IntervalRequest};
+use cxmetrics_core::report::estimate_batch;
 use cxmetrics_core::scale::Scale;
 use cxmetrics_core::weighted_bootstrap::{cells_by_segment, pooled};
 use pyo3::prelude::*;
@@ -22,8 +20,9 @@ use arrow_schema::DataType;
 use pyo3_arrow::input::AnyArray;
 use pyo3_arrow::PyRecordBatch;
 
-use crate::errors::{raise, run_detached, to_py_err, Names};
+use crate::errors::{run_detached, to_py_err, unsupported, Names};
 use crate::metric::Metric;
+use crate::options::{interval_request, Bootstrap, Ci, Confidence, OnInvalid, Resamples, Seed};
 
 /// The chunks of an Arrow array or stream, and its declared type (which a stream of zero
 /// chunks still has). Import runs under `catch_unwind`: arrow-rs asserts on buffers it cannot
@@ -43,13 +42,12 @@ fn chunks(
         },
     ));
     imported.unwrap_or_else(|_| {
-        Err(raise(
+        Err(unsupported(
             py,
-            "UnsupportedTypeError",
+            role,
             format!(
                 "{role}: the Arrow data could not be imported (misaligned or malformed buffers)"
             ),
-            &[],
         ))
     })
 }
@@ -152,7 +150,7 @@ impl Aggregation {
     }
 
     /// Adds a batch of rows: scores, key columns and weights (Arrow arrays or streams).
-    #[pyo3(signature = (score, keys, weight, drop_invalid, score_name, key_names, weight_name))]
+    #[pyo3(signature = (score, keys, weight, on_invalid, score_name, key_names, weight_name))]
     #[allow(clippy::too_many_arguments)]
     fn update(
         &self,
@@ -160,7 +158,7 @@ impl Aggregation {
         score: Bound<'_, PyAny>,
         keys: Vec<Bound<'_, PyAny>>,
         weight: Option<Bound<'_, PyAny>>,
-        drop_invalid: bool,
+        on_invalid: OnInvalid,
         score_name: String,
         key_names: Vec<String>,
         weight_name: Option<String>,
@@ -190,7 +188,7 @@ impl Aggregation {
         run_detached(py, &names, || {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
-            state.update(&columns, key_types, drop_invalid, *rows)?;
+            state.update(&columns, key_types, on_invalid.drop, *rows)?;
             *rows += columns.score.iter().map(|c| c.len() as u64).sum::<u64>();
             Ok(())
         })
@@ -244,21 +242,21 @@ impl Aggregation {
     ///
     /// A weighted bootstrap needs `weight_cells`: an unweighted aggregation of the same rows
     /// with the weight column as one more (last) key.
-    #[pyo3(signature = (metric, key_names, ci, confidence, bootstrap="bca", n_resamples=10_000, seed=0, weight_cells=None))]
+    #[pyo3(signature = (metric, key_names, ci, confidence, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0), weight_cells=None))]
     #[allow(clippy::too_many_arguments)]
     fn estimate<'py>(
         &self,
         py: Python<'py>,
         metric: &Metric,
         key_names: Vec<String>,
-        ci: Option<String>,
-        confidence: f64,
-        bootstrap: &str,
-        n_resamples: usize,
-        seed: u64,
+        ci: Ci,
+        confidence: Confidence,
+        bootstrap: Bootstrap,
+        n_resamples: Resamples,
+        seed: Seed,
         weight_cells: Option<&Aggregation>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-        let bootstrap = bootstrap.to_string();
+        let mut request = interval_request(ci, confidence, bootstrap, n_resamples, seed);
         let spec = metric.spec.clone();
         let state = self.snapshot();
         let cells_state = weight_cells.map(|c| c.snapshot());
@@ -269,8 +267,6 @@ impl Aggregation {
                     spec.scale.low, spec.scale.high, state.scale.low, state.scale.high
                 )));
             }
-            let mut request =
-                interval_request(ci.as_deref(), confidence, &bootstrap, n_resamples, seed)?;
             let agg = match &state.aggregator {
                 Some(a) => a.clone(),
                 None => state.empty_aggregator()?,
@@ -315,47 +311,5 @@ impl Aggregation {
             PyRecordBatch::new(segments).into_pyarrow(py)?,
             PyRecordBatch::new(overall).into_pyarrow(py)?,
         ))
-    }
-}
-
-/// Parses the interval options of one call (shared by estimates and comparisons).
-pub fn interval_request(
-    ci: Option<&str>,
-    confidence: f64,
-    bootstrap: &str,
-    n_resamples: usize,
-    seed: u64,
-) -> Result<IntervalRequest, CoreError> {
-    let confidence = check_confidence(confidence)?;
-    let mut request = IntervalRequest {
-        interval: Interval::None,
-        confidence,
-        bootstrap: None,
-        bayes: None,
-        weight_cells: None,
-    };
-    match ci {
-        Some("bootstrap") => {
-            request.bootstrap = Some(BootstrapSpec {
-                n_resamples,
-                method: bootstrap_method(bootstrap)?,
-                confidence,
-                seed,
-            })
-        }
-        Some("bayes") => request.bayes = Some((n_resamples, seed)),
-        other => request.interval = Interval::parse(other)?,
-    }
-    Ok(request)
-}
-
-pub fn bootstrap_method(name: &str) -> Result<BootstrapMethod, CoreError> {
-    match name {
-        "percentile" => Ok(BootstrapMethod::Percentile),
-        "basic" => Ok(BootstrapMethod::Basic),
-        "bca" => Ok(BootstrapMethod::Bca),
-        other => Err(CoreError::InvalidArgument(format!(
-            "unknown bootstrap method {other:?}"
-        ))),
     }
 }

@@ -8,6 +8,7 @@ mod aggregation;
 mod errors;
 mod functions;
 mod metric;
+mod options;
 
 use aggregation::Aggregation;
 use metric::Metric;
@@ -20,6 +21,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::composite_estimate, m)?)?;
     m.add_function(wrap_pyfunction!(functions::margin_of_error, m)?)?;
     m.add_function(wrap_pyfunction!(functions::sample_size, m)?)?;
+    options::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
