@@ -26,6 +26,8 @@ pub use sampler::{block_rng, generate, splitmix64, BLOCK_SIZE, MAX_TOTAL};
 use interval::{acceleration, confidence_is_valid, jackknife_terms, nan_interval, point_interval};
 use sampler::Multinomial;
 
+use crate::cancel;
+
 /// Most resamples (or posterior draws) one interval may take: each is kept as an f64 until the
 /// quantiles are read, so this bounds that buffer at 80 MB per segment. More would not change a
 /// reported digit (the Monte Carlo error at 10^7 resamples is far below the interval's width).
@@ -105,6 +107,8 @@ pub enum Degenerate {
     NonFiniteStatistic,
     /// More than [`MAX_TOTAL`] (2^53) respondents in a group: bounds are NaN.
     TooLarge,
+    /// The call was cancelled (Ctrl-C): nothing was drawn, and the caller discards this.
+    Cancelled,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -154,6 +158,7 @@ pub fn bootstrap_counts(
         }
         // Every resample equals the data: the bootstrap distribution is exactly the point.
         Some(why) => return point_interval(estimate, why),
+        None if cancel::requested() => return nan_interval(estimate, Degenerate::Cancelled),
         None => {}
     }
     let dist = draw_one(
@@ -341,6 +346,7 @@ impl Degenerate {
             Degenerate::InvalidConfidence => "confidence outside (0, 1)",
             Degenerate::NonFiniteStatistic => "the statistic is not finite on some resample",
             Degenerate::TooLarge => "more than 2^53 responses: bootstrap not supported",
+            Degenerate::Cancelled => "cancelled (the result is discarded)",
         }
     }
 }
