@@ -265,3 +265,82 @@ def test_cli_warns_when_drop_removes_most_rows(tmp_path: Path,
     status = main(["report", str(path), "--score", "score", "--on-invalid", "drop"])
     assert status == 0
     assert "warning:" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# items 1-6, 14: wrong numbers or lost data, silently
+
+
+def test_uint64_keys_beyond_int64_are_refused_not_counted_as_null() -> None:
+    # Reproducer: 2**63 landed in the null segment (2 segments instead of 3).
+    keys = pa.array([2**63, 0, None], pa.uint64())
+    with pytest.raises(cx.UnsupportedTypeError, match="2\\^63"):
+        cx.nps([10, 0, 5], by=keys)
+    acc = cx.Accumulator("nps")
+    with pytest.raises(cx.UnsupportedTypeError):
+        acc.update([10, 0, 5], by=keys)
+    fits = cx.nps([10, 0, 5], by=pa.array([2**63 - 1, 0, None], pa.uint64()))
+    assert sorted((r.segment[0] is None, r.n) for r in fits) == [(False, 1), (False, 1), (True, 1)]
+
+
+@pytest.mark.parametrize("first,second", [
+    (pa.array([1, 2]), pa.array(["a", "b"])),
+    (pa.array([1, 2], pa.timestamp("s")), pa.array([1500, 2500], pa.timestamp("ms"))),
+    (pa.array([0.1, 0.2], pa.float32()), pa.array([0.1, 0.2], pa.float64())),
+])
+def test_update_never_casts_keys_to_the_first_batch_type(first: pa.Array, second: pa.Array) -> None:
+    # Reproducer: strings became null, ms timestamps truncated into one segment, 0.1 became
+    # 0.100000001. The same data through merge raised; update now does too.
+    acc = cx.Accumulator("nps")
+    acc.update([10, 9], by=first)
+    before = acc.to_bytes()
+    with pytest.raises(cx.UnsupportedTypeError, match="earlier batches"):
+        acc.update([8, 7], by=second)
+    assert acc.to_bytes() == before  # all-or-nothing
+
+
+def test_null_typed_first_batch_takes_the_later_type() -> None:
+    # Reproducer: "Casting from Utf8 to Null not supported".
+    acc = cx.Accumulator("nps")
+    acc.update([10, 9], by=pa.nulls(2))
+    acc.update([0, 10, 10], by=pa.array(["a", "b", "b"]))
+    res = acc.result()
+    assert sorted((str(r.segment[0]), r.n) for r in res) == [("None", 2), ("a", 1), ("b", 2)]
+    assert res.overall.n == 5
+
+
+def test_merge_refuses_counts_past_2_to_the_64() -> None:
+    # Reproducer: counts wrapped silently (and the bytes were then refused by from_bytes).
+    # A state holding 2^63 rows is built by merging a real state with itself 63 times.
+    acc = cx.Accumulator("nps")
+    acc.update([10])
+    for _ in range(63):
+        acc = acc.merge(acc)
+    assert acc.result().n == 2**63
+    with pytest.raises(cx.CxError, match="2\\^64"):
+        acc.merge(acc)
+    assert cx.Accumulator.from_bytes(acc.to_bytes()).result().n == 2**63
+
+
+def test_decimal_scores_with_any_fraction_are_invalid() -> None:
+    import decimal
+
+    scores = pa.array([decimal.Decimal("9.0000000000000000001"), decimal.Decimal("9")],
+                      pa.decimal128(38, 19))
+    with pytest.raises(cx.InvalidScoreError) as info:
+        cx.nps(scores)
+    assert (info.value.count, info.value.first_row) == (1, 0)
+    dropped = cx.nps(scores, on_invalid="drop")
+    assert (dropped.n, dropped.n_invalid) == (1, 1)
+
+
+def test_nan_keys_with_different_payloads_are_one_segment() -> None:
+    payloads = np.array([0x7FF8000000000000, 0x7FF8000000000001, 0xFFF8000000000000],
+                        dtype=np.uint64).view(np.float64)
+    keys = np.concatenate([payloads, [0.0, -0.0]])
+    res = cx.nps([10, 9, 0, 5, 10], by=keys)
+    assert sorted(r.n for r in res) == [2, 3]
+    acc = cx.Accumulator("nps")
+    acc.update([10], by=payloads[:1])
+    acc.update([0], by=payloads[1:2])
+    assert len(acc.result()) == 1

@@ -26,6 +26,7 @@ pub mod quantile;
 pub mod report;
 pub mod scale;
 pub mod state;
+pub mod state_report;
 pub mod streams;
 pub mod tally;
 pub mod weighted_bootstrap;

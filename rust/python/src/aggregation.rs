@@ -6,12 +6,11 @@ use arrow_array::ArrayRef;
 use cxmetrics_core::bootstrap::BootstrapMethod;
 use cxmetrics_core::error::CoreError;
 use cxmetrics_core::group::logical_key_type;
-use cxmetrics_core::report::estimate_batch;
 use cxmetrics_core::scale::Scale;
 use cxmetrics_core::state::{self, State};
-use cxmetrics_core::streams::{ReplicateStreams, OVERALL_STREAM};
+use cxmetrics_core::state_report::{estimate_state, Estimates};
+use cxmetrics_core::streams::ReplicateStreams;
 use cxmetrics_core::tally::Columns;
-use cxmetrics_core::weighted_bootstrap::{cells_by_segment, pooled};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -256,59 +255,12 @@ impl Aggregation {
         seed: Seed,
         weight_cells: Option<&Aggregation>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-        let mut request = interval_request(ci, confidence, bootstrap, n_resamples, seed);
+        let request = interval_request(ci, confidence, bootstrap, n_resamples, seed);
         let spec = metric.spec.clone();
         let state = self.snapshot();
         let cells_state = weight_cells.map(|c| c.snapshot());
-        let (segments, overall) = run_detached(py, &Names::default(), || {
-            if spec.scale != state.scale() {
-                return Err(CoreError::InvalidArgument(format!(
-                    "metric scale {}..{} differs from the aggregation's {}..{}",
-                    spec.scale.low,
-                    spec.scale.high,
-                    state.scale().low,
-                    state.scale().high
-                )));
-            }
-            let agg = match state.aggregator() {
-                Some(a) => a.clone(),
-                None => state.empty_aggregator()?,
-            };
-            let grouped = agg.finish()?;
-            let mut pooled_cells = None;
-            if let Some(cells_agg) = cells_state.and_then(|c| c.aggregator().cloned()) {
-                let cells = cells_by_segment(&spec, &cells_agg.finish()?, state.n_keys())?;
-                if cells.len() != grouped.tallies.segments() {
-                    return Err(CoreError::InvalidArgument(
-                        "weight cells do not match the segments (different rows?)".into(),
-                    ));
-                }
-                pooled_cells = Some(vec![pooled(&cells)]);
-                request.weight_cells = Some(cells);
-            }
-            let segments = estimate_batch(
-                &spec,
-                &grouped.tallies,
-                &grouped.streams,
-                &grouped.keys,
-                &key_names,
-                &request,
-            )?;
-            // Unsegmented: the one segment is the overall estimate (same rows, same stream).
-            let overall = if state.n_keys() == 0 {
-                segments.clone()
-            } else {
-                request.weight_cells = pooled_cells;
-                estimate_batch(
-                    &spec,
-                    &grouped.tallies.total(),
-                    &[OVERALL_STREAM],
-                    &[],
-                    &[],
-                    &request,
-                )?
-            };
-            Ok((segments, overall))
+        let Estimates { segments, overall } = run_detached(py, &Names::default(), || {
+            estimate_state(&spec, &state, cells_state.as_ref(), &key_names, request)
         })?;
         Ok((
             PyRecordBatch::new(segments).into_pyarrow(py)?,

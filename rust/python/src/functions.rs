@@ -2,12 +2,10 @@
 
 use cxmetrics_core::bootstrap::{BootstrapMethod, BootstrapSpec};
 use cxmetrics_core::compare::{compare as compare_sides, DiffMethod, Side};
-use cxmetrics_core::composite::{
-    composite_batch, pooled, segment_keys, tuple_cells, CompositeInterval,
-};
+use cxmetrics_core::composite::CompositeInterval;
 use cxmetrics_core::estimate::Interval;
 use cxmetrics_core::planning;
-use cxmetrics_core::streams::OVERALL_STREAM;
+use cxmetrics_core::state_report::{estimate_composite, Estimates};
 use pyo3::prelude::*;
 use pyo3_arrow::PyRecordBatch;
 
@@ -146,32 +144,16 @@ pub fn composite_estimate<'py>(
             )))
         }
     };
-    let confidence = confidence.0;
     let state = cells.snapshot();
-    let (segments, overall) = run_detached(py, &Names::default(), || {
-        let grouped = match state.aggregator() {
-            Some(agg) => agg.finish()?,
-            None => state.empty_aggregator()?.finish()?,
-        };
-        let per_segment = tuple_cells(&grouped, n_keys, state.scale(), &question_weights)?;
-        let (keys, streams) = segment_keys(&grouped, n_keys)?;
-        let segments = composite_batch(
-            &per_segment,
-            &streams,
-            &keys,
+    let Estimates { segments, overall } = run_detached(py, &Names::default(), || {
+        estimate_composite(
+            &state,
+            n_keys,
+            &question_weights,
             &key_names,
             &interval,
-            confidence,
-        )?;
-        let overall = composite_batch(
-            &[pooled(&per_segment)],
-            &[OVERALL_STREAM],
-            &[],
-            &[],
-            &interval,
-            confidence,
-        )?;
-        Ok((segments, overall))
+            confidence.0,
+        )
     })?;
     Ok((
         PyRecordBatch::new(segments).into_pyarrow(py)?,
