@@ -344,3 +344,29 @@ def test_nan_keys_with_different_payloads_are_one_segment() -> None:
     acc.update([10], by=payloads[:1])
     acc.update([0], by=payloads[1:2])
     assert len(acc.result()) == 1
+
+
+@pytest.mark.parametrize("call", [
+    lambda: cx.nps([10], scale=(0, 10)),
+    lambda: cx.nps([10], scale=cx.Scale(2**63, 2**63 + 10)),
+    lambda: cx.nps([10], promoters=(9, 2**70)),
+])
+def test_bad_scales_and_buckets_are_argument_errors(call: Any) -> None:
+    with pytest.raises(cx.ArgumentError):
+        call()
+
+
+def test_from_bytes_with_nan_in_the_definition_is_corrupt_state() -> None:
+    import struct
+    import zlib
+
+    acc = cx.Accumulator("nps")
+    acc.update([10, 0])
+    blob = acc.to_bytes()
+    if b'"detractors":[0,6]' not in blob:
+        pytest.skip("the definition is no longer JSON text in the bytes")
+    # Same length, so only the checksum needs fixing: the decoder's own checks must refuse it.
+    data = bytearray(blob.replace(b'"detractors":[0,6]', b'"detractors":[NaN]'))
+    struct.pack_into("<I", data, len(data) - 4, zlib.crc32(data[:-4]))
+    with pytest.raises(cx.CorruptStateError):
+        cx.Accumulator.from_bytes(bytes(data))

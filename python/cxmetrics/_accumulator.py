@@ -625,13 +625,18 @@ def _unframe(data: bytes) -> tuple[dict[str, object], bytes]:
         raise CorruptStateError("accumulator definition runs past the end of the data")
     header = data[_FRAME.size:end]
     try:
-        definition = json.loads(header.decode("utf-8"))
+        # NaN/Infinity are not JSON numbers a definition can hold: damaged bytes.
+        definition = json.loads(header.decode("utf-8"), parse_constant=_no_constants)
     except (ValueError, RecursionError) as exc:
         raise CorruptStateError(f"accumulator definition is not valid JSON: {exc}") from None
     _check_definition(definition)
     if _canonical_json(definition) != header:
         raise CorruptStateError("accumulator definition is not in canonical form")
     return definition, data[end: len(data) - _CHECKSUM]
+
+
+def _no_constants(name: str) -> object:
+    raise ValueError(f"{name} in the definition")
 
 
 def _check_definition(d: object) -> None:

@@ -13,7 +13,7 @@ import pyarrow as pa
 from . import _native
 from ._inputs import Columns, resolve_columns
 from ._results import MetricResult, SegmentedResult
-from .errors import MostlyDroppedWarning
+from .errors import ArgumentError, MostlyDroppedWarning
 from .scale import Scale
 
 __all__ = ["BootstrapMethod", "CiMethod", "MetricDef", "OnInvalid", "compute"]
@@ -40,18 +40,39 @@ class MetricDef:
 
 def net(name: str, scale: Scale, positive: tuple[int, int], negative: tuple[int, int],
         bucket_names: tuple[str, str, str]) -> MetricDef:
-    native = _native.Metric.net(scale.low, scale.high, _pair(positive), _pair(negative))
+    _check_scale(scale)
+    native = _native_metric(_native.Metric.net, scale.low, scale.high, _pair(positive),
+                            _pair(negative))
     return MetricDef(name, scale, native, bucket_names)
 
 
 def share(name: str, scale: Scale, hit: tuple[int, int],
           bucket_names: tuple[str, str]) -> MetricDef:
-    return MetricDef(name, scale, _native.Metric.share(scale.low, scale.high, _pair(hit)),
+    _check_scale(scale)
+    return MetricDef(name, scale,
+                     _native_metric(_native.Metric.share, scale.low, scale.high, _pair(hit)),
                      bucket_names)
 
 
 def mean(name: str, scale: Scale) -> MetricDef:
-    return MetricDef(name, scale, _native.Metric.mean(scale.low, scale.high), ())
+    _check_scale(scale)
+    return MetricDef(name, scale, _native_metric(_native.Metric.mean, scale.low, scale.high), ())
+
+
+def _check_scale(scale: object) -> None:
+    if not isinstance(scale, Scale):
+        raise ArgumentError(f"scale must be a cx.Scale, e.g. cx.Scale(0, 10), got {scale!r}")
+
+
+def _native_metric(make: Any, *bounds: object) -> _native.Metric:
+    """The native metric; bounds beyond 64-bit integers are an ArgumentError, not an
+    OverflowError from the conversion."""
+    try:
+        metric: _native.Metric = make(*bounds)
+    except OverflowError:
+        raise ArgumentError(f"scale and bucket bounds must fit in 64-bit integers, got "
+                            f"{bounds}") from None
+    return metric
 
 
 def _pair(bounds: tuple[int, int]) -> tuple[int, int]:
