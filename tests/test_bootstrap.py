@@ -19,8 +19,8 @@ What is checked, and how each check can fail:
    (b) Statistically: mean bounds over 100 independent cxmetrics runs (one segment each) against
    20 independent scipy runs, tolerance 4 sd of the difference of the two means.
 4. **Coverage** of percentile and BCa at n = 30, 100, 1000 over a grid of five true NPS
-   distributions; asserted at n ≥ 100 within 95 ± (1.5 + 3·MC sd) (MC sd = sqrt(0.95·0.05/R) = 0.49 points for R = 2000
-   surveys, so ± 2.96); n = 30 recorded (loose sanity bound 90%).
+   distributions; asserted at n ≥ 100 within 95 ± (1.5 + 3·MC sd) (MC sd = sqrt(0.95·0.05/R)
+   = 0.49 points for R = 2000 surveys, so ± 2.96); n = 30 recorded (loose sanity bound 90%).
 5. **Properties** (hypothesis, derandomised): the interval holds the estimate, bounds stay in the
    metric's range, seeds reproduce bit for bit, results do not depend on other segments, their
    order or the number of threads, and degenerate inputs carry a note.
