@@ -34,7 +34,7 @@ check-rust: $(VENV)/.built
 check-python: $(VENV)/.built
 	$(BIN)/ruff check python tests benches tools
 	$(BIN)/mypy python
-	$(BIN)/python -m mypy.stubtest cxmetrics._native
+	$(BIN)/python -m mypy.stubtest cxmetrics._native --mypy-config-file pyproject.toml
 	$(BIN)/python tools/typecheck_docs.py
 
 pytest: $(VENV)/.built

@@ -4,6 +4,23 @@ from typing import Any, final
 
 import pyarrow as pa
 
+__all__ = [
+    "BOOTSTRAP_METHODS",
+    "CI_METHODS",
+    "COMPARE_METHODS",
+    "MAX_RESAMPLES",
+    "ON_INVALID",
+    "Aggregation",
+    "Metric",
+    "__version__",
+    "check_options",
+    "check_seed",
+    "compare",
+    "composite_estimate",
+    "margin_of_error",
+    "sample_size",
+]
+
 __version__: str
 CI_METHODS: list[str]
 BOOTSTRAP_METHODS: list[str]
@@ -34,9 +51,9 @@ class Metric:
 class Aggregation:
     """Segmented tallies (counts and weight sums per scale value) of one or more inputs."""
 
-    def __init__(self, low: int, high: int, n_keys: int, weighted: bool,
-                 replicates: int | None = None, seed: int | None = None,
-                 stream: int = 0) -> None:
+    def __new__(cls, low: int, high: int, n_keys: int, weighted: bool,
+                replicates: int | None = None, seed: int | None = None,
+                stream: int = 0) -> Aggregation:
         """``replicates``: keep that many Poisson-bootstrap replicates (weighted only), drawn
         from stream ``stream`` of ``seed`` (None: a random stream per accumulator)."""
     @property

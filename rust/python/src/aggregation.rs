@@ -241,7 +241,8 @@ impl Aggregation {
     ///
     /// A weighted bootstrap needs `weight_cells`: an unweighted aggregation of the same rows
     /// with the weight column as one more (last) key.
-    #[pyo3(signature = (metric, key_names, ci, confidence, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0), weight_cells=None))]
+    #[pyo3(signature = (metric, key_names, ci, confidence, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0), weight_cells=None),
+           text_signature = "($self, metric, key_names, ci, confidence, bootstrap='bca', n_resamples=10000, seed=0, weight_cells=None)")]
     #[allow(clippy::too_many_arguments)]
     fn estimate<'py>(
         &self,

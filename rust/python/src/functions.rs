@@ -34,7 +34,8 @@ fn as_side(s: &SideArgs) -> Side<'_> {
 
 /// a − b: (value, se, low, high, z, p_value, note).
 #[pyfunction]
-#[pyo3(signature = (metric, a, b, method, confidence, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0), stream=0))]
+#[pyo3(signature = (metric, a, b, method, confidence, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0), stream=0),
+       text_signature = "(metric, a, b, method, confidence, bootstrap='bca', n_resamples=10000, seed=0, stream=0)")]
 #[allow(clippy::too_many_arguments)]
 pub fn compare(
     py: Python<'_>,
@@ -98,7 +99,8 @@ pub fn sample_size(py: Python<'_>, margin: f64, v: f64, confidence: f64) -> PyRe
 /// Composite index estimates from an aggregation keyed by (segment keys…, answers…): per
 /// segment and overall, as pyarrow RecordBatches in the layout of `Aggregation.estimate`.
 #[pyfunction]
-#[pyo3(signature = (cells, n_keys, question_weights, key_names, ci, confidence, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0)))]
+#[pyo3(signature = (cells, n_keys, question_weights, key_names, ci, confidence, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0)),
+       text_signature = "(cells, n_keys, question_weights, key_names, ci, confidence, bootstrap='bca', n_resamples=10000, seed=0)")]
 #[allow(clippy::too_many_arguments)]
 pub fn composite_estimate<'py>(
     py: Python<'py>,

@@ -226,7 +226,8 @@ pub fn interval_request(
 /// Checks the options of one call (every rule is the conversions above); raises
 /// `ArgumentError` on the first that does not fit.
 #[pyfunction]
-#[pyo3(signature = (ci, confidence, on_invalid=OnInvalid { drop: false }, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000)))]
+#[pyo3(signature = (ci, confidence, on_invalid=OnInvalid { drop: false }, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000)),
+       text_signature = "(ci, confidence, on_invalid='raise', bootstrap='bca', n_resamples=10000)")]
 pub fn check_options(
     ci: Ci,
     confidence: Confidence,
