@@ -370,3 +370,9 @@ def test_from_bytes_with_nan_in_the_definition_is_corrupt_state() -> None:
     struct.pack_into("<I", data, len(data) - 4, zlib.crc32(data[:-4]))
     with pytest.raises(cx.CorruptStateError):
         cx.Accumulator.from_bytes(bytes(data))
+
+
+def test_keys_outside_pythons_date_range_are_a_typed_error() -> None:
+    keys = pa.array([10**7, 0], pa.int32()).cast(pa.date32())  # year ≈ 29349
+    with pytest.raises(cx.UnsupportedTypeError, match="cast the key column"):
+        cx.nps([10, 0], by=keys)

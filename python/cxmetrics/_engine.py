@@ -13,7 +13,7 @@ import pyarrow as pa
 from . import _native
 from ._inputs import Columns, resolve_columns
 from ._results import MetricResult, SegmentedResult
-from .errors import ArgumentError, MostlyDroppedWarning
+from .errors import ArgumentError, MostlyDroppedWarning, UnsupportedTypeError
 from .scale import Scale
 
 __all__ = ["BootstrapMethod", "CiMethod", "MetricDef", "OnInvalid", "compute"]
@@ -225,7 +225,14 @@ def check_seed(seed: int) -> int:
 
 def _rows(metric: MetricDef, batch: pa.RecordBatch, key_names: tuple[str, ...],
           method: _Method, weighted: bool) -> list[MetricResult]:
-    data: dict[str, list[Any]] = batch.to_pydict()
+    try:
+        data: dict[str, list[Any]] = batch.to_pydict()
+    except (OverflowError, ValueError) as exc:
+        # e.g. a date key beyond Python's datetime range (year 1..9999).
+        raise UnsupportedTypeError(
+            f"segment keys cannot be shown as Python values ({exc}); cast the key column, "
+            "e.g. to strings, before computing"
+        ) from None
     keys = list(zip(*(data[name] for name in key_names), strict=True)) if key_names else None
     out = []
     for i in range(batch.num_rows):
