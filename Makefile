@@ -51,6 +51,7 @@ check-rust: $(VENV)/.built $(VENV)/.dev
 check-python: $(VENV)/.built $(VENV)/.dev
 	$(BIN)/ruff check python tests benches tools
 	$(BIN)/mypy python
+	$(BIN)/python -m mypy.stubtest cxmetrics._native --mypy-config-file pyproject.toml
 	$(BIN)/python tools/typecheck_docs.py
 
 pytest: $(VENV)/.built $(VENV)/.dev

@@ -39,7 +39,7 @@ SEED = 20_240_611
 # over five scale points are nearly all distinct, so they stay at 4 000 (sd ≈ 0.35).
 REPLICATES = {"nps": 100_000, "share": 100_000, "mean": 4_000}
 CONFIDENCE = 0.95
-TOLERANCE = 1.5  # DOMAIN.md: 95% ± 1.5 points at n ≥ 100
+TOLERANCE = 1.5  # the accuracy target: 95% ± 1.5 points at n ≥ 100
 SIZES = (30, 100, 1000)
 
 NPS_GRID = ((0.2, 0.2), (0.5, 0.1), (0.7, 0.05), (0.1, 0.6), (0.33, 0.33))
@@ -87,12 +87,14 @@ class Cell:
 
     @property
     def truth(self) -> float:
+        # Rounded to 1e-9 so that a truth on the value lattice is exactly on it (in floats
+        # 100·(0.70 − 0.05) is 64.99999999999999, and a bound of exactly 65 would miss it).
         p = np.asarray(self.probs)
         if self.family is NPS:
-            return 100.0 * (p[0] - p[2])
+            return round(100.0 * (p[0] - p[2]), 9)
         if self.family is SHARE:
-            return 100.0 * p[0]
-        return float(np.dot(p, self.family.scores))
+            return round(100.0 * p[0], 9)
+        return round(float(np.dot(p, self.family.scores)), 9)
 
 
 def cells() -> list[Cell]:
@@ -493,3 +495,11 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def test_coverage_outside_the_grid_is_documented() -> None:
+    """docs/statistics.md limits its claims to the grid and gives this skewed small cell as a
+    counter-example: 90% promoters, 2% detractors, n = 20 (exact, by enumeration)."""
+    cell = Cell(NPS, "p₊=0.90, p₋=0.02", (0.90, 0.08, 0.02), 20, (SEED, 9, 0, 20))
+    got = {m: round(exact_coverage(cell, m), 1) for m in NPS.methods}
+    assert got == {"wald": 87.5, "adjusted-wald": 95.4, "score": 96.5}

@@ -26,6 +26,7 @@ from .errors import (
     InvalidScoreError,
     InvalidWeightError,
     LengthMismatchError,
+    MostlyDroppedWarning,
     OverlappingSamplesError,
     UnsupportedTypeError,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "InvalidWeightError",
     "LengthMismatchError",
     "MetricResult",
+    "MostlyDroppedWarning",
     "OverlappingSamplesError",
     "Scale",
     "SegmentedResult",

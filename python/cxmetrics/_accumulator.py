@@ -15,6 +15,7 @@ are still read: Rust checks their frame, this module parses their JSON.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -154,7 +155,7 @@ class Accumulator:
     states give equal bytes whatever order their batches were added and merged in.
     """
 
-    __slots__ = ("_agg", "_definition", "_metric")
+    __slots__ = ("_agg", "_definition", "_first_update", "_metric")
 
     def __init__(
         self,
@@ -213,6 +214,9 @@ class Accumulator:
         assert isinstance(options, dict)
         self._metric = _metric_def(str(definition["metric"]), options)
         self._definition = definition
+        # Makes "no aggregation yet -> create -> assign" atomic across threads (the GIL is
+        # released while a batch is tallied).
+        self._first_update = threading.Lock()
         if agg is None and definition["table"]:
             by = definition["by"]
             n_keys = len(by) if isinstance(by, list) else 0
@@ -315,19 +319,21 @@ class Accumulator:
             return
         columns = resolve_columns(data, None, by, weight)
         segmented = by is not None
-        if self._agg is not None:
-            self._check_shape(columns, segmented)
-            _feed(self._agg, columns, str(d["on_invalid"]))
-            return
-        # Column mode, first update: it fixes the key columns and weighting, but only if it
-        # succeeds (a failed update leaves the accumulator as it was).
-        scale = self._metric.scale
-        agg = _native.Aggregation(scale.low, scale.high, len(columns.keys),
-                                  columns.weight is not None)
-        _feed(agg, columns, str(d["on_invalid"]))
-        d.update(score=columns.score_name, weight=columns.weight_name,
-                 by=list(columns.key_names) if segmented else None)
-        self._agg = agg
+        if self._agg is None:
+            with self._first_update:
+                if self._agg is None:
+                    # Column mode, first update: it fixes the key columns and weighting, but
+                    # only if it succeeds (a failed update leaves the accumulator as it was).
+                    scale = self._metric.scale
+                    agg = _native.Aggregation(scale.low, scale.high, len(columns.keys),
+                                              columns.weight is not None)
+                    _feed(agg, columns, str(d["on_invalid"]))
+                    d.update(score=columns.score_name, weight=columns.weight_name,
+                             by=list(columns.key_names) if segmented else None)
+                    self._agg = agg
+                    return
+        self._check_shape(columns, segmented)
+        _feed(self._agg, columns, str(d["on_invalid"]))
 
     def _check_shape(self, columns: Columns, segmented: bool) -> None:
         d, agg = self._definition, self._agg
@@ -538,7 +544,7 @@ def _feed(agg: _native.Aggregation, columns: Columns, on_invalid: str) -> None:
     keys = [_with_a_chunk(k) for k in columns.keys]
     agg.update(_with_a_chunk(columns.score), keys,
                None if columns.weight is None else _with_a_chunk(columns.weight),
-               on_invalid == "drop", columns.score_name, list(columns.key_names),
+               on_invalid, columns.score_name, list(columns.key_names),
                columns.weight_name)
 
 

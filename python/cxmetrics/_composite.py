@@ -95,13 +95,13 @@ def composite(
         # One fast pass per question so a bad answer is reported with its column and row.
         for q in questions:
             check = _native.Aggregation(scale.low, scale.high, 0, False)
-            check.update(q.score, [], None, False, q.score_name, [], None)
+            check.update(q.score, [], None, "raise", q.score_name, [], None)
     cells = _native.Aggregation(scale.low, scale.high, len(first.keys) + len(questions), False)
     cells.update(
         first.score,
         [*first.keys, *(q.score for q in questions)],
         None,
-        True,
+        "drop",
         first.score_name,
         [*first.key_names, *(q.score_name for q in questions)],
         None,

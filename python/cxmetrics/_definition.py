@@ -67,8 +67,18 @@ def mean(name: str, scale: Scale) -> MetricDef:
 
 
 def _checked(metric: MetricDef) -> MetricDef:
-    """The core checks the rule (bounds inside the scale, buckets apart) when it is built."""
-    _native_metric(metric)
+    """The core checks the rule (bounds inside the scale, buckets apart) when it is built;
+    a scale that is not a ``Scale`` or bounds beyond 64-bit integers are an ArgumentError."""
+    from .errors import ArgumentError
+
+    if not isinstance(metric.scale, Scale):
+        raise ArgumentError(f"scale must be a cx.Scale, e.g. cx.Scale(0, 10), got "
+                            f"{metric.scale!r}")
+    try:
+        _native_metric(metric)
+    except OverflowError:
+        raise ArgumentError(f"scale and bucket bounds must fit in 64-bit integers, got "
+                            f"{metric.scale} and {metric.bounds}") from None
     return metric
 
 

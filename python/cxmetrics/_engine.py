@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,6 +18,7 @@ from ._results import (
     public_key_names,
     result_rows,
 )
+from .errors import MostlyDroppedWarning
 
 __all__ = [
     "BootstrapMethod", "CiMethod", "MetricDef", "OnInvalid", "compute", "internal_key_names",
@@ -27,22 +29,11 @@ CiMethod = Literal["wald", "adjusted-wald", "score", "wilson", "t", "bootstrap",
 BootstrapMethod = Literal["percentile", "basic", "bca"]
 OnInvalid = Literal["raise", "drop"]
 
-_CI_METHODS = ("wald", "adjusted-wald", "score", "wilson", "t", "bootstrap", "bayes")
-_BOOTSTRAP_METHODS = ("percentile", "basic", "bca")
-
-
 def check_options(ci: str | None, confidence: float, on_invalid: str, bootstrap: str,
                   n_resamples: int) -> None:
-    if ci is not None and ci not in _CI_METHODS:
-        raise ValueError(f"ci must be one of {_CI_METHODS} or None, got {ci!r}")
-    if not (isinstance(confidence, float | int) and 0 < confidence < 1):
-        raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
-    if on_invalid not in ("raise", "drop"):
-        raise ValueError(f"on_invalid must be 'raise' or 'drop', got {on_invalid!r}")
-    if bootstrap not in _BOOTSTRAP_METHODS:
-        raise ValueError(f"bootstrap must be one of {_BOOTSTRAP_METHODS}, got {bootstrap!r}")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive int, got {n_resamples!r}")
+    """Raises ArgumentError for the first option that does not fit; the rules are the native
+    module's option types (one vocabulary, owned by Rust)."""
+    _native.check_options(ci, confidence, on_invalid, bootstrap, n_resamples)
 
 
 def aggregate(metric: MetricDef, columns: Columns, on_invalid: str) -> _native.Aggregation:
@@ -52,7 +43,7 @@ def aggregate(metric: MetricDef, columns: Columns, on_invalid: str) -> _native.A
         columns.score,
         list(columns.keys),
         columns.weight,
-        on_invalid == "drop",
+        on_invalid,
         columns.score_name,
         list(columns.key_names),
         columns.weight_name,
@@ -78,9 +69,27 @@ def compute(
     columns = resolve_columns(data, score, by, weight)
     agg = aggregate(metric, columns, on_invalid)
     cells = weight_cells(metric, columns, on_invalid) if ci == "bootstrap" else None
-    return results_from(metric, agg, columns.key_names, segmented=by is not None, ci=ci,
-                        confidence=confidence, bootstrap=bootstrap, n_resamples=n_resamples,
-                        seed=seed, weight_cells=cells, snapshot=False)
+    result = results_from(metric, agg, columns.key_names, segmented=by is not None, ci=ci,
+                          confidence=confidence, bootstrap=bootstrap, n_resamples=n_resamples,
+                          seed=seed, weight_cells=cells, snapshot=False)
+    if on_invalid == "drop":
+        warn_if_mostly_dropped(result, columns.score_name)
+    return result
+
+
+def warn_if_mostly_dropped(result: MetricResult | SegmentedResult, column: str) -> None:
+    """on_invalid="drop" that removes most scored rows is more likely a wrong column or scale
+    than a few bad answers: say so, without failing."""
+    overall = result.overall if isinstance(result, SegmentedResult) else result
+    scored = overall.n + overall.n_invalid
+    if scored and overall.n_invalid * 2 > scored:
+        warnings.warn(
+            f"column {column!r}: on_invalid=\"drop\" dropped {overall.n_invalid:,} of {scored:,} "
+            f"scored rows as invalid for the {overall.scale.low}..{overall.scale.high} scale; "
+            "check the column and the scale",
+            MostlyDroppedWarning,
+            stacklevel=3,
+        )
 
 
 def weight_cells(metric: MetricDef, columns: Columns,
@@ -94,7 +103,7 @@ def weight_cells(metric: MetricDef, columns: Columns,
         columns.score,
         [*columns.keys, columns.weight],
         None,
-        on_invalid == "drop",
+        on_invalid,
         columns.score_name,
         [*columns.key_names, columns.weight_name or "weight"],
         None,
@@ -159,6 +168,5 @@ _ORIGINS = _Origins()
 
 
 def check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
-    return seed
+    """``seed`` when it is an int in [0, 2**64), else ArgumentError (the rule lives in Rust)."""
+    return _native.check_seed(seed)

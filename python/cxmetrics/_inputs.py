@@ -45,9 +45,17 @@ def as_table(data: object) -> pa.Table | None:
         return data.read_all()
     module = _module_of(data)
     if module == "pandas" and hasattr(data, "columns"):
-        return pa.Table.from_pandas(data, preserve_index=False)
+        return pa.Table.from_pandas(_periods_as_text(data), preserve_index=False)
+    if module == "polars" and type(data).__name__ == "LazyFrame":
+        # A lazy query: run it (the columns are needed in memory anyway).
+        return _stream_to_table(data.collect())  # type: ignore[attr-defined]
     if module == "polars" and hasattr(data, "columns"):
         return _stream_to_table(data)
+    if module == "pyarrow" and type(data).__name__.endswith("Dataset") and hasattr(
+        data, "to_batches"
+    ):
+        # A pyarrow.dataset.Dataset: scanned batch by batch into one table.
+        return pa.Table.from_batches(data.to_batches(), schema=data.schema)  # type: ignore[attr-defined]
     if isinstance(data, pa.Array | pa.ChunkedArray | np.ndarray):
         return None
     if hasattr(data, "__arrow_c_stream__") and not hasattr(data, "__arrow_c_array__"):
@@ -57,6 +65,20 @@ def as_table(data: object) -> pa.Table | None:
         except (TypeError, ValueError, pa.ArrowInvalid):
             return None
     return None
+
+
+_NATIVE_ORDER = "<" if np.little_endian else ">"
+
+
+def _periods_as_text(data: Any) -> Any:
+    """pandas Period values as their labels ("2024-01"): Arrow would turn them into bare
+    integers (ordinals), which print as unrelated numbers."""
+    if hasattr(data, "columns"):
+        periods = [c for c in data.columns if str(data[c].dtype).startswith("period")]
+        return data.assign(**{str(c): data[c].astype(str) for c in periods}) if periods else data
+    if str(getattr(data, "dtype", "")).startswith("period"):
+        return data.astype(str)
+    return data
 
 
 def _stream_to_table(data: Any) -> pa.Table:
@@ -72,6 +94,15 @@ def as_column(values: object, role: str) -> pa.ChunkedArray:
     if isinstance(values, np.ndarray):
         if values.ndim != 1:
             raise ColumnError(f"{role} must be one-dimensional, got shape {values.shape}")
+        if values.dtype.kind == "c":
+            raise UnsupportedTypeError(
+                f"{role}: complex numbers ({values.dtype}) are not scores, keys or weights; "
+                "pass the real part (values.real) if that is what you mean",
+                column=role,
+            )
+        if values.dtype.byteorder not in "=|" and values.dtype.byteorder != _NATIVE_ORDER:
+            # Arrow holds numbers in native byte order: swap big-endian data (one copy).
+            values = values.astype(values.dtype.newbyteorder("="))
         if values.dtype.kind in "iuf" and not (values.flags.c_contiguous and values.flags.aligned):
             # Arrow needs contiguous, aligned buffers: only such arrays are shared without a copy.
             values = np.require(values, requirements=["C", "A"])
@@ -83,7 +114,7 @@ def as_column(values: object, role: str) -> pa.ChunkedArray:
     module = _module_of(values)
     if module == "pandas":
         # pandas marks missing values with NaN/None/NA: from_pandas turns them into nulls.
-        return _arrow_from(values, role, from_pandas=True)
+        return _arrow_from(_periods_as_text(values), role, from_pandas=True)
     if module == "polars":
         return pa.chunked_array(values.to_arrow())  # type: ignore[attr-defined]
     if hasattr(values, "__arrow_c_stream__"):
@@ -113,7 +144,7 @@ def _homogeneous(items: list[object]) -> bool:
 def _arrow_from(values: object, role: str, from_pandas: bool = False) -> pa.ChunkedArray:
     try:
         array = pa.array(values, from_pandas=from_pandas)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
         raise UnsupportedTypeError(f"{role}: cannot convert to Arrow: {exc}", column=role) from exc
     if isinstance(array, pa.ChunkedArray):
         return array
@@ -136,6 +167,12 @@ def _table_column(table: pa.Table, name: object, role: str) -> pa.ChunkedArray:
     if name not in table.column_names:
         raise ColumnError(
             f"{role}: no column {name!r}; the table has {table.column_names}", column=name
+        )
+    if table.column_names.count(name) > 1:
+        raise ColumnError(
+            f"{role}: the table has {table.column_names.count(name)} columns named {name!r}; "
+            "rename them so that each name is unique",
+            column=name,
         )
     return table.column(name)
 

@@ -4,7 +4,35 @@ from typing import Any, final
 
 import pyarrow as pa
 
+__all__ = [
+    "BOOTSTRAP_METHODS",
+    "CI_METHODS",
+    "COMPARE_METHODS",
+    "MAX_RESAMPLES",
+    "ON_INVALID",
+    "Aggregation",
+    "Metric",
+    "__version__",
+    "check_options",
+    "check_seed",
+    "compare",
+    "composite_estimate",
+    "margin_of_error",
+    "sample_size",
+]
+
 __version__: str
+CI_METHODS: list[str]
+BOOTSTRAP_METHODS: list[str]
+ON_INVALID: list[str]
+COMPARE_METHODS: list[str]
+MAX_RESAMPLES: int
+
+def check_options(ci: str | None, confidence: float, on_invalid: str = "raise",
+                  bootstrap: str = "bca", n_resamples: int = 10_000) -> None:
+    """Raises ArgumentError for the first option that does not fit."""
+def check_seed(seed: int) -> int:
+    """``seed`` if it is an int in [0, 2**64), else ArgumentError."""
 
 @final
 class Metric:
@@ -23,9 +51,9 @@ class Metric:
 class Aggregation:
     """Segmented tallies (counts and weight sums per scale value) of one or more inputs."""
 
-    def __init__(self, low: int, high: int, n_keys: int, weighted: bool,
-                 replicates: int | None = None, seed: int | None = None,
-                 stream: int = 0) -> None:
+    def __new__(cls, low: int, high: int, n_keys: int, weighted: bool,
+                replicates: int | None = None, seed: int | None = None,
+                stream: int = 0) -> Aggregation:
         """``replicates``: keep that many Poisson-bootstrap replicates (weighted only), drawn
         from stream ``stream`` of ``seed`` (None: a random stream per accumulator)."""
     @property
@@ -49,7 +77,7 @@ class Aggregation:
         score: Any,
         keys: list[Any],
         weight: Any | None,
-        drop_invalid: bool,
+        on_invalid: str,
         score_name: str,
         key_names: list[str],
         weight_name: str | None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -162,8 +163,27 @@ def read_table(path: str, columns: Sequence[str] = ()) -> Any:
         parse = pcsv.ParseOptions(delimiter="\t" if kind == ".tsv" else ",")
         # Empty cells in text columns are missing keys, as they are in numeric columns.
         convert = pcsv.ConvertOptions(strings_can_be_null=True)
-        return pcsv.read_csv(path, parse_options=parse, convert_options=convert)
+        table = pcsv.read_csv(path, parse_options=parse, convert_options=convert)
+        _refuse_multiline_values(path, table)
+        return table
     raise CliError(f"{path}: unknown file type (expected .csv, .tsv or .parquet)")
+
+
+def _refuse_multiline_values(path: str, table: Any) -> None:
+    """Values are read one line each (pyarrow's default), so a text value holding a line break
+    means a quote that was never closed swallowed the rows after it: refuse the file."""
+    import pyarrow.compute as pc
+
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        broken = pc.match_substring_regex(column, r"[\r\n]")
+        row = pc.index(broken, True).as_py()
+        if row >= 0:
+            raise CliError(
+                f"{path}: column {name!r}, data row {row} (rows count from 0) runs over "
+                "several lines: probably a quote (\") that is never closed; fix the file"
+            )
 
 
 def _looks_like_data_file(name: str) -> bool:
@@ -320,7 +340,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     try:
-        text = getattr(args, "run", run_report)(args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", cx.MostlyDroppedWarning)
+            text = getattr(args, "run", run_report)(args)
+        for warning in caught:
+            print(f"cxmetrics {args.command}: warning: {warning.message}", file=sys.stderr)
     except KeyboardInterrupt:
         return 130
     except CliError as err:

@@ -11,6 +11,7 @@ __all__ = [
     "InvalidScoreError",
     "InvalidWeightError",
     "LengthMismatchError",
+    "MostlyDroppedWarning",
     "OverlappingSamplesError",
     "UnsupportedTypeError",
 ]
@@ -79,6 +80,10 @@ class OverlappingSamplesError(ArgumentError):
 
 class CorruptStateError(CxError, ValueError):
     """Bytes that are not a valid, intact accumulator state."""
+
+
+class MostlyDroppedWarning(UserWarning):
+    """``on_invalid="drop"`` dropped most of the scored rows: likely a wrong column or scale."""
 
 
 def _as_number(value: object) -> object:

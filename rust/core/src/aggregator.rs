@@ -188,6 +188,33 @@ impl Aggregator {
         row_offset: u64,
         draw_key: Option<u64>,
     ) -> Result<()> {
+        self.update_keyed(columns, None, drop_invalid, row_offset, draw_key)
+    }
+
+    /// [`Aggregator::update_drawing`] with this batch's own (logical) key types: they are
+    /// unified with the aggregator's as [`Aggregator::merge`] does (a Null column takes the
+    /// other's type), and a batch whose key types differ otherwise is refused; it is never cast
+    /// to the earlier type (which could merge or lose keys silently). None: the aggregator's.
+    pub fn update_keyed(
+        &mut self,
+        columns: &Columns,
+        batch_types: Option<Vec<DataType>>,
+        drop_invalid: bool,
+        row_offset: u64,
+        draw_key: Option<u64>,
+    ) -> Result<()> {
+        if let (Some(mine), Some(theirs)) = (self.key_types(), batch_types.as_deref()) {
+            if let Some(j) = (0..mine.len().min(theirs.len())).find(|&j| {
+                mine[j] != theirs[j] && mine[j] != DataType::Null && theirs[j] != DataType::Null
+            }) {
+                return Err(CoreError::UnsupportedType {
+                    role: Role::Key(j),
+                    data_type: format!("{} (earlier batches: {})", theirs[j], mine[j]),
+                    why: "a key column must keep one type across updates; cast the keys of \
+                          every batch to one type",
+                });
+            }
+        }
         if draw_key.is_some() != (self.replicates() > 0) {
             return Err(CoreError::InvalidArgument(
                 "an update of tallies with replicates needs a draw key, and only those".into(),
@@ -243,12 +270,18 @@ impl Aggregator {
             });
         }
 
-        let key_types = self.key_types().map(|t| t.to_vec());
+        let key_types = match batch_types {
+            Some(t) if self.n_keys > 0 => Some(t),
+            _ => self.key_types().map(|t| t.to_vec()),
+        };
         let mut partial = Aggregator::new(self.scale, key_types, self.weighted())?
             .with_replicates(self.replicates());
         let mut invalid: Option<(u64, String)> = None;
         let mut start = row_offset;
         for (j, (chunk, w)) in chunks.iter().zip(&weights).enumerate() {
+            if crate::cancel::requested() {
+                return Err(CoreError::Cancelled);
+            }
             let groups = ChunkGroups::new(&chunk[1..1 + self.n_keys])?;
             let w = w
                 .as_ref()
@@ -306,6 +339,14 @@ impl Aggregator {
             return Err(CoreError::InvalidArgument(
                 "cannot merge aggregations of different scales, weighting or replicates".into(),
             ));
+        }
+        // Every count (and every total over segments) must stay below 2^64: checked once here,
+        // so the per-cell additions below cannot wrap.
+        if self.tallies.rows_total() + other.tallies.rows_total() > u128::from(u64::MAX) {
+            return Err(CoreError::CountOverflow(format!(
+                "together the inputs hold {} rows, more than 2^64 − 1",
+                self.tallies.rows_total() + other.tallies.rows_total()
+            )));
         }
         if other.key_types() != self.key_types() {
             let unified =

@@ -23,7 +23,8 @@ pub fn credible_interval(
     seed: u64,
     stream: u64,
 ) -> (f64, f64, f64) {
-    if counts.iter().sum::<f64>() <= 0.0 || n_draws < 2 {
+    // A cancelled call discards its result: draw nothing.
+    if counts.iter().sum::<f64>() <= 0.0 || n_draws < 2 || crate::cancel::requested() {
         return (f64::NAN, f64::NAN, f64::NAN);
     }
     let shapes: Vec<Option<Gamma<f64>>> = counts

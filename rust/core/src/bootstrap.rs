@@ -26,6 +26,24 @@ pub use sampler::{generate, BLOCK_SIZE, MAX_TOTAL};
 use interval::{acceleration, confidence_is_valid, jackknife_terms, nan_interval, point_interval};
 use sampler::Multinomial;
 
+use crate::cancel;
+
+/// Most resamples (or posterior draws) one interval may take: each is kept as an f64 until the
+/// quantiles are read, so this bounds that buffer at 80 MB per segment. More would not change a
+/// reported digit (the Monte Carlo error at 10^7 resamples is far below the interval's width).
+pub const MAX_RESAMPLES: u64 = 10_000_000;
+
+/// Checks a resample count before anything is allocated: 1..=[`MAX_RESAMPLES`].
+pub fn check_resamples(n_resamples: u64) -> crate::error::Result<usize> {
+    if (1..=MAX_RESAMPLES).contains(&n_resamples) {
+        Ok(n_resamples as usize)
+    } else {
+        Err(crate::error::CoreError::InvalidArgument(format!(
+            "n_resamples must be between 1 and {MAX_RESAMPLES}, got {n_resamples}"
+        )))
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 /// Which bootstrap interval to read off the resampled distribution (as scipy.stats.bootstrap).
 pub enum BootstrapMethod {
@@ -35,6 +53,24 @@ pub enum BootstrapMethod {
     Basic,
     /// Bias-corrected and accelerated (Efron 1987).
     Bca,
+}
+
+impl BootstrapMethod {
+    /// The names users pass as `bootstrap=`, in the order of the variants.
+    pub const NAMES: [&'static str; 3] = ["percentile", "basic", "bca"];
+
+    /// The method called `name`.
+    pub fn parse(name: &str) -> crate::error::Result<Self> {
+        match name {
+            "percentile" => Ok(BootstrapMethod::Percentile),
+            "basic" => Ok(BootstrapMethod::Basic),
+            "bca" => Ok(BootstrapMethod::Bca),
+            other => Err(crate::error::CoreError::InvalidArgument(format!(
+                "bootstrap must be one of {:?}, got {other:?}",
+                Self::NAMES
+            ))),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -79,6 +115,8 @@ pub enum Degenerate {
     NonFiniteStatistic,
     /// More than [`MAX_TOTAL`] (2^53) respondents in a group: bounds are NaN.
     TooLarge,
+    /// The call was cancelled (Ctrl-C): nothing was drawn, and the caller discards this.
+    Cancelled,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -131,6 +169,7 @@ pub fn bootstrap_counts(
         }
         // Every resample equals the data: the bootstrap distribution is exactly the point.
         Some(why) => return point_interval(estimate, why),
+        None if cancel::requested() => return nan_interval(estimate, Degenerate::Cancelled),
         None => {}
     }
     let dist = draw_one(
@@ -318,6 +357,7 @@ impl Degenerate {
             Degenerate::InvalidConfidence => "confidence outside (0, 1)",
             Degenerate::NonFiniteStatistic => "the statistic is not finite on some resample",
             Degenerate::TooLarge => "more than 2^53 responses: bootstrap not supported",
+            Degenerate::Cancelled => "cancelled (the result is discarded)",
         }
     }
 }

@@ -84,6 +84,12 @@ pub enum CoreError {
     /// An error from arrow-rs (casts, row conversion).
     #[error("arrow error: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+    /// The work was cancelled (Ctrl-C, see `cancel`); the caller discards the call's result.
+    #[error("cancelled")]
+    Cancelled,
+    /// Counts that would pass 2^64 − 1 rows (merging very large accumulators).
+    #[error("count overflow: {0}")]
+    CountOverflow(String),
 }
 
 /// The core's result type.

@@ -26,6 +26,9 @@ pub enum Interval {
 }
 
 impl Interval {
+    /// The closed-form methods' names, as users pass them to `ci=`.
+    pub const NAMES: [&'static str; 5] = ["wald", "adjusted-wald", "score", "wilson", "t"];
+
     /// The method named `name` (None: no interval).
     pub fn parse(name: Option<&str>) -> Result<Self> {
         Ok(match name {

@@ -13,6 +13,7 @@
 pub mod aggregator;
 pub mod bayes;
 pub mod bootstrap;
+pub mod cancel;
 pub mod compare;
 pub mod composite;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod quantile;
 pub mod report;
 pub mod scale;
 pub mod state;
+pub mod state_report;
 pub mod streams;
 pub mod tally;
 pub mod unions;

@@ -95,6 +95,16 @@ pub fn bootstrap_cells(
     boot: &BootstrapSpec,
     stream: u64,
 ) -> BootstrapInterval {
+    if crate::cancel::requested() {
+        // A cancelled call discards its result: draw nothing.
+        return crate::bootstrap::interval_from_bootstrap(
+            Vec::new(),
+            f64::NAN,
+            boot.method,
+            boot.confidence,
+            None,
+        );
+    }
     if cells.counts.len() <= MAX_MULTINOMIAL_CELLS {
         multinomial_cells(spec, cells, boot, stream)
     } else {

@@ -5,17 +5,14 @@ use std::sync::{Mutex, MutexGuard};
 use arrow_array::{
     Array, ArrayRef, Float64Array, ListArray, RecordBatch, StringArray, UInt64Array,
 };
-use cxmetrics_core::bootstrap::{BootstrapMethod, BootstrapSpec};
+use cxmetrics_core::bootstrap::BootstrapMethod;
 use cxmetrics_core::error::CoreError;
-use cxmetrics_core::estimate::Interval;
 use cxmetrics_core::group::logical_key_type;
-use cxmetrics_core::quantile::check_confidence;
-use cxmetrics_core::report::{estimate_batch, IntervalRequest};
 use cxmetrics_core::scale::Scale;
 use cxmetrics_core::state::{self, State};
-use cxmetrics_core::streams::{ReplicateStreams, OVERALL_STREAM};
+use cxmetrics_core::state_report::{estimate_state, Estimates};
+use cxmetrics_core::streams::ReplicateStreams;
 use cxmetrics_core::tally::Columns;
-use cxmetrics_core::weighted_bootstrap::{cells_by_segment, pooled};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -24,8 +21,9 @@ use arrow_schema::DataType;
 use pyo3_arrow::input::AnyArray;
 use pyo3_arrow::PyRecordBatch;
 
-use crate::errors::{raise, run_detached, to_py_err, Names};
+use crate::errors::{run_detached, to_py_err, unsupported, Names};
 use crate::metric::Metric;
+use crate::options::{interval_request, Bootstrap, Ci, Confidence, OnInvalid, Resamples, Seed};
 
 /// The chunks of an Arrow array or stream, and its declared type (which a stream of zero
 /// chunks still has). Import runs under `catch_unwind`: arrow-rs asserts on buffers it cannot
@@ -45,13 +43,12 @@ fn chunks(
         },
     ));
     imported.unwrap_or_else(|_| {
-        Err(raise(
+        Err(unsupported(
             py,
-            "UnsupportedTypeError",
+            role,
             format!(
                 "{role}: the Arrow data could not be imported (misaligned or malformed buffers)"
             ),
-            &[],
         ))
     })
 }
@@ -154,7 +151,7 @@ impl Aggregation {
     }
 
     /// Adds a batch of rows: scores, key columns and weights (Arrow arrays or streams).
-    #[pyo3(signature = (score, keys, weight, drop_invalid, score_name, key_names, weight_name))]
+    #[pyo3(signature = (score, keys, weight, on_invalid, score_name, key_names, weight_name))]
     #[allow(clippy::too_many_arguments)]
     fn update(
         &self,
@@ -162,7 +159,7 @@ impl Aggregation {
         score: Bound<'_, PyAny>,
         keys: Vec<Bound<'_, PyAny>>,
         weight: Option<Bound<'_, PyAny>>,
-        drop_invalid: bool,
+        on_invalid: OnInvalid,
         score_name: String,
         key_names: Vec<String>,
         weight_name: Option<String>,
@@ -192,7 +189,7 @@ impl Aggregation {
         run_detached(py, &names, || {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
-            state.update(&columns, key_types, drop_invalid, *rows)?;
+            state.update(&columns, key_types, on_invalid.drop, *rows)?;
             *rows += columns.score.iter().map(|c| c.len() as u64).sum::<u64>();
             Ok(())
         })
@@ -246,29 +243,26 @@ impl Aggregation {
     ///
     /// A weighted bootstrap needs `weight_cells`: an unweighted aggregation of the same rows
     /// with the weight column as one more (last) key.
-    #[pyo3(signature = (metric, key_names, ci, confidence, bootstrap="bca", n_resamples=10_000, seed=0, weight_cells=None))]
+    #[pyo3(signature = (metric, key_names, ci, confidence, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0), weight_cells=None),
+           text_signature = "($self, metric, key_names, ci, confidence, bootstrap='bca', n_resamples=10000, seed=0, weight_cells=None)")]
     #[allow(clippy::too_many_arguments)]
     fn estimate<'py>(
         &self,
         py: Python<'py>,
         metric: &Metric,
         key_names: Vec<String>,
-        ci: Option<String>,
-        confidence: f64,
-        bootstrap: &str,
-        n_resamples: usize,
-        seed: u64,
+        ci: Ci,
+        confidence: Confidence,
+        bootstrap: Bootstrap,
+        n_resamples: Resamples,
+        seed: Seed,
         weight_cells: Option<&Aggregation>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-        let (segments, overall) = self.batches(
+        let Estimates { segments, overall } = self.estimates(
             py,
             metric,
-            key_names,
-            ci,
-            confidence,
-            bootstrap,
-            n_resamples,
-            seed,
+            &key_names,
+            interval_request(ci, confidence, bootstrap, n_resamples, seed),
             weight_cells,
         )?;
         Ok((
@@ -280,7 +274,8 @@ impl Aggregation {
     /// As `estimate`, for a one-shot call: the per-segment batch only when `segmented`, and the
     /// overall row as a dict of Python values (a request-sized call pays for no Arrow export it
     /// does not use).
-    #[pyo3(signature = (metric, key_names, segmented, ci, confidence, bootstrap="bca", n_resamples=10_000, seed=0, weight_cells=None))]
+    #[pyo3(signature = (metric, key_names, segmented, ci, confidence, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0), weight_cells=None),
+           text_signature = "($self, metric, key_names, segmented, ci, confidence, bootstrap='bca', n_resamples=10000, seed=0, weight_cells=None)")]
     #[allow(clippy::too_many_arguments)]
     fn estimate_rows<'py>(
         &self,
@@ -288,22 +283,18 @@ impl Aggregation {
         metric: &Metric,
         key_names: Vec<String>,
         segmented: bool,
-        ci: Option<String>,
-        confidence: f64,
-        bootstrap: &str,
-        n_resamples: usize,
-        seed: u64,
+        ci: Ci,
+        confidence: Confidence,
+        bootstrap: Bootstrap,
+        n_resamples: Resamples,
+        seed: Seed,
         weight_cells: Option<&Aggregation>,
     ) -> PyResult<(Option<Bound<'py, PyAny>>, Bound<'py, PyDict>)> {
-        let (segments, overall) = self.batches(
+        let Estimates { segments, overall } = self.estimates(
             py,
             metric,
-            key_names,
-            ci,
-            confidence,
-            bootstrap,
-            n_resamples,
-            seed,
+            &key_names,
+            interval_request(ci, confidence, bootstrap, n_resamples, seed),
             weight_cells,
         )?;
         let segments = if segmented {
@@ -316,75 +307,20 @@ impl Aggregation {
 }
 
 impl Aggregation {
-    /// The per-segment and overall record batches of `estimate`, computed without the GIL.
-    #[allow(clippy::too_many_arguments)]
-    fn batches(
+    /// The per-segment and overall record batches, computed in the core without the GIL.
+    fn estimates(
         &self,
         py: Python<'_>,
         metric: &Metric,
-        key_names: Vec<String>,
-        ci: Option<String>,
-        confidence: f64,
-        bootstrap: &str,
-        n_resamples: usize,
-        seed: u64,
+        key_names: &[String],
+        request: cxmetrics_core::report::IntervalRequest,
         weight_cells: Option<&Aggregation>,
-    ) -> PyResult<(RecordBatch, RecordBatch)> {
-        let bootstrap = bootstrap.to_string();
+    ) -> PyResult<Estimates> {
         let spec = metric.spec.clone();
         let state = self.snapshot();
         let cells_state = weight_cells.map(|c| c.snapshot());
         run_detached(py, &Names::default(), || {
-            if spec.scale != state.scale() {
-                return Err(CoreError::InvalidArgument(format!(
-                    "metric scale {}..{} differs from the aggregation's {}..{}",
-                    spec.scale.low,
-                    spec.scale.high,
-                    state.scale().low,
-                    state.scale().high
-                )));
-            }
-            let mut request =
-                interval_request(ci.as_deref(), confidence, &bootstrap, n_resamples, seed)?;
-            let agg = match state.aggregator() {
-                Some(a) => a.clone(),
-                None => state.empty_aggregator()?,
-            };
-            let grouped = agg.finish()?;
-            let mut pooled_cells = None;
-            if let Some(cells_agg) = cells_state.and_then(|c| c.aggregator().cloned()) {
-                let cells = cells_by_segment(&spec, &cells_agg.finish()?, state.n_keys())?;
-                if cells.len() != grouped.tallies.segments() {
-                    return Err(CoreError::InvalidArgument(
-                        "weight cells do not match the segments (different rows?)".into(),
-                    ));
-                }
-                pooled_cells = Some(vec![pooled(&cells)]);
-                request.weight_cells = Some(cells);
-            }
-            let segments = estimate_batch(
-                &spec,
-                &grouped.tallies,
-                &grouped.streams,
-                &grouped.keys,
-                &key_names,
-                &request,
-            )?;
-            // Unsegmented: the one segment is the overall estimate (same rows, same stream).
-            let overall = if state.n_keys() == 0 {
-                segments.clone()
-            } else {
-                request.weight_cells = pooled_cells;
-                estimate_batch(
-                    &spec,
-                    &grouped.tallies.total(),
-                    &[OVERALL_STREAM],
-                    &[],
-                    &[],
-                    &request,
-                )?
-            };
-            Ok((segments, overall))
+            estimate_state(&spec, &state, cells_state.as_ref(), key_names, request)
         })
     }
 }
@@ -417,45 +353,4 @@ fn first_row<'py>(py: Python<'py>, batch: &RecordBatch) -> PyResult<Bound<'py, P
         }
     }
     Ok(row)
-}
-
-pub fn interval_request(
-    ci: Option<&str>,
-    confidence: f64,
-    bootstrap: &str,
-    n_resamples: usize,
-    seed: u64,
-) -> Result<IntervalRequest, CoreError> {
-    let confidence = check_confidence(confidence)?;
-    let mut request = IntervalRequest {
-        interval: Interval::None,
-        confidence,
-        bootstrap: None,
-        bayes: None,
-        weight_cells: None,
-    };
-    match ci {
-        Some("bootstrap") => {
-            request.bootstrap = Some(BootstrapSpec {
-                n_resamples,
-                method: bootstrap_method(bootstrap)?,
-                confidence,
-                seed,
-            })
-        }
-        Some("bayes") => request.bayes = Some((n_resamples, seed)),
-        other => request.interval = Interval::parse(other)?,
-    }
-    Ok(request)
-}
-
-pub fn bootstrap_method(name: &str) -> Result<BootstrapMethod, CoreError> {
-    match name {
-        "percentile" => Ok(BootstrapMethod::Percentile),
-        "basic" => Ok(BootstrapMethod::Basic),
-        "bca" => Ok(BootstrapMethod::Bca),
-        other => Err(CoreError::InvalidArgument(format!(
-            "unknown bootstrap method {other:?}"
-        ))),
-    }
 }

@@ -1,14 +1,35 @@
-//! Core errors -> the typed Python exceptions of `cxmetrics.errors`; panics -> errors.
+//! Core errors -> the typed Python exceptions of `cxmetrics.errors`; panics -> errors; Ctrl-C
+//! during long work -> `KeyboardInterrupt` within a poll interval.
+//!
+//! The exception classes are imported once (`import_exception!`), so a misspelt class fails to
+//! compile rather than at run time. [`Error`] wraps a [`CoreError`] so `?` converts core
+//! results inside functions that return `Result<_, Error>` or `PyResult`.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{channel, RecvTimeoutError};
+use std::time::Duration;
 
+use cxmetrics_core::cancel;
 use cxmetrics_core::error::{CoreError, Role};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use pyo3::PyTypeInfo;
+
+pyo3::import_exception!(cxmetrics.errors, CxError);
+pyo3::import_exception!(cxmetrics.errors, ArgumentError);
+pyo3::import_exception!(cxmetrics.errors, CorruptStateError);
+pyo3::import_exception!(cxmetrics.errors, IncompatibleAccumulatorError);
+pyo3::import_exception!(cxmetrics.errors, InvalidScoreError);
+pyo3::import_exception!(cxmetrics.errors, InvalidWeightError);
+pyo3::import_exception!(cxmetrics.errors, LengthMismatchError);
+pyo3::import_exception!(cxmetrics.errors, UnsupportedTypeError);
 
 /// What a valid weight is (the range keeps weight sums exact: see `exact_sum`).
 const WEIGHT_RULE: &str =
     " (weights must be finite, not null, and 0 or between 2^-38 ≈ 3.6e-12 and 2^32 ≈ 4.3e9)";
+
+/// How often long work looks for a pending signal (Ctrl-C) while it runs without the GIL.
+const SIGNAL_POLL: Duration = Duration::from_millis(100);
 
 /// Column names of one call, to name the offending column in errors.
 #[derive(Clone, Default)]
@@ -19,26 +40,62 @@ pub struct Names {
 }
 
 impl Names {
-    fn of(&self, role: Role) -> &str {
-        match role {
+    fn of(&self, role: Role) -> String {
+        let given = match role {
             Role::Score => &self.score,
-            Role::Key(i) => self.keys.get(i).map_or("by", String::as_str),
+            Role::Key(i) => self.keys.get(i).unwrap_or(&self.score),
             Role::Weight => &self.weight,
+        };
+        if given.is_empty() || matches!(role, Role::Key(i) if i >= self.keys.len()) {
+            // No names known (e.g. a merge): the role is the best name there is.
+            match role {
+                Role::Score => "score".into(),
+                Role::Key(i) => format!("by[{i}]"),
+                Role::Weight => "weight".into(),
+            }
+        } else {
+            given.clone()
         }
     }
 }
 
-pub fn raise(py: Python<'_>, class: &str, message: String, attrs: &[(&str, Py<PyAny>)]) -> PyErr {
-    let build = || -> PyResult<PyErr> {
-        let module = py.import("cxmetrics.errors")?;
+/// A core error on its way to Python (the orphan rule forbids `From<CoreError> for PyErr`).
+pub struct Error(pub CoreError);
+
+impl From<CoreError> for Error {
+    fn from(err: CoreError) -> Self {
+        Error(err)
+    }
+}
+
+impl From<Error> for PyErr {
+    fn from(err: Error) -> Self {
+        Python::attach(|py| to_py_err(py, err.0, &Names::default()))
+    }
+}
+
+/// An instance of `class(message, **attrs)` as a Python error.
+fn build<T: PyTypeInfo>(py: Python<'_>, message: String, attrs: &[(&str, Py<PyAny>)]) -> PyErr {
+    let make = || -> PyResult<PyErr> {
         let kwargs = PyDict::new(py);
         for (k, v) in attrs {
             kwargs.set_item(k, v)?;
         }
-        let err = module.getattr(class)?.call((message,), Some(&kwargs))?;
+        let err = T::type_object(py).call((message,), Some(&kwargs))?;
         Ok(PyErr::from_value(err))
     };
-    build().unwrap_or_else(|e| e)
+    make().unwrap_or_else(|e| e)
+}
+
+/// An `UnsupportedTypeError` naming the column (for faults found while importing data).
+pub fn unsupported(py: Python<'_>, column: &str, message: String) -> PyErr {
+    let name = column.into_pyobject(py).expect("str").into_any().unbind();
+    build::<UnsupportedTypeError>(py, message, &[("column", name)])
+}
+
+/// An `ArgumentError` with `message`.
+pub fn argument(message: impl Into<String>) -> PyErr {
+    ArgumentError::new_err(message.into())
 }
 
 pub fn to_py_err(py: Python<'_>, err: CoreError, names: &Names) -> PyErr {
@@ -57,31 +114,32 @@ pub fn to_py_err(py: Python<'_>, err: CoreError, names: &Names) -> PyErr {
             first_row,
             first_value,
         } => {
-            let (class, what) = if role == Role::Weight {
-                ("InvalidWeightError", "weight")
-            } else {
-                ("InvalidScoreError", "score")
-            };
             let column = names.of(role);
-            let rule = if role == Role::Weight {
-                WEIGHT_RULE
+            let weight = role == Role::Weight;
+            let (what, rule) = if weight {
+                ("weight", WEIGHT_RULE)
             } else {
-                ""
+                (
+                    "score",
+                    " (scores must be whole numbers on the scale; pass on_invalid=\"drop\", or \
+                     --on-invalid drop in the CLI, to count and skip such rows)",
+                )
             };
             let message = format!(
-                "column {column:?}: {count} invalid {what} value(s); first at row {first_row}: {first_value}{rule}"
+                "column {column:?}: {count} invalid {what} value(s); first at row {first_row} \
+                 (rows count from 0): {first_value}{rule}"
             );
-            raise(
-                py,
-                class,
-                message,
-                &[
-                    ("column", text(column)),
-                    ("count", int(count)),
-                    ("first_row", int(first_row)),
-                    ("first_value", text(&first_value)),
-                ],
-            )
+            let attrs = [
+                ("column", text(&column)),
+                ("count", int(count)),
+                ("first_row", int(first_row)),
+                ("first_value", text(&first_value)),
+            ];
+            if weight {
+                build::<InvalidWeightError>(py, message, &attrs)
+            } else {
+                build::<InvalidScoreError>(py, message, &attrs)
+            }
         }
         CoreError::UnsupportedType {
             role,
@@ -89,12 +147,9 @@ pub fn to_py_err(py: Python<'_>, err: CoreError, names: &Names) -> PyErr {
             why,
         } => {
             let column = names.of(role);
-            raise(
-                py,
-                "UnsupportedTypeError",
-                format!("column {column:?} has type {data_type}, which is not supported: {why}"),
-                &[("column", text(column))],
-            )
+            let message =
+                format!("column {column:?} has type {data_type}, which is not supported: {why}");
+            unsupported(py, &column, message)
         }
         CoreError::LengthMismatch {
             role,
@@ -102,28 +157,40 @@ pub fn to_py_err(py: Python<'_>, err: CoreError, names: &Names) -> PyErr {
             actual,
         } => {
             let column = names.of(role);
-            raise(
+            build::<LengthMismatchError>(
                 py,
-                "LengthMismatchError",
                 format!("column {column:?} has {actual} rows but the scores have {expected}"),
-                &[("column", text(column))],
+                &[("column", text(&column))],
             )
         }
-        CoreError::CorruptState(m) => raise(py, "CorruptStateError", m, &[]),
-        CoreError::InvalidArgument(m) => raise(py, "ArgumentError", m, &[]),
-        CoreError::Incompatible(m) => raise(py, "IncompatibleAccumulatorError", m, &[]),
-        other => raise(py, "CxError", other.to_string(), &[]),
+        CoreError::CorruptState(m) => CorruptStateError::new_err(m),
+        CoreError::InvalidArgument(m) => ArgumentError::new_err(m),
+        CoreError::Incompatible(m) => IncompatibleAccumulatorError::new_err(m),
+        other => CxError::new_err(other.to_string()),
     }
 }
 
-/// Runs `work` without the GIL and turns a panic into an error instead of letting it unwind
-/// into Python.
+/// Runs `work` without the GIL on a worker thread and turns a panic into an error instead of
+/// letting it unwind into Python. Meanwhile the calling thread looks for signals every
+/// [`SIGNAL_POLL`]: on Ctrl-C it cancels the work (see `cxmetrics_core::cancel`), waits for the
+/// worker to stop and raises the `KeyboardInterrupt`.
 pub fn run_detached<T: Send>(
     py: Python<'_>,
     names: &Names,
     work: impl FnOnce() -> Result<T, CoreError> + Send,
 ) -> PyResult<T> {
-    let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(work)));
+    let watch = cancel::Watch::start();
+    let (outcome, signal) = py.detach(|| watched(work));
+    if let Some(interrupt) = signal {
+        return Err(interrupt);
+    }
+    if watch.interrupted() {
+        // Another thread's Ctrl-C cancelled shared kernels while this ran: its result may be
+        // incomplete, so it is refused rather than returned.
+        return Err(CxError::new_err(
+            "interrupted: a KeyboardInterrupt cancelled running computations; run this again",
+        ));
+    }
     match outcome {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => Err(to_py_err(py, e, names)),
@@ -133,12 +200,47 @@ pub fn run_detached<T: Send>(
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown".into());
-            Err(raise(
-                py,
-                "CxError",
-                format!("internal error (please report): {what}"),
-                &[],
-            ))
+            Err(CxError::new_err(format!(
+                "internal error (please report): {what}"
+            )))
         }
     }
+}
+
+type Outcome<T> = std::thread::Result<Result<T, CoreError>>;
+
+/// `work` on a scoped worker thread while this thread polls for signals (only the main
+/// thread's poll can see them; elsewhere `check_signals` returns at once).
+fn watched<T: Send>(
+    work: impl FnOnce() -> Result<T, CoreError> + Send,
+) -> (Outcome<T>, Option<PyErr>) {
+    std::thread::scope(|scope| {
+        let (done, result) = channel();
+        scope.spawn(move || {
+            // The receiver lives until this scope ends, so the send cannot fail.
+            let _ = done.send(catch_unwind(AssertUnwindSafe(work)));
+        });
+        let mut signal = None;
+        let mut cancellation = None;
+        loop {
+            match result.recv_timeout(SIGNAL_POLL) {
+                Ok(outcome) => {
+                    drop(cancellation);
+                    return (outcome, signal);
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if signal.is_none() {
+                        if let Err(err) = Python::attach(|py| py.check_signals()) {
+                            cancellation = Some(cancel::request());
+                            signal = Some(err);
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let lost: Box<dyn std::any::Any + Send> = Box::new("worker thread vanished");
+                    return (Err(lost), signal);
+                }
+            }
+        }
+    })
 }

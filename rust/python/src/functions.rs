@@ -1,20 +1,20 @@
 //! Module-level functions: comparisons of two results and survey planning.
 
-use cxmetrics_core::bootstrap::BootstrapSpec;
+use cxmetrics_core::bootstrap::{BootstrapMethod, BootstrapSpec};
 use cxmetrics_core::compare::{compare as compare_sides, DiffMethod, Side};
-use cxmetrics_core::composite::{
-    composite_batch, pooled, segment_keys, tuple_cells, CompositeInterval,
-};
-use cxmetrics_core::error::CoreError;
+use cxmetrics_core::composite::CompositeInterval;
 use cxmetrics_core::estimate::Interval;
 use cxmetrics_core::planning;
-use cxmetrics_core::streams::OVERALL_STREAM;
+use cxmetrics_core::state_report::{estimate_composite, Estimates};
 use pyo3::prelude::*;
 use pyo3_arrow::PyRecordBatch;
 
-use crate::aggregation::{bootstrap_method, interval_request, Aggregation};
-use crate::errors::{run_detached, Names};
+use cxmetrics_core::report::IntervalRequest;
+
+use crate::aggregation::Aggregation;
+use crate::errors::{argument, run_detached, Names};
 use crate::metric::Metric;
+use crate::options::{interval_request, Bootstrap, Ci, CompareMethod, Confidence, Resamples, Seed};
 
 /// One side of a comparison: per-point counts, value, se, effective n, weighted flag.
 type SideArgs = (Vec<u64>, f64, f64, f64, bool);
@@ -34,54 +34,46 @@ fn as_side(s: &SideArgs) -> Side<'_> {
 
 /// a − b: (value, se, low, high, z, p_value, note).
 #[pyfunction]
-#[pyo3(signature = (metric, a, b, method, confidence, bootstrap="bca", n_resamples=10_000, seed=0, stream=0))]
+#[pyo3(signature = (metric, a, b, method, confidence, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0), stream=0),
+       text_signature = "(metric, a, b, method, confidence, bootstrap='bca', n_resamples=10000, seed=0, stream=0)")]
 #[allow(clippy::too_many_arguments)]
 pub fn compare(
     py: Python<'_>,
     metric: &Metric,
     a: SideArgs,
     b: SideArgs,
-    method: &str,
-    confidence: f64,
-    bootstrap: &str,
-    n_resamples: usize,
-    seed: u64,
+    method: CompareMethod,
+    confidence: Confidence,
+    bootstrap: Bootstrap,
+    n_resamples: Resamples,
+    seed: Seed,
     stream: u64,
 ) -> PyResult<DifferenceTuple> {
     let spec = metric.spec.clone();
-    let (method, bootstrap) = (method.to_string(), bootstrap.to_string());
+    let method = match method {
+        CompareMethod::Wald => DiffMethod::Wald,
+        CompareMethod::Newcombe => DiffMethod::Newcombe,
+        CompareMethod::Bootstrap => DiffMethod::Bootstrap(BootstrapSpec {
+            n_resamples: n_resamples.0,
+            method: bootstrap.0,
+            confidence: confidence.0,
+            seed: seed.0,
+        }),
+    };
+    for side in [&a, &b] {
+        if side.0.len() != spec.scale.points() {
+            return Err(argument(
+                "the results compared are on a different scale from the metric",
+            ));
+        }
+    }
     run_detached(py, &Names::default(), || {
-        let method = match method.as_str() {
-            "wald" => DiffMethod::Wald,
-            "newcombe" => DiffMethod::Newcombe,
-            "bootstrap" => DiffMethod::Bootstrap(BootstrapSpec {
-                n_resamples,
-                method: bootstrap_method(&bootstrap)?,
-                confidence,
-                seed,
-            }),
-            other => {
-                return Err(CoreError::InvalidArgument(format!(
-                    "ci={other:?} is not a comparison method (wald, newcombe, bootstrap)"
-                )))
-            }
-        };
-        let side = |s: &SideArgs| -> Result<(), CoreError> {
-            if s.0.len() != spec.scale.points() {
-                return Err(CoreError::InvalidArgument(
-                    "the results compared are on a different scale from the metric".into(),
-                ));
-            }
-            Ok(())
-        };
-        side(&a)?;
-        side(&b)?;
         let d = compare_sides(
             &spec,
             &as_side(&a),
             &as_side(&b),
             method,
-            confidence,
+            confidence.0,
             stream,
         )?;
         Ok((d.value, d.se, d.low, d.high, d.z, d.p_value, d.note))
@@ -107,7 +99,8 @@ pub fn sample_size(py: Python<'_>, margin: f64, v: f64, confidence: f64) -> PyRe
 /// Composite index estimates from an aggregation keyed by (segment keys…, answers…): per
 /// segment and overall, as pyarrow RecordBatches in the layout of `Aggregation.estimate`.
 #[pyfunction]
-#[pyo3(signature = (cells, n_keys, question_weights, key_names, ci, confidence, bootstrap="bca", n_resamples=10_000, seed=0))]
+#[pyo3(signature = (cells, n_keys, question_weights, key_names, ci, confidence, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0)),
+       text_signature = "(cells, n_keys, question_weights, key_names, ci, confidence, bootstrap='bca', n_resamples=10000, seed=0)")]
 #[allow(clippy::too_many_arguments)]
 pub fn composite_estimate<'py>(
     py: Python<'py>,
@@ -115,52 +108,54 @@ pub fn composite_estimate<'py>(
     n_keys: usize,
     question_weights: Vec<f64>,
     key_names: Vec<String>,
-    ci: Option<String>,
-    confidence: f64,
-    bootstrap: &str,
-    n_resamples: usize,
-    seed: u64,
+    ci: Ci,
+    confidence: Confidence,
+    bootstrap: Bootstrap,
+    n_resamples: Resamples,
+    seed: Seed,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    // A composite takes t, Wald or bootstrap.
+    let interval = match interval_request(ci, confidence, bootstrap, n_resamples, seed) {
+        IntervalRequest {
+            bootstrap: Some(spec),
+            ..
+        } => CompositeInterval::Bootstrap(spec),
+        IntervalRequest {
+            bayes: None,
+            interval: Interval::None,
+            ..
+        } => CompositeInterval::None,
+        IntervalRequest {
+            bayes: None,
+            interval: Interval::Wald,
+            ..
+        } => CompositeInterval::Wald,
+        IntervalRequest {
+            bayes: None,
+            interval: Interval::T,
+            ..
+        } => CompositeInterval::T,
+        _ => {
+            return Err(argument(format!(
+                "ci={:?} does not apply to a composite index (t, wald, bootstrap)",
+                match ci {
+                    Ci::Closed(i) => i.name(),
+                    Ci::Bootstrap => "bootstrap",
+                    Ci::Bayes => "bayes",
+                }
+            )))
+        }
+    };
     let state = cells.snapshot();
-    let bootstrap = bootstrap.to_string();
-    let (segments, overall) = run_detached(py, &Names::default(), || {
-        // The same option parsing as every metric; a composite takes t, Wald or bootstrap.
-        let request = interval_request(ci.as_deref(), confidence, &bootstrap, n_resamples, seed)?;
-        let interval = match (request.bootstrap, request.bayes, request.interval) {
-            (Some(spec), _, _) => CompositeInterval::Bootstrap(spec),
-            (None, None, Interval::None) => CompositeInterval::None,
-            (None, None, Interval::Wald) => CompositeInterval::Wald,
-            (None, None, Interval::T) => CompositeInterval::T,
-            _ => {
-                return Err(CoreError::InvalidArgument(format!(
-                    "ci={:?} does not apply to a composite index (t, wald, bootstrap)",
-                    ci.as_deref().unwrap_or("none")
-                )))
-            }
-        };
-        let grouped = match state.aggregator() {
-            Some(agg) => agg.finish()?,
-            None => state.empty_aggregator()?.finish()?,
-        };
-        let per_segment = tuple_cells(&grouped, n_keys, state.scale(), &question_weights)?;
-        let (keys, streams) = segment_keys(&grouped, n_keys)?;
-        let segments = composite_batch(
-            &per_segment,
-            &streams,
-            &keys,
+    let Estimates { segments, overall } = run_detached(py, &Names::default(), || {
+        estimate_composite(
+            &state,
+            n_keys,
+            &question_weights,
             &key_names,
             &interval,
-            confidence,
-        )?;
-        let overall = composite_batch(
-            &[pooled(&per_segment)],
-            &[OVERALL_STREAM],
-            &[],
-            &[],
-            &interval,
-            confidence,
-        )?;
-        Ok((segments, overall))
+            confidence.0,
+        )
     })?;
     Ok((
         PyRecordBatch::new(segments).into_pyarrow(py)?,

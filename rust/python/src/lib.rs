@@ -10,6 +10,7 @@ mod errors;
 mod functions;
 mod groups;
 mod metric;
+mod options;
 
 use aggregation::Aggregation;
 use metric::Metric;
@@ -28,6 +29,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(definition::split_legacy_accumulator, m)?)?;
     m.add_function(wrap_pyfunction!(definition::accumulator_from_legacy, m)?)?;
     m.add_function(wrap_pyfunction!(definition::check_mergeable, m)?)?;
+    options::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

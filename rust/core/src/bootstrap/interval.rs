@@ -165,6 +165,10 @@ pub fn interval_from_distribution(
     if !confidence_is_valid(confidence) {
         return nan_interval(estimate, Degenerate::InvalidConfidence);
     }
+    if crate::cancel::requested() {
+        // The caller discards this: skip the sort and the jackknife.
+        return nan_interval(estimate, Degenerate::Cancelled);
+    }
     if dist.is_empty() {
         return nan_interval(estimate, Degenerate::NoResamples);
     }

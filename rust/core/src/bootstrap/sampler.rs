@@ -6,6 +6,7 @@ use rand_pcg::Pcg64;
 use rayon::prelude::*;
 
 use super::Degenerate;
+use crate::cancel;
 use crate::streams::block_rng;
 
 /// Resamples per RNG block. Part of the reproducibility contract: changing it changes every
@@ -114,7 +115,12 @@ where
         |scratch, (block, chunk)| {
             let mut rng = block_rng(seed, stream, block as u64);
             for value in chunk {
-                *value = one(&mut rng, scratch);
+                // A cancelled call discards its result: skip the remaining resamples.
+                *value = if cancel::requested() {
+                    f64::NAN
+                } else {
+                    one(&mut rng, scratch)
+                };
             }
         },
     );

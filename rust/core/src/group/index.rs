@@ -8,6 +8,12 @@ use rustc_hash::FxHashMap;
 
 use crate::error::Result;
 
+/// Casts that fail instead of turning an unrepresentable value into a null.
+const CHECKED: arrow_cast::CastOptions<'static> = arrow_cast::CastOptions {
+    safe: false,
+    format_options: arrow_cast::display::FormatOptions::new(),
+};
+
 /// The type a key column is compared and reported in: dictionaries by their values, every
 /// integer width as Int64, every string layout as Utf8, so that chunks and batches of different
 /// physical layouts still name the same segment.
@@ -89,7 +95,8 @@ impl KeyIndex {
         let columns = columns
             .iter()
             .zip(&self.types)
-            .map(|(c, t)| Ok(arrow_cast::cast(c, t)?))
+            // Checked: a value the logical type cannot hold is an error, never a null key.
+            .map(|(c, t)| Ok(arrow_cast::cast_with_options(c, t, &CHECKED)?))
             .collect::<Result<Vec<_>>>()?;
         let rows = self.converter.convert_columns(&columns)?;
         Ok(rows

@@ -61,7 +61,51 @@ pub(super) fn key_column_ids(column: &ArrayRef, j: usize) -> Result<KeyColumnIds
         DataType::UInt32 => int_ids(column.as_primitive::<UInt32Type>(), column),
         DataType::UInt64 => {
             let a = column.as_primitive::<UInt64Type>();
+            // Integer keys are compared and stored as Int64 (see `logical_key_type`).
+            if a.iter().flatten().any(|v| v > i64::MAX as u64) {
+                return Err(unsupported(
+                    column,
+                    role,
+                    "uint64 key values of 2^63 or more do not fit the int64 integer keys are \
+                     kept as; pass them as strings or decimals",
+                ));
+            }
             Ok(hashed(column, |i| a.is_valid(i).then(|| a.value(i))))
+        }
+        DataType::Float32 => {
+            // One segment per number: every NaN payload is the same NaN, and -0.0 is 0.0.
+            let a = column.as_primitive::<Float32Type>();
+            let canonical: ArrayRef =
+                Arc::new(a.unary::<_, Float32Type>(
+                    |v| {
+                        if v.is_nan() {
+                            f32::NAN
+                        } else {
+                            v + 0.0
+                        }
+                    },
+                ));
+            let c = canonical.as_primitive::<Float32Type>();
+            Ok(hashed(&canonical, |i| {
+                c.is_valid(i).then(|| c.value(i).to_bits())
+            }))
+        }
+        DataType::Float64 => {
+            let a = column.as_primitive::<Float64Type>();
+            let canonical: ArrayRef =
+                Arc::new(a.unary::<_, Float64Type>(
+                    |v| {
+                        if v.is_nan() {
+                            f64::NAN
+                        } else {
+                            v + 0.0
+                        }
+                    },
+                ));
+            let c = canonical.as_primitive::<Float64Type>();
+            Ok(hashed(&canonical, |i| {
+                c.is_valid(i).then(|| c.value(i).to_bits())
+            }))
         }
         DataType::Utf8 => {
             let a = column.as_string::<i32>();
@@ -235,7 +279,7 @@ where
 /// Groups by hashing each row's key; `None` is the null key. Values come from the column itself,
 /// at the first row of each group.
 fn hashed<'a, K: Hash + Eq>(
-    column: &'a ArrayRef,
+    column: &ArrayRef,
     key: impl Fn(usize) -> Option<K>,
 ) -> KeyColumnIds<'a> {
     let mut map: FxHashMap<K, u32> = FxHashMap::default();

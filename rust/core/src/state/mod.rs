@@ -123,7 +123,9 @@ impl State {
         let draw = self.streams.as_ref().map(ReplicateStreams::next_draw);
         let key = draw.map(|d| d.key);
         match self.aggregator.as_mut() {
-            Some(agg) => agg.update_drawing(columns, drop_invalid, row_offset, key)?,
+            Some(agg) => {
+                agg.update_keyed(columns, Some(key_types), drop_invalid, row_offset, key)?
+            }
             None => {
                 // Built aside and stored only on success, so a failed first update leaves the
                 // state empty.

@@ -218,6 +218,11 @@ impl Tallies {
         out
     }
 
+    /// Every count of every segment summed (valid, missing and invalid rows), exactly.
+    pub fn rows_total(&self) -> u128 {
+        self.counts.iter().map(|&c| u128::from(c)).sum()
+    }
+
     /// All segments added together.
     pub fn total(&self) -> Tallies {
         let mut out = self.empty_like(1);

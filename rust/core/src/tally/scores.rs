@@ -47,9 +47,13 @@ pub(crate) fn tally_chunk(
         DataType::UInt64 => go!(score.as_primitive::<UInt64Type>()),
         DataType::Float32 => go!(score.as_primitive::<Float32Type>()),
         DataType::Float64 => go!(score.as_primitive::<Float64Type>()),
-        DataType::Float16 | DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => {
-            // Rare layouts: widen once to f64 (exact for every value a rating scale can hold).
+        DataType::Float16 => {
+            // A rare layout: widen once to f64 (exact for every half float).
             let wide = arrow_cast::cast(score, &DataType::Float64)?;
+            tally_chunk(&wide, weights, groups, scale, replicates)
+        }
+        DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => {
+            let wide = decimal_as_f64(score)?;
             tally_chunk(&wide, weights, groups, scale, replicates)
         }
         DataType::Null => {
@@ -62,4 +66,42 @@ pub(crate) fn tally_chunk(
             why: "scores must be integers or floats",
         }),
     }
+}
+
+/// Decimal scores as f64, exactly where it matters: a value with a fractional part, however
+/// tiny (9.0000000000000000001), becomes NaN, an invalid score, instead of rounding to a whole
+/// number as a plain cast to f64 would. Whole values convert exactly (rating scales are small).
+fn decimal_as_f64(score: &ArrayRef) -> Result<ArrayRef> {
+    let decimal = match score.data_type() {
+        DataType::Decimal256(p, s) => {
+            // Checked: a value Decimal128 cannot hold is an error, not a null.
+            let options = arrow_cast::CastOptions {
+                safe: false,
+                ..Default::default()
+            };
+            let narrow = DataType::Decimal128((*p).min(38), (*s).min(38));
+            arrow_cast::cast_with_options(score, &narrow, &options)?
+        }
+        _ => score.clone(),
+    };
+    let DataType::Decimal128(_, scale) = *decimal.data_type() else {
+        unreachable!("decimal_as_f64 takes decimal columns");
+    };
+    let wide = arrow_cast::cast(&decimal, &DataType::Float64)?;
+    if scale <= 0 {
+        return Ok(wide);
+    }
+    let unit = 10i128.checked_pow(scale as u32).unwrap_or(i128::MAX);
+    let raw = decimal.as_primitive::<Decimal128Type>();
+    let wide = wide.as_primitive::<Float64Type>();
+    let exact: arrow_array::Float64Array = raw
+        .iter()
+        .zip(wide.iter())
+        .map(|(r, f)| match (r, f) {
+            (Some(r), Some(f)) if r % unit == 0 => Some(f),
+            (Some(_), Some(_)) => Some(f64::NAN),
+            _ => None,
+        })
+        .collect();
+    Ok(std::sync::Arc::new(exact))
 }

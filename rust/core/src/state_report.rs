@@ -1,0 +1,120 @@
+//! A state's estimates, per segment and overall, as record batches: the whole of one estimate
+//! call (checks, grouping, weighted-bootstrap cells, the overall row), so that the binding only
+//! converts arguments and results.
+//!
+//! May use: `state`, `aggregator`, `report`, `composite`, `weighted_bootstrap`, `streams`,
+//! `metric`, `error`.
+
+use arrow_array::RecordBatch;
+
+use crate::aggregator::Grouped;
+use crate::composite::{composite_batch, pooled, segment_keys, tuple_cells, CompositeInterval};
+use crate::error::{CoreError, Result};
+use crate::metric::MetricSpec;
+use crate::report::{estimate_batch, IntervalRequest};
+use crate::state::State;
+use crate::streams::OVERALL_STREAM;
+use crate::weighted_bootstrap::{cells_by_segment, pooled as pooled_cells};
+
+/// Per-segment and overall estimates.
+pub struct Estimates {
+    /// One row per segment, in key order (the key columns first).
+    pub segments: RecordBatch,
+    /// One row: every segment together.
+    pub overall: RecordBatch,
+}
+
+/// The segments of a state, in key order (an empty state has its one empty segment).
+fn grouped(state: &State) -> Result<Grouped> {
+    match state.aggregator() {
+        Some(agg) => agg.finish(),
+        None => state.empty_aggregator()?.finish(),
+    }
+}
+
+/// Estimates of `spec` over `state`. A weighted bootstrap needs `weight_cells`: an unweighted
+/// state of the same rows with the weight column as one more (last) key.
+pub fn estimate_state(
+    spec: &MetricSpec,
+    state: &State,
+    weight_cells: Option<&State>,
+    key_names: &[String],
+    mut request: IntervalRequest,
+) -> Result<Estimates> {
+    if spec.scale != state.scale() {
+        return Err(CoreError::InvalidArgument(format!(
+            "metric scale {}..{} differs from the aggregation's {}..{}",
+            spec.scale.low,
+            spec.scale.high,
+            state.scale().low,
+            state.scale().high
+        )));
+    }
+    let grouped = grouped(state)?;
+    let mut overall_cells = None;
+    if let Some(cells_agg) = weight_cells.and_then(State::aggregator) {
+        let cells = cells_by_segment(spec, &cells_agg.finish()?, state.n_keys())?;
+        if cells.len() != grouped.tallies.segments() {
+            return Err(CoreError::InvalidArgument(
+                "weight cells do not match the segments (different rows?)".into(),
+            ));
+        }
+        overall_cells = Some(vec![pooled_cells(&cells)]);
+        request.weight_cells = Some(cells);
+    }
+    let segments = estimate_batch(
+        spec,
+        &grouped.tallies,
+        &grouped.streams,
+        &grouped.keys,
+        key_names,
+        &request,
+    )?;
+    // Unsegmented: the one segment is the overall estimate (same rows, same stream).
+    let overall = if state.n_keys() == 0 {
+        segments.clone()
+    } else {
+        request.weight_cells = overall_cells;
+        estimate_batch(
+            spec,
+            &grouped.tallies.total(),
+            &[OVERALL_STREAM],
+            &[],
+            &[],
+            &request,
+        )?
+    };
+    Ok(Estimates { segments, overall })
+}
+
+/// Composite index estimates from a state keyed by (segment keys…, answers…), in the layout of
+/// [`estimate_state`].
+pub fn estimate_composite(
+    state: &State,
+    n_keys: usize,
+    question_weights: &[f64],
+    key_names: &[String],
+    interval: &CompositeInterval,
+    confidence: f64,
+) -> Result<Estimates> {
+    let grouped = grouped(state)?;
+    let per_segment = tuple_cells(&grouped, n_keys, state.scale(), question_weights)?;
+    let (keys, streams) = segment_keys(&grouped, n_keys)?;
+    let segments = composite_batch(
+        &per_segment,
+        &streams,
+        &keys,
+        key_names,
+        interval,
+        confidence,
+    )?;
+    let overall = composite_batch(
+        &[pooled(&per_segment)],
+        &[OVERALL_STREAM],
+        &[],
+        &[],
+        interval,
+        confidence,
+    )?;
+    Ok(Estimates { segments, overall })
+}
