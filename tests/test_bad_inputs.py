@@ -101,7 +101,8 @@ def _plain_scores(column: object) -> list[float | None] | None:
 
 
 METRICS: dict[str, tuple[Callable[..., Any], Callable[..., ref.RefResult]]] = {
-    "nps": (lambda d, **k: cx.nps(d, **k), lambda s, w: ref.nps(s, w)),
+    # Wald, as the reference computes it (the default is the score interval).
+    "nps": (lambda d, **k: cx.nps(d, ci="wald", **k), lambda s, w: ref.nps(s, w)),
     "csat": (lambda d, **k: cx.csat(d, **k), lambda s, w: ref.csat(s, w)),
     "ces": (lambda d, **k: cx.ces(d, **k), lambda s, w: ref.ces(s, w)),
     "top_box": (lambda d, **k: cx.top_box(d, scale=cx.Scale(1, 5), top=2, **k),
@@ -191,7 +192,7 @@ def _group(keys: list[Any]) -> dict[Any, list[int]]:
 @pytest.mark.parametrize("kind", sorted(KEY_COLUMNS))
 def test_key_types(kind: str) -> None:
     keys = KEY_COLUMNS[kind]()
-    got = _run_or_cx_error(lambda: cx.nps(KEY_SCORES, by=keys))
+    got = _run_or_cx_error(lambda: cx.nps(KEY_SCORES, by=keys, ci="wald"))
     if got is None:
         return
     values = keys.tolist() if isinstance(keys, np.ndarray) else keys.to_pylist()

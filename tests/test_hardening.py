@@ -356,23 +356,8 @@ def test_bad_scales_and_buckets_are_argument_errors(call: Any) -> None:
         call()
 
 
-def test_from_bytes_with_nan_in_the_definition_is_corrupt_state() -> None:
-    import struct
-    import zlib
-
-    acc = cx.Accumulator("nps")
-    acc.update([10, 0])
-    blob = acc.to_bytes()
-    if b'"detractors":[0,6]' not in blob:
-        pytest.skip("the definition is no longer JSON text in the bytes")
-    # Same length, so only the checksum needs fixing: the decoder's own checks must refuse it.
-    data = bytearray(blob.replace(b'"detractors":[0,6]', b'"detractors":[NaN]'))
-    struct.pack_into("<I", data, len(data) - 4, zlib.crc32(data[:-4]))
-    with pytest.raises(cx.CorruptStateError):
-        cx.Accumulator.from_bytes(bytes(data))
-
-
 def test_keys_outside_pythons_date_range_are_a_typed_error() -> None:
     keys = pa.array([10**7, 0], pa.int32()).cast(pa.date32())  # year ≈ 29349
     with pytest.raises(cx.UnsupportedTypeError, match="cast the key column"):
-        cx.nps([10, 0], by=keys)
+        # Results keep keys as Arrow; they become Python values when a segment is asked for.
+        list(cx.nps([10, 0], by=keys))

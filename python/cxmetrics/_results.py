@@ -198,7 +198,8 @@ class SegmentedResult:
 
     def keys(self) -> list[Key]:
         """Segment keys in order, each a tuple with one value per ``by`` column."""
-        columns = [self.segments.column(name).to_pylist() for name in self.key_columns]
+        data = _python_values(self.segments.select(list(self.key_columns)))
+        columns = [data[name] for name in self.key_columns]
         return list(zip(*columns, strict=True)) if columns else []
 
     def _wanted(self, key: object) -> Key:
@@ -213,7 +214,7 @@ class SegmentedResult:
         return cached
 
     def _results(self, rows: pa.Table) -> list[MetricResult]:
-        data: dict[str, list[Any]] = rows.to_pydict()
+        data = _python_values(rows)
         overall = self.overall
         definition = overall.definition
         buckets = () if definition is None else definition.bucket_names
@@ -324,6 +325,21 @@ class SegmentedResult:
             lines.append(f"  ... {len(self) - 20} more")
         lines.append(f"  overall: {self.overall}")
         return "\n".join(lines)
+
+
+def _python_values(rows: pa.Table) -> dict[str, list[Any]]:
+    """The rows as Python values; keys Python cannot hold (e.g. dates beyond year 9999) are a
+    typed error, not an OverflowError."""
+    try:
+        data: dict[str, list[Any]] = rows.to_pydict()
+    except (OverflowError, ValueError) as exc:
+        from .errors import UnsupportedTypeError
+
+        raise UnsupportedTypeError(
+            f"segment keys cannot be shown as Python values ({exc}); cast the key column, "
+            "e.g. to strings, before computing (to_arrow() works as it is)"
+        ) from None
+    return data
 
 
 def _json_value(value: Any) -> Any:
