@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export VIRTUAL_ENV := $(abspath $(VENV))
 RUST_SOURCES := $(shell find rust -name '*.rs') Cargo.toml rust/core/Cargo.toml rust/python/Cargo.toml
 
-.PHONY: report test check-rust check-python pytest bench-check bench clean
+.PHONY: report test check-rust check-python pytest bench-check bench bench-huge clean
 
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ bench-check: $(VENV)/.built
 bench: $(VENV)/.built
 	$(BIN)/python -m pytest benches -q -p no:cacheprovider --benchmark-enable --bench-size full \
 		--benchmark-columns=median,iqr,rounds
+
+# The 100M-row high-cardinality case alone (int64 key with 1M distinct values; ≈ 1 GB input,
+# a few GB peak with all peers): slow, not part of `make bench`.
+bench-huge: $(VENV)/.built
+	$(BIN)/python -m pytest benches/test_bench_segments.py -q -p no:cacheprovider \
+		--benchmark-enable --bench-size huge -k "int_many or floor"
 
 clean:
 	rm -rf $(VENV) target

@@ -8,6 +8,7 @@ mod aggregation;
 mod errors;
 mod functions;
 mod metric;
+mod test_slowdown;
 
 use aggregation::Aggregation;
 use metric::Metric;
