@@ -159,6 +159,21 @@ class Judged:
 
 
 @pytest.fixture
+def rerun_all(pytestconfig: pytest.Config) -> Callable[[], None]:
+    """Measures every scenario that registered a rerun once more (skipping those already rerun
+    by a floor)."""
+
+    def run() -> None:
+        reruns, done = pytestconfig.stash[_RERUNS], pytestconfig.stash[_RERUN_DONE]
+        for scenario, measure in reruns.items():
+            if scenario not in done:
+                done.add(scenario)
+                measure()
+
+    return run
+
+
+@pytest.fixture
 def ratio_of(pytestconfig: pytest.Config) -> Callable[[str, str, float], Judged | None]:
     """``ratio_of(scenario, peer, floor)``: the ratio to judge a floor on (None if not measured).
     Below the floor, the scenario's registered rerun runs once and the new ratio is returned."""

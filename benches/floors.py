@@ -1,26 +1,148 @@
-"""Ratio floors (peer median / cxmetrics median) below which the benchmark tests fail.
+"""Ratio floors (peer / cxmetrics) below which the benchmark tests fail, and the issue's targets.
 
-Set from the ratios measured on this project's shared 2-core machine (docs/performance.md) at
-about 70 % of the *lowest* ratio seen in the runs on a quiet machine (load average < 1 at the
-start). A quiet machine is the hard case for us: under load the peers' two-thread schedulers
-slow down more than our call does, so loaded runs flatter cxmetrics and are not used here. In a
-typical run the floors catch a slowdown of our call by roughly 1.5–2× (the 10M floors sooner
-than the 1M ones), without failing on this machine's run-to-run noise. ``TARGETS`` are the
-issue's goals, printed beside the ratio; they are not asserted (the polars one is not met).
+Per-scenario ratios (test_bench_segments.py) are medians over interleaved rounds of peer time /
+cxmetrics time in the same round (benches/interleave.py). Two gates use them:
+
+- ``FLOORS``: one per (scenario, peer), ≈ 60 % of the lowest ratio seen in 5 runs on this
+  project's 2-core machine while it was LOADED (load average 11–13: five other engineers'
+  builds and tests), rounded down. They are regression guards that do not fail on noise (a
+  failing scenario is also measured once more and judged on all its rounds); several are
+  below 1 because the peer is faster there today, not claims.
+- ``EXPECTED`` and ``INDEX_FLOOR``: the median ratio of those runs per (scenario, peer); the
+  speed index is, per scenario, the geometric mean over peers of measured / expected, and its
+  median over scenarios must stay ≥ ``INDEX_FLOOR``. Noise in one scenario hardly moves a
+  median of 14; a slowdown of our kernel moves every scenario at once, so a 2× slowdown
+  (``CXMETRICS_TEST_SLOWDOWN=2``) fails it — see docs/performance.md. Re-measure ``EXPECTED``
+  when the kernels change (a stale value that is too low makes the index less sensitive).
+
+``TARGETS`` are the issue's goals, printed beside each ratio and not asserted.
 """
 
 from __future__ import annotations
 
-TARGETS: dict[tuple[str, str], float] = {}  # filled below
+from segment_data import SCENARIOS
 
-FLOORS: dict[str, dict[tuple[str, str], float]] = {
-    "quick": {},
-    "full": {},
+# The issue: every key shape ≥ 2× polars (lazy) and ≥ 2× DuckDB; the dictionary and the
+# small-range integer key ≥ 5× polars.
+TARGETS: dict[tuple[str, str], float] = {
+    **{(s, peer): 2.0 for s in SCENARIOS for peer in ("duckdb", "polars")},
+    ("dict", "polars"): 5.0,
+    ("small_int", "polars"): 5.0,
 }
 
+# 1M rows (`make bench-check`), 5 runs between 16:05 and 16:15 UTC on 2026-12-03 (2 for
+# int_many and result_1m), load average 11–13; comment: lowest–highest ratio, median.
+_QUICK_FLOORS: dict[tuple[str, str], float] = {
+    ("bool", "duckdb"): 1.1,  # 1.97–3.22, median 2.17 (5 runs)
+    ("bool", "polars"): 2.5,  # 4.21–6.55, median 4.91 (5 runs)
+    ("bool", "pyarrow"): 1,  # 1.67–2.83, median 2.32 (5 runs)
+    ("date", "duckdb"): 0.18,  # 0.30–0.47, median 0.34 (5 runs)
+    ("date", "polars"): 0.18,  # 0.31–0.41, median 0.34 (5 runs)
+    ("date", "pyarrow"): 0.17,  # 0.29–0.35, median 0.34 (5 runs)
+    ("dict", "duckdb"): 0.85,  # 1.42–2.28, median 2.16 (5 runs)
+    ("dict", "polars"): 1.2,  # 2.03–4.18, median 2.17 (5 runs)
+    ("dict", "pyarrow"): 1.3,  # 2.29–3.04, median 2.94 (5 runs)
+    ("int64", "duckdb"): 0.52,  # 0.88–1.23, median 1.07 (5 runs)
+    ("int64", "polars"): 0.49,  # 0.82–1.09, median 1.03 (5 runs)
+    ("int64", "pyarrow"): 0.55,  # 0.93–1.28, median 1.05 (5 runs)
+    ("int_many", "duckdb"): 0.022,  # 0.04–0.04, median 0.04 (2 runs)
+    ("int_many", "polars"): 0.025,  # 0.04–0.05, median 0.05 (2 runs)
+    ("int_many", "pyarrow"): 0.022,  # 0.04–0.06, median 0.05 (2 runs)
+    ("large_string", "duckdb"): 0.59,  # 1.00–1.15, median 1.07 (5 runs)
+    ("large_string", "polars"): 0.62,  # 1.04–1.46, median 1.17 (5 runs)
+    ("large_string", "pyarrow"): 2.1,  # 3.62–5.37, median 4.36 (5 runs)
+    ("result_1m", "duckdb"): 0.019,  # 0.03–0.04, median 0.04 (2 runs)
+    ("result_1m", "polars"): 0.012,  # 0.02–0.04, median 0.03 (2 runs)
+    ("result_1m", "pyarrow"): 0.01,  # 0.02–0.05, median 0.03 (2 runs)
+    ("small_int", "duckdb"): 0.63,  # 1.06–1.82, median 1.51 (5 runs)
+    ("small_int", "polars"): 0.74,  # 1.24–1.84, median 1.28 (5 runs)
+    ("small_int", "pyarrow"): 0.83,  # 1.40–2.20, median 1.63 (5 runs)
+    ("str_15k", "duckdb"): 0.082,  # 0.14–0.20, median 0.16 (5 runs)
+    ("str_15k", "polars"): 0.087,  # 0.15–0.22, median 0.17 (5 runs)
+    ("str_15k", "pyarrow"): 0.043,  # 0.07–0.18, median 0.12 (5 runs)
+    ("string_view", "duckdb"): 0.36,  # 0.61–1.27, median 0.93 (5 runs)
+    ("string_view", "polars"): 0.47,  # 0.80–1.30, median 1.05 (5 runs)
+    ("string_view", "pyarrow"): 0.37,  # 0.63–1.28, median 1.07 (5 runs)
+    ("three_mix", "duckdb"): 0.56,  # 0.95–1.29, median 1.12 (5 runs)
+    ("three_mix", "polars"): 0.48,  # 0.80–1.10, median 0.98 (5 runs)
+    ("three_mix", "pyarrow"): 0.55,  # 0.93–1.30, median 1.02 (5 runs)
+    ("two_str", "duckdb"): 0.55,  # 0.93–1.27, median 1.15 (5 runs)
+    ("two_str", "polars"): 0.41,  # 0.70–0.83, median 0.74 (5 runs)
+    ("two_str", "pyarrow"): 0.41,  # 0.70–0.96, median 0.76 (5 runs)
+    ("utf8", "duckdb"): 0.57,  # 0.95–1.77, median 1.16 (5 runs)
+    ("utf8", "polars"): 0.64,  # 1.07–1.39, median 1.35 (5 runs)
+    ("utf8", "pyarrow"): 0.63,  # 1.06–1.88, median 1.37 (5 runs)
+    ("weighted", "duckdb"): 0.45,  # 0.76–1.08, median 0.86 (5 runs)
+    ("weighted", "polars"): 0.55,  # 0.92–1.40, median 1.25 (5 runs)
+    ("weighted", "pyarrow"): 1,  # 1.79–2.73, median 2.12 (5 runs)
+}
+
+FLOORS: dict[str, dict[tuple[str, str], float]] = {
+    "quick": _QUICK_FLOORS,
+    # 10M rows (`make bench`): not yet measured on a loaded machine; the 1M floors are used
+    # (at 10M rows our fixed per-call costs weigh less, so ratios are higher, not lower).
+    "full": _QUICK_FLOORS,
+}
+
+EXPECTED: dict[str, dict[tuple[str, str], float]] = {
+    "quick": {
+        ("bool", "duckdb"): 2.17,
+        ("bool", "polars"): 4.91,
+        ("bool", "pyarrow"): 2.32,
+        ("date", "duckdb"): 0.339,
+        ("date", "polars"): 0.34,
+        ("date", "pyarrow"): 0.342,
+        ("dict", "duckdb"): 2.16,
+        ("dict", "polars"): 2.17,
+        ("dict", "pyarrow"): 2.94,
+        ("int64", "duckdb"): 1.07,
+        ("int64", "polars"): 1.03,
+        ("int64", "pyarrow"): 1.05,
+        ("int_many", "duckdb"): 0.0415,
+        ("int_many", "polars"): 0.047,
+        ("int_many", "pyarrow"): 0.0485,
+        ("large_string", "duckdb"): 1.07,
+        ("large_string", "polars"): 1.17,
+        ("large_string", "pyarrow"): 4.36,
+        ("result_1m", "duckdb"): 0.036,
+        ("result_1m", "polars"): 0.0275,
+        ("result_1m", "pyarrow"): 0.0345,
+        ("small_int", "duckdb"): 1.51,
+        ("small_int", "polars"): 1.28,
+        ("small_int", "pyarrow"): 1.63,
+        ("str_15k", "duckdb"): 0.16,
+        ("str_15k", "polars"): 0.175,
+        ("str_15k", "pyarrow"): 0.121,
+        ("string_view", "duckdb"): 0.934,
+        ("string_view", "polars"): 1.05,
+        ("string_view", "pyarrow"): 1.07,
+        ("three_mix", "duckdb"): 1.12,
+        ("three_mix", "polars"): 0.979,
+        ("three_mix", "pyarrow"): 1.02,
+        ("two_str", "duckdb"): 1.15,
+        ("two_str", "polars"): 0.737,
+        ("two_str", "pyarrow"): 0.763,
+        ("utf8", "duckdb"): 1.16,
+        ("utf8", "polars"): 1.35,
+        ("utf8", "pyarrow"): 1.37,
+        ("weighted", "duckdb"): 0.859,
+        ("weighted", "polars"): 1.25,
+        ("weighted", "pyarrow"): 2.12,
+    },
+}
+INDEX_FLOOR = 0.7
+
 # Peak memory above the input, as a multiple of the input's size (test_peak_memory): a
-# regression ceiling per scenario, set above what was measured; the issue's target is 1.25×.
-MEMORY_CEILINGS: dict[str, float] = {}
+# regression ceiling per scenario, ≈ 1.5–10× what was measured at 1M rows (16:00 UTC, result
+# objects included; small inputs carry a fixed few MB); the issue's target is 1.25×.
+# Measured: dict 0.05, utf8 0.23, large_string 0.19, string_view 0.14, int64 0.47, small_int
+# 0.84, date 3.4, bool 3.7, two_str 0.47, three_mix 0.51, str_15k 2.3, weighted 0.05,
+# int_many 12, result_1m 23.
+MEMORY_CEILINGS: dict[str, float] = {
+    "dict": 0.5, "utf8": 0.5, "large_string": 0.5, "string_view": 0.5, "int64": 1.0,
+    "small_int": 1.5, "date": 6.0, "bool": 6.0, "two_str": 1.0, "three_mix": 1.0,
+    "str_15k": 4.0, "weighted": 0.5, "int_many": 20.0, "result_1m": 40.0,
+}
 
 # The accumulator and distributed benchmarks (test_bench_accumulator.py, test_bench_distributed.py)
 # measure fixed sizes — one 10,000-row batch, merges of 4 and 10,000 segments, the 1,040,000-row

@@ -47,8 +47,8 @@ pub fn block_rng(seed: u64, stream: u64, block: u64) -> Pcg64 {
 /// c_j / (c_j + … + c_k)), the last non-empty category taking the remainder. O(k) per draw
 /// whatever n is.
 ///
-/// Stream version 2 (see `docs/statistics.md`): each binomial is drawn by inversion from tables
-/// built once per group ([`BinomialTable`]), not by BTPE. The first step's n is fixed; a later
+/// Stream version 2 (see `docs/performance.md`, *Bootstrap*): each binomial is drawn by
+/// inversion from tables built once per group ([`BinomialTable`]), not by BTPE. The first step's n is fixed; a later
 /// step's n = m varies from draw to draw within a range [m₀, m₀ + D] known in advance, and
 /// Bin(m, p) = Bin(m₀, p) + Σ_k Bin(d_k·32^k, p) for the base-32 digits d_k of m − m₀ (a sum of
 /// independent binomials with one p is the binomial of the summed n), each term from its own
@@ -414,14 +414,23 @@ mod tests {
     /// for any df used here (the seeds are fixed, so the test is deterministic).
     fn assert_fits(stat: f64, df: usize, what: &str) {
         let limit = df as f64 + 6.0 * (2.0 * df as f64).sqrt();
-        assert!(stat < limit, "{what}: chi-square {stat:.1} on {df} df (limit {limit:.1})");
+        assert!(
+            stat < limit,
+            "{what}: chi-square {stat:.1} on {df} df (limit {limit:.1})"
+        );
     }
 
     #[test]
     fn table_draws_follow_the_exact_binomial() {
-        for (i, (n, p)) in [(10_000u64, 0.33), (50, 0.1), (1_000, 0.97), (7, 0.5), (3, 0.01)]
-            .into_iter()
-            .enumerate()
+        for (i, (n, p)) in [
+            (10_000u64, 0.33),
+            (50, 0.1),
+            (1_000, 0.97),
+            (7, 0.5),
+            (3, 0.01),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let table = BinomialTable::new(n, p).unwrap();
             assert_eq!(*table.cdf.last().unwrap(), 1.0);
@@ -438,9 +447,15 @@ mod tests {
         for (n, p) in [(10_000u64, 0.33), (1_000_000, 0.5), (200, 0.02)] {
             let t = BinomialTable::new(n, p).unwrap();
             let inside: f64 = (t.low..=t.high()).map(|x| pmf(n, p, x)).sum();
-            assert!((1.0 - inside).abs() < 1e-6, "Bin({n}, {p}): window mass {inside}");
+            assert!(
+                (1.0 - inside).abs() < 1e-6,
+                "Bin({n}, {p}): window mass {inside}"
+            );
         }
-        assert!(BinomialTable::new(1 << 40, 0.5).is_none(), "too wide for a table");
+        assert!(
+            BinomialTable::new(1 << 40, 0.5).is_none(),
+            "too wide for a table"
+        );
     }
 
     /// Every category of a multinomial draw is marginally Bin(n, p_j): the later steps (base
