@@ -18,8 +18,9 @@ use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, DictionaryArray, Float64Array, Int32Array, Int8Array, StringArray};
 use arrow_schema::DataType;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use cxmetrics_core::histogram::{Aggregator, Columns};
+use cxmetrics_core::aggregator::Aggregator;
 use cxmetrics_core::scale::Scale;
+use cxmetrics_core::tally::Columns;
 
 const SEGMENTS: usize = 50;
 const CHANNELS: [&str; 4] = ["app", "email", "phone", "web"];

@@ -7,7 +7,7 @@
 //! the same as resampling rows.
 //!
 //! Reproducibility: resample i belongs to block i / [`BLOCK_SIZE`], and each block draws from its
-//! own RNG, [`block_rng`]`(seed, stream, block)`. Blocks run in parallel, but a result depends
+//! own RNG, [`block_rng`](crate::streams::block_rng)`(seed, stream, block)`. Blocks run in parallel, but a result depends
 //! only on (counts, statistic, n_resamples, seed, stream), bit for bit, for any number of threads
 //! and any order in which the caller processes segments — provided `stream` is derived from the
 //! segment key rather than its position.
@@ -21,24 +21,32 @@ mod sampler;
 mod tests;
 
 pub use interval::{interval_from_distribution, quantile_sorted};
-pub use sampler::{block_rng, generate, splitmix64, BLOCK_SIZE, MAX_TOTAL};
+pub use sampler::{generate, BLOCK_SIZE, MAX_TOTAL};
 
 use interval::{acceleration, confidence_is_valid, jackknife_terms, nan_interval, point_interval};
 use sampler::Multinomial;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which bootstrap interval to read off the resampled distribution (as scipy.stats.bootstrap).
 pub enum BootstrapMethod {
+    /// Quantiles of the bootstrap distribution.
     Percentile,
+    /// The percentile interval reflected about the estimate.
     Basic,
+    /// Bias-corrected and accelerated (Efron 1987).
     Bca,
 }
 
 #[derive(Clone, Copy, Debug)]
+/// A bootstrap request: how many resamples, which interval, what level, which seed.
 pub struct BootstrapSpec {
+    /// Number of resamples.
     pub n_resamples: usize,
+    /// The interval read off the resamples.
     pub method: BootstrapMethod,
     /// Two-sided confidence level in (0, 1).
     pub confidence: f64,
+    /// Seed of the random streams (see `streams::block_rng`).
     pub seed: u64,
 }
 
@@ -74,8 +82,11 @@ pub enum Degenerate {
 }
 
 #[derive(Clone, Copy, Debug)]
+/// A bootstrap interval with the statistic it is around.
 pub struct BootstrapInterval {
+    /// Lower bound.
     pub low: f64,
+    /// Upper bound.
     pub high: f64,
     /// The statistic on the observed counts.
     pub estimate: f64,

@@ -9,33 +9,50 @@ use crate::metric::{Kind, MetricSpec};
 use crate::quantile::{check_confidence, normal_cdf, z_critical};
 
 #[derive(Clone, Copy, Debug)]
+/// How the interval of a difference a − b is made.
 pub enum DiffMethod {
+    /// Wald: difference ± z · √(se_a² + se_b²).
     Wald,
+    /// Newcombe's hybrid score interval from each side's Wilson interval (Newcombe 1998).
     Newcombe,
+    /// The exact histogram bootstrap, resampling both sides independently.
     Bootstrap(BootstrapSpec),
 }
 
 /// One group's summary as a result reports it: per-point row counts, value, se, Kish's n.
 pub struct Side<'a> {
+    /// Row counts per scale point.
     pub counts: &'a [u64],
+    /// The metric's value.
     pub value: f64,
+    /// Its standard error.
     pub se: f64,
+    /// Kish's effective sample size.
     pub effective_n: f64,
+    /// Whether the side is weighted.
     pub weighted: bool,
 }
 
 /// a − b with its interval and the two-sided z-test of "no difference".
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Difference {
+    /// a − b.
     pub value: f64,
+    /// Standard error of a − b.
     pub se: f64,
+    /// Lower bound.
     pub low: f64,
+    /// Upper bound.
     pub high: f64,
+    /// The z statistic of "no difference".
     pub z: f64,
+    /// Its two-sided p-value.
     pub p_value: f64,
+    /// Why the interval is degenerate or not the requested method, if it is.
     pub note: Option<&'static str>,
 }
 
+/// Compares two groups on `spec`: a − b with its interval and test (`stream` seeds a bootstrap).
 pub fn compare(
     spec: &MetricSpec,
     a: &Side<'_>,

@@ -11,10 +11,10 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use arrow_array::{Array, ArrayRef};
 
+use crate::aggregator::Grouped;
 use crate::bootstrap::{bootstrap_counts, BootstrapSpec};
 use crate::error::{CoreError, Result};
 use crate::estimate::Estimate;
-use crate::histogram::Grouped;
 use crate::quantile::{check_confidence, t_critical, z_critical};
 use crate::report::{segment_batch, SegmentRows};
 use crate::scale::Scale;
@@ -22,7 +22,9 @@ use crate::scale::Scale;
 /// One segment's joint histogram, reduced to (composite value, respondents) cells.
 #[derive(Clone, Debug, Default)]
 pub struct TupleCells {
+    /// Composite value of each cell.
     pub values: Vec<f64>,
+    /// Respondents in each cell.
     pub counts: Vec<u64>,
     /// Respondents with a missing answer to any question.
     pub missing: u64,
@@ -100,9 +102,13 @@ enum Answer {
 
 /// How a composite's interval is made.
 pub enum CompositeInterval {
+    /// No interval.
     None,
+    /// Wald: value ± z · se.
     Wald,
+    /// Student t on the respondents' composite values.
     T,
+    /// The bootstrap over respondents' cells.
     Bootstrap(BootstrapSpec),
 }
 

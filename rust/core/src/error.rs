@@ -5,8 +5,11 @@ use std::fmt;
 /// Which input a fault was found in: the binding layer turns this into the user's column name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// The score column.
     Score,
+    /// Segment key column `j` (in `by` order).
     Key(usize),
+    /// The weight column.
     Weight,
 }
 
@@ -20,42 +23,65 @@ impl fmt::Display for Role {
     }
 }
 
+/// Every error the core returns; each names its input where it has one.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
     /// Scores that are off the scale, fractional, NaN or infinite.
     #[error("{count} invalid score(s) in {role}: first at row {first_row}, value {first_value}")]
     InvalidScore {
+        /// Which column.
         role: Role,
+        /// How many values are bad.
         count: u64,
+        /// Row of the first bad value (0-based, across batches).
         first_row: u64,
+        /// The first bad value, as text.
         first_value: String,
     },
-    /// Weights that are negative, NaN, infinite or null.
+    /// Weights that are null, NaN, infinite, or neither zero nor in
+    /// [[`MIN_WEIGHT`](crate::exact_sum::MIN_WEIGHT), [`MAX_WEIGHT`](crate::exact_sum::MAX_WEIGHT))
+    /// (the range in which weight sums are exact; negative weights are out of it).
     #[error("{count} invalid weight(s) in {role}: first at row {first_row}, value {first_value}")]
     InvalidWeight {
+        /// Which column.
         role: Role,
+        /// How many values are bad.
         count: u64,
+        /// Row of the first bad value (0-based, across batches).
         first_row: u64,
+        /// The first bad value, as text.
         first_value: String,
     },
     #[error("{role} has unsupported type {data_type}: {why}")]
+    /// A column of a type the core cannot read in its role.
     UnsupportedType {
+        /// Which column.
         role: Role,
+        /// Its Arrow type.
         data_type: String,
+        /// What types are accepted instead.
         why: &'static str,
     },
     #[error("{role} has {actual} rows but the scores have {expected}")]
+    /// A column whose length differs from the scores'.
     LengthMismatch {
+        /// Which column.
         role: Role,
+        /// Rows of the scores.
         expected: u64,
+        /// Rows of this column.
         actual: u64,
     },
     #[error("invalid argument: {0}")]
+    /// An argument out of range or not applicable.
     InvalidArgument(String),
     #[error("corrupt state: {0}")]
+    /// Bytes that are not a valid state (damaged, foreign or from a newer format).
     CorruptState(String),
     #[error("arrow error: {0}")]
+    /// An error from arrow-rs (casts, row conversion).
     Arrow(#[from] arrow_schema::ArrowError),
 }
 
+/// The core's result type.
 pub type Result<T> = std::result::Result<T, CoreError>;

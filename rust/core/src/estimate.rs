@@ -9,16 +9,24 @@ use crate::metric::{Kind, MetricSpec};
 use crate::quantile::{check_confidence, t_critical, z_critical};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// An analytic interval method (`ci=`); which apply depends on the metric kind.
 pub enum Interval {
+    /// No interval: bounds are NaN.
     None,
+    /// Wald: value ± z · se.
     Wald,
+    /// Adjusted Wald for a net score: three pseudo-respondents added (Sauro & Lewis).
     AdjustedWald,
+    /// Tango's score interval for a net score (Tango 1998).
     Score,
+    /// Wilson score interval for a share (Wilson 1927).
     Wilson,
+    /// Student t for a mean.
     T,
 }
 
 impl Interval {
+    /// The method named `name` (None: no interval).
     pub fn parse(name: Option<&str>) -> Result<Self> {
         Ok(match name {
             None => Interval::None,
@@ -75,12 +83,19 @@ impl Interval {
 /// scale units); NaN where undefined (no responses, or no interval requested).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Estimate {
+    /// The metric's value.
     pub value: f64,
+    /// Its standard error.
     pub se: f64,
+    /// Lower bound.
     pub low: f64,
+    /// Upper bound.
     pub high: f64,
+    /// Responses (rows with a valid score).
     pub n: u64,
+    /// Σw of the responses (n when unweighted).
     pub weighted_n: f64,
+    /// Kish's effective sample size (Σw)² / Σw² (n when unweighted).
     pub effective_n: f64,
 }
 
@@ -88,12 +103,16 @@ pub struct Estimate {
 pub struct Moments {
     /// Per scale point: count, or Σw when weighted.
     pub mass: Vec<f64>,
+    /// Responses.
     pub n: u64,
+    /// Total mass: n, or Σw.
     pub total: f64,
+    /// Kish's effective sample size.
     pub effective_n: f64,
 }
 
 impl Moments {
+    /// Moments from per-point counts and, when weighted, per-point Σw and Σw².
     pub fn new(
         counts: &[u64],
         weight_sums: Option<&[f64]>,
@@ -153,6 +172,7 @@ impl Moments {
     }
 }
 
+/// The estimate of `spec` on `moments` with an `interval` at `confidence`.
 pub fn estimate(
     spec: &MetricSpec,
     moments: &Moments,

@@ -28,8 +28,10 @@ pub fn weight_in_range(w: f64) -> bool {
 pub struct ExactSum([u64; LIMBS]);
 
 impl ExactSum {
+    /// The empty sum.
     pub const ZERO: ExactSum = ExactSum([0; LIMBS]);
 
+    /// A sum from its little-endian 64-bit limbs (as `limbs` returns them).
     pub fn from_limbs(limbs: [u64; LIMBS]) -> Self {
         Self(limbs)
     }
@@ -37,6 +39,7 @@ impl ExactSum {
     pub fn limbs(&self) -> [u64; LIMBS] {
         self.0
     }
+    /// Whether the sum is zero.
     pub fn is_zero(&self) -> bool {
         self.0 == [0; LIMBS]
     }

@@ -1,9 +1,16 @@
 //! cxmetrics-core: customer-experience metrics on Arrow memory.
 //!
-//! Data flows one way: Arrow arrays -> dense segment ids + scale codes -> histogram (the
-//! sufficient statistic) -> estimates and intervals. Nothing here knows about Python.
+//! Data flows one way: Arrow arrays -> dense segment ids ([`group`]) + scale codes ([`scale`])
+//! -> tallies, the sufficient statistic ([`tally`], over updates [`aggregator`], kept and
+//! stored by [`state`]) -> estimates and intervals ([`estimate`], [`bootstrap`],
+//! [`weighted_bootstrap`], [`bayes`], [`compare`], [`composite`]) -> rows of results
+//! ([`report`]). A module uses only modules before it in this flow (plus the leaves [`error`],
+//! [`exact_sum`], [`quantile`], [`streams`], [`metric`]). Nothing here knows about Python;
+//! `docs/architecture.md` is the map.
 
-pub mod accumulate;
+#![deny(missing_docs)]
+
+pub mod aggregator;
 pub mod bayes;
 pub mod bootstrap;
 pub mod compare;
@@ -12,11 +19,12 @@ pub mod error;
 pub mod estimate;
 pub mod exact_sum;
 pub mod group;
-pub mod histogram;
 pub mod metric;
 pub mod planning;
 pub mod quantile;
-pub mod replicates;
 pub mod report;
 pub mod scale;
+pub mod state;
+pub mod streams;
+pub mod tally;
 pub mod weighted_bootstrap;

@@ -10,14 +10,20 @@ use crate::error::{CoreError, Result};
 use crate::scale::Scale;
 
 #[derive(Clone, Debug, PartialEq)]
+/// What a metric computes from the shares of the scale points.
 pub enum Kind {
     /// 100 × (share in `positive` − share in `negative`), in [−100, 100].
     Net {
+        /// Codes counted as positive (promoters).
         positive: Range<usize>,
+        /// Codes counted as negative (detractors).
         negative: Range<usize>,
     },
     /// 100 × share in `hit`, in [0, 100].
-    Share { hit: Range<usize> },
+    Share {
+        /// Codes counted as hits.
+        hit: Range<usize>,
+    },
     /// Mean score, in scale units.
     Mean,
 }
@@ -25,7 +31,9 @@ pub enum Kind {
 /// A metric on a scale. Ranges are codes (positions on the scale), not score values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MetricSpec {
+    /// The rating scale.
     pub scale: Scale,
+    /// What is computed on it.
     pub kind: Kind,
 }
 
@@ -54,6 +62,7 @@ impl MetricSpec {
         })
     }
 
+    /// The mean score on `scale`.
     pub fn mean(scale: Scale) -> Self {
         Self {
             scale,
@@ -61,6 +70,7 @@ impl MetricSpec {
         }
     }
 
+    /// Net Promoter Score: 0-10, promoters 9-10, detractors 0-6.
     pub fn nps() -> Self {
         Self::net(Scale { low: 0, high: 10 }, (9, 10), (0, 6)).expect("preset is valid")
     }

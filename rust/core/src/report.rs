@@ -14,13 +14,15 @@ use crate::bootstrap::{
 };
 use crate::error::{CoreError, Result};
 use crate::estimate::{estimate, Estimate, Interval, Moments};
-use crate::histogram::Tallies;
 use crate::metric::MetricSpec;
+use crate::tally::Tallies;
 use crate::weighted_bootstrap::{bootstrap_cells, Cells};
 
 /// How each segment's interval is computed.
 pub struct IntervalRequest {
+    /// The analytic interval method.
     pub interval: Interval,
+    /// Two-sided confidence level in (0, 1).
     pub confidence: f64,
     /// When set, bounds and se come from the exact histogram bootstrap instead of `interval`.
     pub bootstrap: Option<BootstrapSpec>,
@@ -151,7 +153,7 @@ fn with_bootstrap(spec: &MetricSpec, mut est: Estimate, boot: &BootstrapInterval
 }
 
 /// One row per segment of `tallies` (see [`segment_batch`] for the layout).
-/// `streams[s]` is segment `s`'s bootstrap stream id (see `histogram::Grouped`).
+/// `streams[s]` is segment `s`'s bootstrap stream id (see `aggregator::Grouped`).
 pub fn estimate_batch(
     spec: &MetricSpec,
     tallies: &Tallies,
@@ -184,8 +186,11 @@ pub fn estimate_batch(
 
 /// Everything a result row carries beyond its key.
 pub struct SegmentRows {
+    /// Per segment, its estimate and the note on its interval.
     pub results: Vec<(Estimate, Option<&'static str>)>,
+    /// Per segment, rows without a score.
     pub missing: Vec<u64>,
+    /// Per segment, rows with an invalid score (dropped).
     pub invalid: Vec<u64>,
     /// `buckets[b][s]`: segment `s`'s count in bucket `b`.
     pub buckets: Vec<Vec<u64>>,

@@ -8,11 +8,14 @@ pub const MAX_POINTS: i64 = 1001;
 /// An inclusive integer scale `low..=high`, e.g. 0–10 for NPS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Scale {
+    /// Lowest score on the scale.
     pub low: i64,
+    /// Highest score on the scale.
     pub high: i64,
 }
 
 impl Scale {
+    /// The scale `low..=high` (low < high, at most [`MAX_POINTS`] points).
     pub fn new(low: i64, high: i64) -> Result<Self> {
         if high < low {
             return Err(CoreError::InvalidArgument(format!(
@@ -49,9 +52,11 @@ impl Scale {
 }
 
 /// Converts one score value to its code: `0..k` on the scale, or `k + 1` when invalid.
-/// (`k` itself is reserved for a missing value; see `histogram`.)
+/// (`k` itself is reserved for a missing value; see `tally`.)
 pub trait ScoreValue: Copy + Send + Sync {
+    /// The code of this value on the scale starting at `low` with `points` points.
     fn code(self, low: i64, points: u64) -> u64;
+    /// The value as an error message shows it.
     fn describe(self) -> String;
 }
 

@@ -15,16 +15,17 @@ use arrow_array::Array;
 use rand::RngCore;
 use rand_distr::{Distribution, Poisson};
 
+use crate::aggregator::Grouped;
 use crate::bootstrap::{
     bootstrap_counts, generate, interval_from_bootstrap, BootstrapInterval, BootstrapSpec,
 };
 use crate::error::{CoreError, Result};
-use crate::histogram::Grouped;
 use crate::metric::MetricSpec;
 
 /// One segment's cells: per distinct weight, the counts per reduced bucket.
 #[derive(Clone, Debug, Default)]
 pub struct Cells {
+    /// The distinct weights, ascending.
     pub weights: Vec<f64>,
     /// `counts[j * buckets + b]`: respondents with weight `weights[j]` in bucket `b`.
     pub counts: Vec<u64>,

@@ -3,16 +3,16 @@
 use std::sync::{Mutex, MutexGuard};
 
 use arrow_array::ArrayRef;
-use cxmetrics_core::accumulate::{self, State};
 use cxmetrics_core::bootstrap::{BootstrapMethod, BootstrapSpec};
 use cxmetrics_core::error::CoreError;
 use cxmetrics_core::estimate::Interval;
 use cxmetrics_core::group::logical_key_type;
-use cxmetrics_core::histogram::{Columns, OVERALL_STREAM};
 use cxmetrics_core::quantile::check_confidence;
-use cxmetrics_core::replicates::Streams;
 use cxmetrics_core::report::{estimate_batch, IntervalRequest};
 use cxmetrics_core::scale::Scale;
+use cxmetrics_core::state::{self, State};
+use cxmetrics_core::streams::{ReplicateStreams, OVERALL_STREAM};
+use cxmetrics_core::tally::Columns;
 use cxmetrics_core::weighted_bootstrap::{cells_by_segment, pooled};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -102,7 +102,7 @@ impl Aggregation {
         let build = || -> Result<State, CoreError> {
             let scale = Scale::new(low, high)?;
             let streams = replicates
-                .map(|b| Streams::new(b, seed, stream))
+                .map(|b| ReplicateStreams::new(b, seed, stream))
                 .transpose()?;
             State::new(scale, weighted, n_keys, streams)
         };
@@ -114,17 +114,17 @@ impl Aggregation {
     /// Bootstrap replicates kept (None: none).
     #[getter]
     fn replicates(&self) -> Option<usize> {
-        self.locked().streams.as_ref().map(|s| s.count)
+        self.locked().streams().map(|s| s.replicates)
     }
     /// The replicates' seed (None: random streams, or no replicates).
     #[getter]
     fn seed(&self) -> Option<u64> {
-        self.locked().streams.as_ref().and_then(|s| s.seed)
+        self.locked().streams().and_then(|s| s.seed)
     }
     /// The replicates' stream number within the seed.
     #[getter]
     fn stream(&self) -> Option<u64> {
-        self.locked().streams.as_ref().map(|s| s.stream)
+        self.locked().streams().map(|s| s.stream)
     }
 
     /// A copy whose replicates draw from stream `stream` (only before the first update).
@@ -136,19 +136,19 @@ impl Aggregation {
 
     #[getter]
     fn low(&self) -> i64 {
-        self.locked().scale.low
+        self.locked().scale().low
     }
     #[getter]
     fn high(&self) -> i64 {
-        self.locked().scale.high
+        self.locked().scale().high
     }
     #[getter]
     fn n_keys(&self) -> usize {
-        self.locked().n_keys
+        self.locked().n_keys()
     }
     #[getter]
     fn weighted(&self) -> bool {
-        self.locked().weighted
+        self.locked().weighted()
     }
 
     /// Adds a batch of rows: scores, key columns and weights (Arrow arrays or streams).
@@ -230,14 +230,14 @@ impl Aggregation {
 
     /// The versioned, checksummed binary form of the state.
     fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = run_detached(py, &Names::default(), || accumulate::encode(&self.locked()))?;
+        let bytes = run_detached(py, &Names::default(), || state::encode(&self.locked()))?;
         Ok(PyBytes::new(py, &bytes))
     }
 
     #[staticmethod]
     fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Aggregation> {
         let owned = data.to_vec();
-        let state = run_detached(py, &Names::default(), || accumulate::decode(&owned))?;
+        let state = run_detached(py, &Names::default(), || state::decode(&owned))?;
         Ok(Aggregation::from_state(state))
     }
 
@@ -265,22 +265,25 @@ impl Aggregation {
         let state = self.snapshot();
         let cells_state = weight_cells.map(|c| c.snapshot());
         let (segments, overall) = run_detached(py, &Names::default(), || {
-            if spec.scale != state.scale {
+            if spec.scale != state.scale() {
                 return Err(CoreError::InvalidArgument(format!(
                     "metric scale {}..{} differs from the aggregation's {}..{}",
-                    spec.scale.low, spec.scale.high, state.scale.low, state.scale.high
+                    spec.scale.low,
+                    spec.scale.high,
+                    state.scale().low,
+                    state.scale().high
                 )));
             }
             let mut request =
                 interval_request(ci.as_deref(), confidence, &bootstrap, n_resamples, seed)?;
-            let agg = match &state.aggregator {
+            let agg = match state.aggregator() {
                 Some(a) => a.clone(),
                 None => state.empty_aggregator()?,
             };
             let grouped = agg.finish()?;
             let mut pooled_cells = None;
-            if let Some(cells_agg) = cells_state.and_then(|c| c.aggregator) {
-                let cells = cells_by_segment(&spec, &cells_agg.finish()?, state.n_keys)?;
+            if let Some(cells_agg) = cells_state.and_then(|c| c.aggregator().cloned()) {
+                let cells = cells_by_segment(&spec, &cells_agg.finish()?, state.n_keys())?;
                 if cells.len() != grouped.tallies.segments() {
                     return Err(CoreError::InvalidArgument(
                         "weight cells do not match the segments (different rows?)".into(),
@@ -298,7 +301,7 @@ impl Aggregation {
                 &request,
             )?;
             // Unsegmented: the one segment is the overall estimate (same rows, same stream).
-            let overall = if state.n_keys == 0 {
+            let overall = if state.n_keys() == 0 {
                 segments.clone()
             } else {
                 request.weight_cells = pooled_cells;

@@ -7,8 +7,8 @@ use cxmetrics_core::composite::{
 };
 use cxmetrics_core::error::CoreError;
 use cxmetrics_core::estimate::Interval;
-use cxmetrics_core::histogram::OVERALL_STREAM;
 use cxmetrics_core::planning;
+use cxmetrics_core::streams::OVERALL_STREAM;
 use pyo3::prelude::*;
 use pyo3_arrow::PyRecordBatch;
 
@@ -138,11 +138,11 @@ pub fn composite_estimate<'py>(
                 )))
             }
         };
-        let grouped = match &state.aggregator {
+        let grouped = match state.aggregator() {
             Some(agg) => agg.finish()?,
             None => state.empty_aggregator()?.finish()?,
         };
-        let per_segment = tuple_cells(&grouped, n_keys, state.scale, &question_weights)?;
+        let per_segment = tuple_cells(&grouped, n_keys, state.scale(), &question_weights)?;
         let (keys, streams) = segment_keys(&grouped, n_keys)?;
         let segments = composite_batch(
             &per_segment,

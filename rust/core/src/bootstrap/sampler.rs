@@ -6,6 +6,7 @@ use rand_pcg::Pcg64;
 use rayon::prelude::*;
 
 use super::Degenerate;
+use crate::streams::block_rng;
 
 /// Resamples per RNG block. Part of the reproducibility contract: changing it changes every
 /// bootstrap result for a given seed.
@@ -14,31 +15,6 @@ pub const BLOCK_SIZE: usize = 256;
 /// Largest total count accepted. Up to 2^53 every count is exact as the f64 the statistic
 /// receives, and the binomial sampler works far from its integer limits.
 pub const MAX_TOTAL: u64 = 1 << 53;
-
-const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
-
-/// The splitmix64 output function applied to `x + γ`: a bijection on u64 with full avalanche,
-/// so chaining it over ids cannot map two different ids at one level to the same key.
-pub fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(GOLDEN_GAMMA);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// The RNG of one block of resamples: depends only on (seed, stream, block), never on which
-/// thread runs the block or in which order, hence results are identical for any thread count.
-///
-/// key = sm(sm(sm(seed) ^ stream) ^ block) with sm = [`splitmix64`]; the splitmix64 sequence
-/// started at key (outputs sm(key), sm(key + γ), sm(key + 2γ), sm(key + 3γ)) fills the 128-bit
-/// PCG state (first two, high word first) and the 128-bit stream selector (last two).
-pub fn block_rng(seed: u64, stream: u64, block: u64) -> Pcg64 {
-    let key = splitmix64(splitmix64(splitmix64(seed) ^ stream) ^ block);
-    let word = |i: u64| splitmix64(key.wrapping_add(i.wrapping_mul(GOLDEN_GAMMA)));
-    let state = (u128::from(word(0)) << 64) | u128::from(word(1));
-    let selector = (u128::from(word(2)) << 64) | u128::from(word(3));
-    Pcg64::new(state, selector)
-}
 
 /// Exact sampler of Multinomial(n, counts / n), which is the law of the category counts of n
 /// rows drawn with replacement from the observed rows.

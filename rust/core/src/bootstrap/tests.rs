@@ -1,6 +1,7 @@
 use super::interval::{midrank_proportion, quantile_sorted};
 use super::sampler::Multinomial;
 use super::*;
+use crate::streams::block_rng;
 
 /// NPS on [detractors, passives, promoters].
 fn nps(c: &[f64]) -> f64 {

@@ -1,85 +1,97 @@
-//! Poisson-bootstrap replicates kept inside an accumulator, for weighted data.
+//! Every seed and random-stream derivation of the core, in one place.
 //!
-//! A weighted bootstrap resamples respondents, which needs the rows (or their (weight, answer)
-//! cells) — an accumulator only keeps histograms. The Poisson bootstrap makes it streamable: each
-//! row is counted m ~ Poisson(1) times in each of B replicates, drawn as the row arrives, so every
-//! replicate is one more weighted histogram (Σ m·w per segment and scale value) that updates per
-//! batch and merges by addition like the main one. The metric on each replicate histogram gives
-//! the bootstrap distribution (Hanley & MacGibbon 2006; Chamandy et al. 2012).
+//! Results are reproducible bit for bit: each random draw comes from a generator whose key is
+//! derived here from user-visible numbers (seed, a segment's key bytes, an accumulator's stream
+//! and update count, a block index), never from a thread, a position or the order of work. The
+//! derivations chain [`splitmix64`], a bijection, so two different ids at one level never map
+//! to one key. Uses nothing else of the crate but its errors; everything that draws uses this.
 //!
-//! Draws must be independent across everything that is later merged. Each update draws from a
-//! key derived from its accumulator's random stream (seed, stream number) and how many updates
-//! that stream has made; the state records every stream that has drawn, and merging two states
-//! that drew from one stream (copies of one accumulator, or equal seed and stream) is refused.
+//! - bootstrap resamples: [`block_rng`]`(seed, stream, block)`, `stream` a segment's
+//!   [`key_stream`] (FNV-1a of its canonical key bytes) or [`OVERALL_STREAM`];
+//! - Poisson-bootstrap replicates kept by an accumulator (weighted data): its
+//!   [`ReplicateStreams`] give each update a key, each aligned chunk of the update a
+//!   [`chunk_key`], and each block of rows of a chunk a [`replicate_block_rng`].
 
-use rand::RngCore;
+use rand_pcg::Pcg64;
 
-use crate::bootstrap::{block_rng, splitmix64};
 use crate::error::{CoreError, Result};
+
+const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// The splitmix64 output function applied to `x + γ`: a bijection on u64 with full avalanche,
+/// so chaining it over ids cannot map two different ids at one level to the same key.
+pub fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(GOLDEN_GAMMA);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The RNG of one block of resamples: depends only on (seed, stream, block), never on which
+/// thread runs the block or in which order, hence results are identical for any thread count.
+///
+/// key = sm(sm(sm(seed) ^ stream) ^ block) with sm = [`splitmix64`]; the splitmix64 sequence
+/// started at key (outputs sm(key), sm(key + γ), sm(key + 2γ), sm(key + 3γ)) fills the 128-bit
+/// PCG state (first two, high word first) and the 128-bit stream selector (last two).
+pub fn block_rng(seed: u64, stream: u64, block: u64) -> Pcg64 {
+    let key = splitmix64(splitmix64(splitmix64(seed) ^ stream) ^ block);
+    let word = |i: u64| splitmix64(key.wrapping_add(i.wrapping_mul(GOLDEN_GAMMA)));
+    let state = (u128::from(word(0)) << 64) | u128::from(word(1));
+    let selector = (u128::from(word(2)) << 64) | u128::from(word(3));
+    Pcg64::new(state, selector)
+}
+
+/// Stream id of a segment key: FNV-1a over its canonical bytes (Arrow row format), so bootstrap
+/// draws depend on the key, not on which other segments exist or their order.
+pub fn key_stream(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Stream id of the unsegmented (overall) estimate.
+pub const OVERALL_STREAM: u64 = 0x6f76_6572_616c_6c00; // "overall"
 
 /// Most replicates an accumulator may keep (each costs 32 bytes per segment and scale value).
 pub const MAX_REPLICATES: usize = 10_000;
-/// Rows per block of draws: blocks run in parallel, each with its own generator.
-pub const BLOCK_ROWS: usize = 4096;
+
 /// Stream id of replicate draws within a batch key (separates them from other uses of a key).
 const DRAW_STREAM: u64 = 0x7265_706c_6963_6174; // "replicat"
 
-/// P(Poisson(1) ≤ j) · 2^32, for inversion against a 32-bit uniform draw; the tail past the
-/// table (P(X > 12) ≈ 1.2e-10) is below the draw's resolution.
-pub const POISSON_THRESHOLDS: [u64; 13] = poisson_thresholds();
-
-const fn poisson_thresholds() -> [u64; 13] {
-    // e^-1 · Σ_{i≤j} 1/i!, in f64 at compile time.
-    let mut out = [0u64; 13];
-    let mut term = 0.367_879_441_171_442_33_f64; // e^-1
-    let mut acc = 0.0f64;
-    let mut j = 0;
-    while j < 13 {
-        acc += term;
-        term /= (j + 1) as f64;
-        let scaled = acc * 4_294_967_296.0;
-        out[j] = if scaled >= 4_294_967_296.0 {
-            4_294_967_296
-        } else {
-            scaled as u64
-        };
-        j += 1;
-    }
-    out
+/// The origin of stream `stream` of `seed`: where a seeded accumulator's first update draws.
+fn seeded_origin(seed: u64, stream: u64) -> u64 {
+    splitmix64(splitmix64(seed) ^ stream)
 }
 
-/// The largest count [`poisson_one`] returns.
-pub const MAX_POISSON: u64 = POISSON_THRESHOLDS.len() as u64;
+/// The key of update number `counter` drawn from `origin`.
+fn update_key(origin: u64, counter: u64) -> u64 {
+    splitmix64(splitmix64(origin) ^ counter)
+}
 
-/// A Poisson(1) count from a 32-bit uniform draw: how many thresholds it reaches. The first
-/// eight are compared without branches (a scan that stops at the first miss mispredicts about
-/// once per draw); the rest only in the rare case (P ≈ 1e-5) that all eight are reached.
-#[inline(always)]
-pub fn poisson_one(u: u32) -> u64 {
-    let u = u as u64;
-    let mut m: u64 = POISSON_THRESHOLDS[..8]
+/// The origin a merged state draws from next, derived from every origin it holds (ascending),
+/// so the merged bytes do not depend on merge order.
+fn merged_origin(drawn: &[u64]) -> u64 {
+    drawn
         .iter()
-        .map(|&t| (u >= t) as u64)
-        .sum();
-    if m == 8 {
-        while (m as usize) < POISSON_THRESHOLDS.len() && u >= POISSON_THRESHOLDS[m as usize] {
-            m += 1;
-        }
-    }
-    m
+        .fold(0x6d65_7267_6564u64, |h, &o| splitmix64(h ^ o)) // "merged"
 }
 
-/// The generator of one block of rows of one batch.
-pub fn block_generator(batch_key: u64, block: u64) -> impl RngCore {
-    block_rng(batch_key, DRAW_STREAM, block)
+/// The key of aligned chunk `chunk` of an update keyed `update_key`.
+pub fn chunk_key(update_key: u64, chunk: u64) -> u64 {
+    splitmix64(update_key ^ splitmix64(chunk))
+}
+
+/// The generator of one block of rows of one chunk's replicate draws.
+pub fn replicate_block_rng(chunk_key: u64, block: u64) -> Pcg64 {
+    block_rng(chunk_key, DRAW_STREAM, block)
 }
 
 /// The random streams of a replicate accumulator: which one the next update draws from, and
 /// every one that has drawn (to refuse merging correlated replicates).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Streams {
+pub struct ReplicateStreams {
     /// B, the number of replicates.
-    pub count: usize,
+    pub replicates: usize,
     /// None: each accumulator's stream is drawn from the OS when it first draws.
     pub seed: Option<u64>,
     /// The stream number within the seed (distinct per partition or shard).
@@ -96,18 +108,21 @@ pub struct Streams {
 #[derive(Clone, Copy, Debug)]
 pub struct Draw {
     origin: u64,
+    /// The key of this update's draws (see [`chunk_key`]).
     pub key: u64,
 }
 
-impl Streams {
-    pub fn new(count: usize, seed: Option<u64>, stream: u64) -> Result<Self> {
-        if !(1..=MAX_REPLICATES).contains(&count) {
+impl ReplicateStreams {
+    /// Streams of `replicates` replicates (1..=[`MAX_REPLICATES`]), drawing from stream
+    /// `stream` of `seed` (None: an OS-random origin at the first draw).
+    pub fn new(replicates: usize, seed: Option<u64>, stream: u64) -> Result<Self> {
+        if !(1..=MAX_REPLICATES).contains(&replicates) {
             return Err(CoreError::InvalidArgument(format!(
-                "replicates must be between 1 and {MAX_REPLICATES}, got {count}"
+                "replicates must be between 1 and {MAX_REPLICATES}, got {replicates}"
             )));
         }
         Ok(Self {
-            count,
+            replicates,
             seed,
             stream,
             origin: None,
@@ -116,18 +131,19 @@ impl Streams {
         })
     }
 
-    /// The key the next update draws from (committed with [`Streams::commit`] on success).
+    /// The key the next update draws from (committed with [`ReplicateStreams::commit`] on success).
     pub fn next_draw(&self) -> Draw {
         let origin = self.origin.unwrap_or_else(|| match self.seed {
-            Some(seed) => splitmix64(splitmix64(seed) ^ self.stream),
+            Some(seed) => seeded_origin(seed, self.stream),
             None => rand::random(),
         });
         Draw {
             origin,
-            key: splitmix64(splitmix64(origin) ^ self.counter),
+            key: update_key(origin, self.counter),
         }
     }
 
+    /// Records that the update keyed by `draw` succeeded.
     pub fn commit(&mut self, draw: Draw) {
         self.origin = Some(draw.origin);
         self.counter += 1;
@@ -153,12 +169,12 @@ impl Streams {
     /// The streams of two merged states. Symmetric and associative, so merged bytes do not
     /// depend on merge order: a side that never drew keeps the other's stream; when both drew,
     /// the merged state draws next from an origin derived from all the origins it holds.
-    pub fn merge(&self, other: &Streams) -> Result<Streams> {
-        if self.count != other.count || self.seed != other.seed {
+    pub fn merge(&self, other: &ReplicateStreams) -> Result<ReplicateStreams> {
+        if self.replicates != other.replicates || self.seed != other.seed {
             return Err(CoreError::InvalidArgument(format!(
                 "cannot merge accumulators with different bootstrap replicates (replicates={}, \
                  seed={:?} and replicates={}, seed={:?})",
-                self.count, self.seed, other.count, other.seed
+                self.replicates, self.seed, other.replicates, other.seed
             )));
         }
         if let Some(shared) = self
@@ -186,17 +202,15 @@ impl Streams {
             }
             (false, true) => self.clone(),
             (true, false) => other.clone(),
-            (false, false) => Streams {
+            (false, false) => ReplicateStreams {
                 stream: self.stream.min(other.stream),
-                origin: Some(drawn.iter().fold(0x6d65_7267_6564u64, |h, &o| {
-                    splitmix64(h ^ o) // "merged"
-                })),
+                origin: Some(merged_origin(&drawn)),
                 counter: 0,
                 drawn: Vec::new(),
                 ..self.clone()
             },
         };
-        Ok(Streams { drawn, ..out })
+        Ok(ReplicateStreams { drawn, ..out })
     }
 }
 
@@ -204,43 +218,8 @@ impl Streams {
 mod tests {
     use super::*;
 
-    #[test]
-    fn thresholds_invert_the_poisson_cdf() {
-        // P(0) = e^-1, P(≤1) = 2e^-1, P(≤2) = 2.5e^-1.
-        let e = (-1.0f64).exp();
-        for (j, cdf) in [(0, e), (1, 2.0 * e), (2, 2.5 * e)] {
-            let t = POISSON_THRESHOLDS[j] as f64 / 4_294_967_296.0;
-            assert!((t - cdf).abs() < 1e-9, "{j}: {t} vs {cdf}");
-        }
-        assert_eq!(poisson_one(0), 0);
-        // The same counts as a plain scan, at and around every threshold.
-        let scan = |u: u32| {
-            POISSON_THRESHOLDS
-                .iter()
-                .take_while(|&&t| u as u64 >= t)
-                .count()
-        };
-        for &t in &POISSON_THRESHOLDS {
-            for u in [t.saturating_sub(1), t, t + 1] {
-                let u = u.min(u32::MAX as u64) as u32;
-                assert_eq!(poisson_one(u), scan(u) as u64, "{u}");
-            }
-        }
-        assert_eq!(poisson_one(u32::MAX), MAX_POISSON);
-        // Mean and variance 1 over all 32-bit draws, sampled evenly.
-        let draws: Vec<f64> = (0..1u64 << 20)
-            .map(|i| poisson_one((i << 12) as u32 | 0x800) as f64)
-            .collect();
-        let mean = draws.iter().sum::<f64>() / draws.len() as f64;
-        let var = draws.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / draws.len() as f64;
-        assert!(
-            (mean - 1.0).abs() < 1e-4 && (var - 1.0).abs() < 1e-3,
-            "{mean} {var}"
-        );
-    }
-
-    fn drawn(seed: u64, stream: u64, updates: usize) -> Streams {
-        let mut s = Streams::new(10, Some(seed), stream).unwrap();
+    fn drawn(seed: u64, stream: u64, updates: usize) -> ReplicateStreams {
+        let mut s = ReplicateStreams::new(10, Some(seed), stream).unwrap();
         for _ in 0..updates {
             let d = s.next_draw();
             s.commit(d);
@@ -282,9 +261,9 @@ mod tests {
 
     #[test]
     fn unseeded_streams_differ() {
-        let s = Streams::new(5, None, 0).unwrap();
+        let s = ReplicateStreams::new(5, None, 0).unwrap();
         assert_ne!(s.next_draw().key, s.clone().next_draw().key);
-        assert!(Streams::new(0, None, 0).is_err());
-        assert!(Streams::new(MAX_REPLICATES + 1, None, 0).is_err());
+        assert!(ReplicateStreams::new(0, None, 0).is_err());
+        assert!(ReplicateStreams::new(MAX_REPLICATES + 1, None, 0).is_err());
     }
 }

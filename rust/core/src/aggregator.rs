@@ -1,0 +1,400 @@
+//! Segmented tallies over a stream of updates: the [`Aggregator`].
+//!
+//! Each update aligns its columns into chunks, checks every weight first (a bad weight anywhere
+//! rejects the whole update), groups each chunk's rows by local ids (`group`), tallies them
+//! (`tally`), then folds the few local segments into global ones ([`KeyIndex`]). Updates are
+//! all-or-nothing. Aggregators merge (re-encoding a Null-typed key column in the other side's
+//! type), and [`Aggregator::finish`] returns the segments in key order as [`Grouped`], each
+//! with its random-stream id. [`SegmentRuns`] regroups a finer grouping by a key prefix.
+//!
+//! May use: `group`, `tally`, `streams`, `scale`, `error`. Used by `state` and by everything
+//! that estimates (`report`, `composite`, `weighted_bootstrap`).
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float64Type;
+use arrow_array::{Array, ArrayRef};
+use arrow_schema::DataType;
+
+use crate::error::{CoreError, Result, Role};
+use crate::group::{ChunkGroups, KeyIndex};
+use crate::scale::Scale;
+use crate::streams::{chunk_key, key_stream, OVERALL_STREAM};
+use crate::tally::{align, check_weights, tally_chunk, Columns, Tallies, WeightRange};
+
+/// Segmented tallies that grow with each update and merge with each other.
+#[derive(Clone)]
+pub struct Aggregator {
+    scale: Scale,
+    n_keys: usize,
+    index: Option<KeyIndex>,
+    tallies: Tallies,
+}
+
+/// What `finish` returns: key columns (logical types, ascending, nulls last) and their tallies.
+pub struct Grouped {
+    /// Key columns, one per key, in segment order.
+    pub keys: Vec<ArrayRef>,
+    /// Tallies in the same segment order.
+    pub tallies: Tallies,
+    /// Per segment, a random-stream id derived from its key (not its position), so bootstrap
+    /// draws do not depend on which other segments exist or their order.
+    pub streams: Vec<u64>,
+}
+
+impl Grouped {
+    /// For a grouping by (segment keys…, more keys…): the segment of each group, the first group
+    /// of each segment, and each segment's stream id. Groups of one segment are adjacent, since
+    /// rows sort by their leading key columns first. Without segment keys there is exactly one
+    /// segment, even when there are no groups.
+    pub fn segments_by_prefix(&self, n_keys: usize) -> Result<SegmentRuns> {
+        let groups = self.tallies.segments();
+        if n_keys == 0 {
+            return Ok(SegmentRuns {
+                segment_of: vec![0; groups],
+                firsts: Vec::new(),
+                streams: vec![OVERALL_STREAM],
+            });
+        }
+        let keys: Vec<ArrayRef> = self.keys[..n_keys].to_vec();
+        let fields = keys
+            .iter()
+            .map(|k| arrow_row::SortField::new(k.data_type().clone()))
+            .collect();
+        let rows = arrow_row::RowConverter::new(fields)?.convert_columns(&keys)?;
+        let mut runs = SegmentRuns {
+            segment_of: Vec::with_capacity(groups),
+            firsts: Vec::new(),
+            streams: Vec::new(),
+        };
+        for g in 0..groups {
+            if g == 0 || rows.row(g) != rows.row(g - 1) {
+                runs.firsts.push(g as u32);
+                runs.streams.push(key_stream(rows.row(g).data()));
+            }
+            runs.segment_of.push(runs.firsts.len() - 1);
+        }
+        Ok(runs)
+    }
+}
+
+/// See [`Grouped::segments_by_prefix`].
+pub struct SegmentRuns {
+    /// Per group, its segment.
+    pub segment_of: Vec<usize>,
+    /// Per segment, its first group.
+    pub firsts: Vec<u32>,
+    /// Per segment, its random-stream id (see `streams::key_stream`).
+    pub streams: Vec<u64>,
+}
+
+impl SegmentRuns {
+    /// Number of segments.
+    pub fn segments(&self) -> usize {
+        self.streams.len()
+    }
+}
+
+impl Aggregator {
+    /// An empty aggregator of `scale`, keyed by `key_types` (None or empty: one segment).
+    pub fn new(scale: Scale, key_types: Option<Vec<DataType>>, weighted: bool) -> Result<Self> {
+        let n_keys = key_types.as_ref().map_or(0, |t| t.len());
+        let index = match key_types {
+            Some(t) if !t.is_empty() => Some(KeyIndex::new(t)?),
+            _ => None,
+        };
+        // Without keys there is exactly one segment, present from the start.
+        let segments = if index.is_some() { 0 } else { 1 };
+        Ok(Self {
+            scale,
+            n_keys,
+            index,
+            tallies: Tallies::new(scale.points(), weighted, segments),
+        })
+    }
+
+    /// Builds an aggregator from decoded parts (keys as row-format bytes in segment order).
+    pub fn from_parts(
+        scale: Scale,
+        key_types: Option<Vec<DataType>>,
+        key_rows: Vec<Vec<u8>>,
+        tallies: Tallies,
+    ) -> Result<Self> {
+        let mut agg = Self::new(scale, key_types, tallies.weighted())?;
+        match agg.index.as_mut() {
+            Some(index) => {
+                for row in &key_rows {
+                    index.intern_bytes(row);
+                }
+                if index.len() != key_rows.len() || index.len() != tallies.segments() {
+                    return Err(CoreError::CorruptState(
+                        "segment keys do not match tallies".into(),
+                    ));
+                }
+            }
+            None if tallies.segments() != 1 => {
+                return Err(CoreError::CorruptState(
+                    "unsegmented state must have one segment".into(),
+                ))
+            }
+            None => {}
+        }
+        agg.tallies = tallies;
+        Ok(agg)
+    }
+
+    /// A new (empty) aggregator that keeps `replicates` Poisson-bootstrap replicates.
+    pub fn with_replicates(mut self, replicates: usize) -> Self {
+        self.tallies = self.tallies.with_replicates(replicates);
+        self
+    }
+
+    /// The rating scale.
+    pub fn scale(&self) -> Scale {
+        self.scale
+    }
+    /// Whether weight sums are kept.
+    pub fn weighted(&self) -> bool {
+        self.tallies.weighted()
+    }
+    /// Poisson-bootstrap replicates kept (0 = none).
+    pub fn replicates(&self) -> usize {
+        self.tallies.replicates()
+    }
+    /// The key columns' logical types (None without keys).
+    pub fn key_types(&self) -> Option<&[DataType]> {
+        self.index.as_ref().map(|i| i.types())
+    }
+    /// Number of segment key columns.
+    pub fn n_keys(&self) -> usize {
+        self.n_keys
+    }
+    /// The tallies, segments in first-seen order.
+    pub fn tallies(&self) -> &Tallies {
+        &self.tallies
+    }
+
+    /// Adds the rows of `columns`. All-or-nothing: on error the aggregator is unchanged.
+    /// `row_offset` is added to row numbers in error messages.
+    pub fn update(&mut self, columns: &Columns, drop_invalid: bool, row_offset: u64) -> Result<()> {
+        self.update_drawing(columns, drop_invalid, row_offset, None)
+    }
+
+    /// [`Aggregator::update`] for tallies with replicates: `draw_key` keys this update's
+    /// Poisson-bootstrap draws (required exactly when the tallies keep replicates).
+    pub fn update_drawing(
+        &mut self,
+        columns: &Columns,
+        drop_invalid: bool,
+        row_offset: u64,
+        draw_key: Option<u64>,
+    ) -> Result<()> {
+        if draw_key.is_some() != (self.replicates() > 0) {
+            return Err(CoreError::InvalidArgument(
+                "an update of tallies with replicates needs a draw key, and only those".into(),
+            ));
+        }
+        if columns.keys.len() != self.n_keys {
+            return Err(CoreError::InvalidArgument(format!(
+                "expected {} key column(s), got {}",
+                self.n_keys,
+                columns.keys.len()
+            )));
+        }
+        if columns.weight.is_some() != self.weighted() {
+            return Err(CoreError::InvalidArgument(if self.weighted() {
+                "this aggregation is weighted: a weight column is required".into()
+            } else {
+                "this aggregation is unweighted: no weight column may be given".into()
+            }));
+        }
+        let mut all = vec![(Role::Score, columns.score.clone())];
+        for (j, k) in columns.keys.iter().enumerate() {
+            all.push((Role::Key(j), k.clone()));
+        }
+        if let Some(w) = &columns.weight {
+            all.push((Role::Weight, w.clone()));
+        }
+        let chunks = align(&all)?;
+        let weight_col = 1 + self.n_keys;
+
+        // Weights first: a bad weight anywhere rejects the whole update.
+        let mut weights: Vec<Option<(ArrayRef, WeightRange)>> = Vec::with_capacity(chunks.len());
+        let mut bad_weights: Option<(u64, u64, String)> = None;
+        let mut start = row_offset;
+        for chunk in &chunks {
+            if self.weighted() {
+                let (w, bad, range) = check_weights(&chunk[weight_col])?;
+                if let Some((count, i, v)) = bad {
+                    let entry = bad_weights.get_or_insert((0, start + i as u64, v));
+                    entry.0 += count;
+                }
+                weights.push(Some((w, range)));
+            } else {
+                weights.push(None);
+            }
+            start += chunk[0].len() as u64;
+        }
+        if let Some((count, first_row, first_value)) = bad_weights {
+            return Err(CoreError::InvalidWeight {
+                role: Role::Weight,
+                count,
+                first_row,
+                first_value,
+            });
+        }
+
+        let key_types = self.key_types().map(|t| t.to_vec());
+        let mut partial = Aggregator::new(self.scale, key_types, self.weighted())?
+            .with_replicates(self.replicates());
+        let mut invalid: Option<(u64, String)> = None;
+        let mut start = row_offset;
+        for (j, (chunk, w)) in chunks.iter().zip(&weights).enumerate() {
+            let groups = ChunkGroups::new(&chunk[1..1 + self.n_keys])?;
+            let w = w
+                .as_ref()
+                .map(|(w, range)| (w.as_primitive::<Float64Type>().values().as_ref(), *range));
+            let replicates = draw_key.map(|key| (self.replicates(), chunk_key(key, j as u64)));
+            let (local, first_bad) = tally_chunk(&chunk[0], w, &groups, self.scale, replicates)?;
+            if let (None, Some((i, v))) = (&invalid, first_bad) {
+                invalid = Some((start + i as u64, v));
+            }
+            partial.absorb_local(&groups, &local)?;
+            start += chunk[0].len() as u64;
+        }
+        if let (false, Some((first_row, first_value))) = (drop_invalid, invalid) {
+            let count = (0..partial.tallies.segments())
+                .map(|s| partial.tallies.invalid(s))
+                .sum();
+            return Err(CoreError::InvalidScore {
+                role: Role::Score,
+                count,
+                first_row,
+                first_value,
+            });
+        }
+        self.merge(&partial)
+    }
+
+    /// Folds the local tallies of one chunk into global segments.
+    fn absorb_local(&mut self, groups: &ChunkGroups<'_>, local: &Tallies) -> Result<()> {
+        let Some(index) = self.index.as_mut() else {
+            self.tallies.add_segment(0, local, 0);
+            return Ok(());
+        };
+        let used: Vec<u32> = (0..local.segments())
+            .filter(|&s| !local.segment_is_empty(s))
+            .map(|s| s as u32)
+            .collect();
+        let values = groups.key_values(&used)?;
+        let global = index.intern(&values)?;
+        self.tallies.grow(index.len());
+        for (&l, &g) in used.iter().zip(&global) {
+            self.tallies.add_segment(g as usize, local, l as usize);
+        }
+        Ok(())
+    }
+
+    /// Adds another aggregator's tallies (same scale, keys and weighting) into this one.
+    ///
+    /// A key column typed Null on one side (e.g. a batch whose key column held only nulls, or
+    /// no rows) takes the other side's type: its all-null keys are re-encoded in that type.
+    pub fn merge(&mut self, other: &Aggregator) -> Result<()> {
+        if other.scale != self.scale
+            || other.weighted() != self.weighted()
+            || other.replicates() != self.replicates()
+        {
+            return Err(CoreError::InvalidArgument(
+                "cannot merge aggregations of different scales, weighting or replicates".into(),
+            ));
+        }
+        if other.key_types() != self.key_types() {
+            let unified =
+                unify_key_types(self.key_types(), other.key_types()).ok_or_else(|| {
+                    CoreError::InvalidArgument(format!(
+                        "cannot merge aggregations keyed by {:?} and {:?}",
+                        self.key_types(),
+                        other.key_types()
+                    ))
+                })?;
+            *self = self.retyped(&unified)?;
+            return self.merge(&other.retyped(&unified)?);
+        }
+        match (self.index.as_mut(), other.index.as_ref()) {
+            (Some(mine), Some(theirs)) => {
+                let ids: Vec<u32> = (0..theirs.len() as u32)
+                    .map(|s| mine.intern_bytes(theirs.row_bytes(s)))
+                    .collect();
+                self.tallies.grow(mine.len());
+                for (src, &dst) in ids.iter().enumerate() {
+                    self.tallies.add_segment(dst as usize, &other.tallies, src);
+                }
+            }
+            _ => self.tallies.add_segment(0, &other.tallies, 0),
+        }
+        Ok(())
+    }
+
+    /// The same tallies with key columns re-encoded in `types` (each equal to the current type,
+    /// or replacing Null).
+    fn retyped(&self, types: &[DataType]) -> Result<Aggregator> {
+        let Some(index) = &self.index else {
+            return Ok(self.clone());
+        };
+        let ids: Vec<u32> = (0..index.len() as u32).collect();
+        let columns = index.key_columns(&ids)?;
+        let mut fresh = KeyIndex::new(types.to_vec())?;
+        let new_ids = fresh.intern(&columns)?;
+        let mut tallies = self.tallies.empty_like(fresh.len());
+        for (old, &new) in new_ids.iter().enumerate() {
+            tallies.add_segment(new as usize, &self.tallies, old);
+        }
+        Ok(Aggregator {
+            scale: self.scale,
+            n_keys: self.n_keys,
+            index: Some(fresh),
+            tallies,
+        })
+    }
+
+    /// Segments in key order with their key values.
+    pub fn finish(&self) -> Result<Grouped> {
+        match &self.index {
+            None => Ok(Grouped {
+                keys: Vec::new(),
+                tallies: self.tallies.clone(),
+                streams: vec![OVERALL_STREAM],
+            }),
+            Some(index) => {
+                let order = index.sorted_order();
+                Ok(Grouped {
+                    keys: index.key_columns(&order)?,
+                    tallies: self.tallies.permuted(&order),
+                    streams: order
+                        .iter()
+                        .map(|&id| key_stream(index.row_bytes(id)))
+                        .collect(),
+                })
+            }
+        }
+    }
+}
+
+/// Key types both sides can be re-encoded in: equal columns stay, a Null column takes the
+/// other side's type; None when two columns have different non-Null types.
+fn unify_key_types(a: Option<&[DataType]>, b: Option<&[DataType]>) -> Option<Vec<DataType>> {
+    let (a, b) = (a?, b?);
+    if a.len() != b.len() {
+        return None;
+    }
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| match (x, y) {
+            _ if x == y => Some(x.clone()),
+            (DataType::Null, t) | (t, DataType::Null) => Some(t.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

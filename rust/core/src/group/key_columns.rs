@@ -1,0 +1,264 @@
+//! One key column of one chunk -> local ids, by the cheapest route its type allows: dictionary
+//! indices as they are, booleans, small integer ranges by offset, anything else by hashing (its
+//! value, or its row-format bytes). Uses the crate's errors only.
+
+use std::hash::Hash;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{Array, ArrayRef, BooleanArray, Int64Array};
+use arrow_row::{RowConverter, SortField};
+use arrow_schema::DataType;
+use rustc_hash::FxHashMap;
+
+use super::LocalIds;
+use crate::error::{CoreError, Result, Role};
+
+/// Integer keys whose range is at most this wide are grouped by offset instead of hashing.
+const DENSE_INT_RANGE: i64 = 1 << 16;
+
+/// How to recover the key value of a local id of one key column.
+pub(super) struct KeyValues {
+    /// Candidate values, of the column's (or dictionary's) raw type.
+    pub(super) values: ArrayRef,
+    /// `lookup[local id]` = index into `values`, or `None` for the null key.
+    pub(super) lookup: Vec<Option<u32>>,
+}
+
+/// The local ids of one key column, how many there are, and their values.
+pub(super) struct KeyColumnIds<'a> {
+    pub(super) ids: LocalIds<'a>,
+    pub(super) cardinality: usize,
+    pub(super) values: KeyValues,
+}
+
+/// Local ids of key column `j` of a chunk.
+pub(super) fn key_column_ids(column: &ArrayRef, j: usize) -> Result<KeyColumnIds<'_>> {
+    let role = Role::Key(j);
+    match column.data_type() {
+        DataType::Dictionary(key_type, _) => dictionary_ids(column, key_type, role),
+        DataType::Boolean => {
+            let b = column.as_boolean();
+            let ids = (0..b.len())
+                .map(|i| if b.is_null(i) { 2 } else { b.value(i) as u32 })
+                .collect();
+            Ok(KeyColumnIds {
+                ids: LocalIds::Owned(ids),
+                cardinality: 3,
+                values: KeyValues {
+                    values: Arc::new(BooleanArray::from(vec![false, true])),
+                    lookup: vec![Some(0), Some(1), None],
+                },
+            })
+        }
+        DataType::Int8 => int_ids(column.as_primitive::<Int8Type>(), column),
+        DataType::Int16 => int_ids(column.as_primitive::<Int16Type>(), column),
+        DataType::Int32 => int_ids(column.as_primitive::<Int32Type>(), column),
+        DataType::Int64 => int_ids(column.as_primitive::<Int64Type>(), column),
+        DataType::UInt8 => int_ids(column.as_primitive::<UInt8Type>(), column),
+        DataType::UInt16 => int_ids(column.as_primitive::<UInt16Type>(), column),
+        DataType::UInt32 => int_ids(column.as_primitive::<UInt32Type>(), column),
+        DataType::UInt64 => {
+            let a = column.as_primitive::<UInt64Type>();
+            Ok(hashed(column, |i| a.is_valid(i).then(|| a.value(i))))
+        }
+        DataType::Utf8 => {
+            let a = column.as_string::<i32>();
+            Ok(hashed(column, |i| a.is_valid(i).then(|| a.value(i))))
+        }
+        DataType::LargeUtf8 => {
+            let a = column.as_string::<i64>();
+            Ok(hashed(column, |i| a.is_valid(i).then(|| a.value(i))))
+        }
+        DataType::Utf8View => {
+            let a = column.as_string_view();
+            Ok(hashed(column, |i| a.is_valid(i).then(|| a.value(i))))
+        }
+        DataType::Binary => {
+            let a = column.as_binary::<i32>();
+            Ok(hashed(column, |i| a.is_valid(i).then(|| a.value(i))))
+        }
+        DataType::LargeBinary => {
+            let a = column.as_binary::<i64>();
+            Ok(hashed(column, |i| a.is_valid(i).then(|| a.value(i))))
+        }
+        DataType::Null => Ok(KeyColumnIds {
+            ids: LocalIds::Owned(vec![0; column.len()]),
+            cardinality: 1,
+            values: KeyValues {
+                values: column.slice(0, 0),
+                lookup: vec![None],
+            },
+        }),
+        other => {
+            // Any other type the row format can encode (dates, timestamps, decimals, floats ...)
+            // is grouped by its row bytes.
+            // Only scalar types name a segment; nested ones (lists, structs, maps) do not.
+            let scalar = other.is_primitive()
+                || matches!(other, DataType::FixedSizeBinary(_) | DataType::BinaryView);
+            let field = SortField::new(other.clone());
+            if !scalar || !RowConverter::supports_fields(std::slice::from_ref(&field)) {
+                return Err(unsupported(column, role, "cannot be used as a segment key"));
+            }
+            let converter = RowConverter::new(vec![field])?;
+            let rows = converter.convert_columns(std::slice::from_ref(column))?;
+            Ok(hashed(column, |i| {
+                column.is_valid(i).then(|| rows.row(i).data())
+            }))
+        }
+    }
+}
+
+fn unsupported(column: &ArrayRef, role: Role, why: &'static str) -> CoreError {
+    CoreError::UnsupportedType {
+        role,
+        data_type: column.data_type().to_string(),
+        why,
+    }
+}
+
+fn dictionary_ids<'a>(
+    column: &'a ArrayRef,
+    key_type: &DataType,
+    role: Role,
+) -> Result<KeyColumnIds<'a>> {
+    macro_rules! owned_keys {
+        ($t:ty) => {{
+            let d = column.as_dictionary::<$t>();
+            let n_values = d.values().len();
+            let ids = (0..d.len())
+                .map(|i| {
+                    if d.is_null(i) {
+                        n_values as u32
+                    } else {
+                        d.keys().value(i) as u32
+                    }
+                })
+                .collect();
+            (LocalIds::Owned(ids), d.values().clone())
+        }};
+    }
+    let (ids, values) = match key_type {
+        DataType::Int32 => {
+            let d = column.as_dictionary::<Int32Type>();
+            let n_values = d.values().len() as u32;
+            let ids = LocalIds::DictI32 {
+                keys: d.keys().values(),
+                nulls: d.keys().nulls(),
+                null_id: n_values,
+            };
+            (ids, d.values().clone())
+        }
+        DataType::UInt32 => {
+            let d = column.as_dictionary::<UInt32Type>();
+            let n_values = d.values().len() as u32;
+            let ids = LocalIds::DictU32 {
+                keys: d.keys().values(),
+                nulls: d.keys().nulls(),
+                null_id: n_values,
+            };
+            (ids, d.values().clone())
+        }
+        DataType::Int8 => owned_keys!(Int8Type),
+        DataType::Int16 => owned_keys!(Int16Type),
+        DataType::Int64 => owned_keys!(Int64Type),
+        DataType::UInt8 => owned_keys!(UInt8Type),
+        DataType::UInt16 => owned_keys!(UInt16Type),
+        DataType::UInt64 => owned_keys!(UInt64Type),
+        _ => {
+            return Err(unsupported(
+                column,
+                role,
+                "dictionary keys must be integers",
+            ))
+        }
+    };
+    let n_values = values.len();
+    let mut lookup: Vec<Option<u32>> = (0..n_values as u32).map(Some).collect();
+    lookup.push(None);
+    Ok(KeyColumnIds {
+        ids,
+        cardinality: n_values + 1,
+        values: KeyValues { values, lookup },
+    })
+}
+
+fn int_ids<'a, T>(
+    a: &arrow_array::PrimitiveArray<T>,
+    column: &'a ArrayRef,
+) -> Result<KeyColumnIds<'a>>
+where
+    T: ArrowPrimitiveType,
+    T::Native: Into<i64> + Hash + Eq,
+{
+    let (lo, hi) = (0..a.len())
+        .filter(|&i| a.is_valid(i))
+        .map(|i| a.value(i).into())
+        .fold((i64::MAX, i64::MIN), |(lo, hi), v: i64| {
+            (lo.min(v), hi.max(v))
+        });
+    // No present value gives lo > hi: an empty range with only the null id.
+    let range = if lo > hi {
+        Some(0)
+    } else {
+        hi.checked_sub(lo)
+            .filter(|&r| r < DENSE_INT_RANGE)
+            .map(|r| (r + 1) as usize)
+    };
+    if let Some(range) = range {
+        let null_id = range as u32;
+        let ids = (0..a.len())
+            .map(|i| {
+                if a.is_null(i) {
+                    null_id
+                } else {
+                    (a.value(i).into() - lo) as u32
+                }
+            })
+            .collect();
+        let values: Int64Array = (0..range as i64).map(|o| lo + o).collect();
+        let mut lookup: Vec<Option<u32>> = (0..range as u32).map(Some).collect();
+        lookup.push(None);
+        return Ok(KeyColumnIds {
+            ids: LocalIds::Owned(ids),
+            cardinality: range + 1,
+            values: KeyValues {
+                values: Arc::new(values),
+                lookup,
+            },
+        });
+    }
+    Ok(hashed(column, |i| a.is_valid(i).then(|| a.value(i))))
+}
+
+/// Groups by hashing each row's key; `None` is the null key. Values come from the column itself,
+/// at the first row of each group.
+fn hashed<'a, K: Hash + Eq>(
+    column: &'a ArrayRef,
+    key: impl Fn(usize) -> Option<K>,
+) -> KeyColumnIds<'a> {
+    let mut map: FxHashMap<K, u32> = FxHashMap::default();
+    let mut lookup: Vec<Option<u32>> = Vec::new();
+    let mut null_id: Option<u32> = None;
+    let ids = (0..column.len())
+        .map(|i| match key(i) {
+            Some(k) => *map.entry(k).or_insert_with(|| {
+                lookup.push(Some(i as u32));
+                (lookup.len() - 1) as u32
+            }),
+            None => *null_id.get_or_insert_with(|| {
+                lookup.push(None);
+                (lookup.len() - 1) as u32
+            }),
+        })
+        .collect();
+    KeyColumnIds {
+        ids: LocalIds::Owned(ids),
+        cardinality: lookup.len(),
+        values: KeyValues {
+            values: column.clone(),
+            lookup,
+        },
+    }
+}

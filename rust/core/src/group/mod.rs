@@ -1,0 +1,387 @@
+//! Segment keys -> dense ids.
+//!
+//! Two levels. Within one chunk of rows, each key column gets *local* ids by the cheapest route its
+//! type allows (dictionary indices as they are, booleans, small integer ranges by offset, anything
+//! else by hashing), and several key columns are combined into one local id. Across chunks, the
+//! few distinct local keys are converted to Arrow's row format, whose bytes identify a key tuple
+//! canonically, and looked up in a [`KeyIndex`] that hands out global segment ids. Only the
+//! distinct keys ever reach the row format, so the per-row work stays a single pass.
+//!
+//! Submodules: `key_columns` (one key column -> local ids, by type), `index` ([`KeyIndex`] and
+//! the logical key types). Adding a key type means a case in `key_columns::key_column_ids` (and,
+//! to store it in an accumulator, in `state::format`). Uses only the crate's errors; the tallies
+//! and the aggregator use this.
+
+mod index;
+mod key_columns;
+
+pub use index::{logical_key_type, KeyIndex};
+use key_columns::{key_column_ids, KeyColumnIds, KeyValues};
+
+use arrow_array::{ArrayRef, UInt32Array};
+use arrow_buffer::NullBuffer;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use crate::error::Result;
+
+/// Largest product of per-key cardinalities combined by mixed radix rather than hashing.
+const DENSE_COMBINED: usize = 1 << 16;
+
+/// Per-row local segment ids of one chunk.
+pub enum LocalIds<'a> {
+    /// No keys: every row is in segment 0.
+    Single,
+    /// Dictionary indices used in place (the common single-key case: no per-row copy).
+    DictI32 {
+        /// The dictionary's indices.
+        keys: &'a [i32],
+        /// Null rows (None when there are none).
+        nulls: Option<&'a NullBuffer>,
+        /// The id of the null key: one past the dictionary's values.
+        null_id: u32,
+    },
+    /// Dictionary indices of an unsigned dictionary, used in place.
+    DictU32 {
+        /// The dictionary's indices.
+        keys: &'a [u32],
+        /// Null rows (None when there are none).
+        nulls: Option<&'a NullBuffer>,
+        /// The id of the null key: one past the dictionary's values.
+        null_id: u32,
+    },
+    /// Ids computed for this chunk (hashed, offset or combined keys).
+    Owned(Vec<u32>),
+}
+
+/// Row -> local id, one implementation per [`LocalIds`] layout so that each per-row loop is
+/// compiled for its layout (no match per row).
+pub trait RowIds: Sync {
+    /// The local id of row `i`. A corrupt (negative) dictionary index comes out huge, so callers
+    /// bound it instead of indexing out of range.
+    fn id(&self, i: usize) -> usize;
+}
+
+/// Work to run over the rows' local ids; [`LocalIds::with`] picks the [`RowIds`] to run it on.
+/// (A trait, not a closure, because the work is generic over the `RowIds` type.)
+pub trait WithRowIds {
+    /// What the work returns.
+    type Output;
+    /// Runs the work over `ids`.
+    fn run<I: RowIds>(self, ids: &I) -> Self::Output;
+}
+
+impl LocalIds<'_> {
+    /// Runs `work` over these ids: the one place that matches on the id layout.
+    pub fn with<W: WithRowIds>(&self, work: W) -> W::Output {
+        match self {
+            LocalIds::Single => work.run(&SingleIds),
+            LocalIds::DictI32 {
+                keys, nulls: None, ..
+            } => work.run(&SliceIds(keys)),
+            LocalIds::DictI32 {
+                keys,
+                nulls: Some(nulls),
+                null_id,
+            } => work.run(&NullableIds {
+                keys: SliceIds(keys),
+                nulls,
+                null_id: *null_id as usize,
+            }),
+            LocalIds::DictU32 {
+                keys, nulls: None, ..
+            } => work.run(&SliceIds(keys)),
+            LocalIds::DictU32 {
+                keys,
+                nulls: Some(nulls),
+                null_id,
+            } => work.run(&NullableIds {
+                keys: SliceIds(keys),
+                nulls,
+                null_id: *null_id as usize,
+            }),
+            LocalIds::Owned(v) => work.run(&SliceIds(v.as_slice())),
+        }
+    }
+}
+
+struct SingleIds;
+impl RowIds for SingleIds {
+    #[inline(always)]
+    fn id(&self, _: usize) -> usize {
+        0
+    }
+}
+
+struct SliceIds<'a, T>(&'a [T]);
+impl RowIds for SliceIds<'_, i32> {
+    #[inline(always)]
+    fn id(&self, i: usize) -> usize {
+        // A negative (corrupt) dictionary index becomes huge and fails the bounds check.
+        self.0[i] as u32 as usize
+    }
+}
+impl RowIds for SliceIds<'_, u32> {
+    #[inline(always)]
+    fn id(&self, i: usize) -> usize {
+        self.0[i] as usize
+    }
+}
+
+struct NullableIds<'a, T> {
+    keys: SliceIds<'a, T>,
+    nulls: &'a NullBuffer,
+    null_id: usize,
+}
+impl<T> RowIds for NullableIds<'_, T>
+where
+    for<'b> SliceIds<'b, T>: RowIds,
+    T: Sync,
+{
+    #[inline(always)]
+    fn id(&self, i: usize) -> usize {
+        if self.nulls.is_valid(i) {
+            self.keys.id(i)
+        } else {
+            self.null_id
+        }
+    }
+}
+
+/// The local grouping of one chunk.
+pub struct ChunkGroups<'a> {
+    /// Each row's local id.
+    pub ids: LocalIds<'a>,
+    /// How many local ids there are (ids are below this).
+    pub n_local: usize,
+    columns: Vec<KeyValues>,
+    /// For several keys: `tuples[l * n_keys + j]` = local id of key column `j` in combined id `l`.
+    tuples: Option<Vec<u32>>,
+}
+
+impl<'a> ChunkGroups<'a> {
+    /// Groups the rows of one chunk by its key columns (all of the same length).
+    pub fn new(keys: &'a [ArrayRef]) -> Result<Self> {
+        if keys.is_empty() {
+            return Ok(Self {
+                ids: LocalIds::Single,
+                n_local: 1,
+                columns: Vec::new(),
+                tuples: None,
+            });
+        }
+        let mut per_key = keys
+            .iter()
+            .enumerate()
+            .map(|(j, k)| key_column_ids(k, j))
+            .collect::<Result<Vec<_>>>()?;
+        if per_key.len() == 1 {
+            let only = per_key.pop().expect("one key");
+            return Ok(Self {
+                ids: only.ids,
+                n_local: only.cardinality,
+                columns: vec![only.values],
+                tuples: None,
+            });
+        }
+        let len = keys[0].len();
+        let cards: Vec<usize> = per_key.iter().map(|k| k.cardinality).collect();
+        let (ids, n_local, tuples) = match dense_product(&cards) {
+            Some(p) => (
+                mixed_radix_ids(&per_key, &cards, len),
+                p,
+                mixed_radix_tuples(&cards, p),
+            ),
+            None => {
+                let owned: Vec<Vec<u32>> =
+                    per_key.iter().map(|k| materialise(&k.ids, len)).collect();
+                hashed_tuples(&owned, len)
+            }
+        };
+        Ok(Self {
+            ids: LocalIds::Owned(ids),
+            n_local,
+            columns: per_key.into_iter().map(|k| k.values).collect(),
+            tuples: Some(tuples),
+        })
+    }
+
+    /// The key values of the given local ids, one array per key column (raw types).
+    pub fn key_values(&self, local: &[u32]) -> Result<Vec<ArrayRef>> {
+        let n_keys = self.columns.len();
+        self.columns
+            .iter()
+            .enumerate()
+            .map(|(j, col)| {
+                let index: UInt32Array = local
+                    .iter()
+                    .map(|&l| {
+                        let key_local = match &self.tuples {
+                            Some(t) => t[l as usize * n_keys + j],
+                            None => l,
+                        };
+                        col.lookup[key_local as usize]
+                    })
+                    .collect();
+                Ok(arrow_select::take::take(col.values.as_ref(), &index, None)?)
+            })
+            .collect()
+    }
+}
+
+/// Every row's local id as one vector.
+fn materialise(ids: &LocalIds<'_>, len: usize) -> Vec<u32> {
+    struct Materialise(usize);
+    impl WithRowIds for Materialise {
+        type Output = Vec<u32>;
+        fn run<I: RowIds>(self, ids: &I) -> Vec<u32> {
+            (0..self.0).map(|i| ids.id(i) as u32).collect()
+        }
+    }
+    ids.with(Materialise(len))
+}
+
+/// The number of key tuples when small enough to give every tuple a slot (mixed radix).
+fn dense_product(cards: &[usize]) -> Option<usize> {
+    cards
+        .iter()
+        .try_fold(1usize, |acc, &c| acc.checked_mul(c.max(1)))
+        .filter(|&p| p <= DENSE_COMBINED)
+}
+
+/// Mixed-radix ids, one key column at a time over the whole chunk (sequential reads of each
+/// key, no per-key copies), split across threads.
+fn mixed_radix_ids(per_key: &[KeyColumnIds<'_>], cards: &[usize], len: usize) -> Vec<u32> {
+    const BLOCK: usize = 1 << 16;
+    let mut ids = vec![0u32; len];
+    for (key, &card) in per_key.iter().zip(cards) {
+        let card = card as u32;
+        ids.par_chunks_mut(BLOCK)
+            .enumerate()
+            .for_each(|(b, block)| {
+                let start = b * BLOCK;
+                key.ids.with(FoldKey { block, start, card });
+            });
+    }
+    ids
+}
+
+/// ids[j] = ids[j] · card + key id of row start + j (one digit of the mixed radix).
+struct FoldKey<'b> {
+    block: &'b mut [u32],
+    start: usize,
+    card: u32,
+}
+
+impl WithRowIds for FoldKey<'_> {
+    type Output = ();
+    fn run<I: RowIds>(self, ids: &I) {
+        for (j, id) in self.block.iter_mut().enumerate() {
+            *id = *id * self.card + ids.id(self.start + j) as u32;
+        }
+    }
+}
+
+/// `tuples[id * n_keys + k]`: the key-`k` local id inside mixed-radix id `id`.
+fn mixed_radix_tuples(cards: &[usize], product: usize) -> Vec<u32> {
+    let n_keys = cards.len();
+    let mut tuples = vec![0u32; product * n_keys];
+    for id in 0..product {
+        let mut rest = id;
+        for k in (0..n_keys).rev() {
+            tuples[id * n_keys + k] = (rest % cards[k]) as u32;
+            rest /= cards[k];
+        }
+    }
+    tuples
+}
+
+/// Hashes each row's tuple of per-key ids to one id per distinct tuple present.
+fn hashed_tuples(per_key: &[Vec<u32>], len: usize) -> (Vec<u32>, usize, Vec<u32>) {
+    let n_keys = per_key.len();
+    let mut ids = Vec::with_capacity(len);
+    let mut tuples = Vec::new();
+    let mut map: FxHashMap<Vec<u32>, u32> = FxHashMap::default();
+    let mut tuple = vec![0u32; n_keys];
+    for i in 0..len {
+        for (k, col) in per_key.iter().enumerate() {
+            tuple[k] = col[i];
+        }
+        let next = map.len() as u32;
+        let id = *map.entry(tuple.clone()).or_insert_with(|| {
+            tuples.extend_from_slice(&tuple);
+            next
+        });
+        ids.push(id);
+    }
+    (ids, map.len(), tuples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int32Type;
+    use arrow_array::{Array, BooleanArray, DictionaryArray, Int32Array, StringArray};
+    use arrow_schema::DataType;
+    use std::sync::Arc;
+
+    fn ids_of(g: &ChunkGroups<'_>, len: usize) -> Vec<u32> {
+        materialise(&g.ids, len)
+    }
+
+    #[test]
+    fn dictionary_and_strings_agree() {
+        let dict: DictionaryArray<Int32Type> = vec![Some("b"), Some("a"), None, Some("b")]
+            .into_iter()
+            .collect();
+        let dict: ArrayRef = Arc::new(dict);
+        let strings: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("b"),
+            Some("a"),
+            None,
+            Some("b"),
+        ]));
+        let mut index = KeyIndex::new(vec![DataType::Utf8]).unwrap();
+        for col in [dict, strings] {
+            let keys = [col];
+            let g = ChunkGroups::new(&keys).unwrap();
+            let local = ids_of(&g, 4);
+            let values = g.key_values(&local).unwrap();
+            let global = index.intern(&values).unwrap();
+            assert_eq!(global[0], global[3]);
+            assert_ne!(global[0], global[1]);
+            assert_ne!(global[2], global[0]);
+        }
+        assert_eq!(index.len(), 3);
+        let order = index.sorted_order();
+        let cols = index.key_columns(&order).unwrap();
+        let s = cols[0].as_string::<i32>();
+        assert_eq!((s.value(0), s.value(1), s.is_null(2)), ("a", "b", true));
+    }
+
+    #[test]
+    fn several_keys_and_wide_ints() {
+        let a: ArrayRef = Arc::new(Int32Array::from(vec![
+            Some(1),
+            Some(1_000_000),
+            None,
+            Some(1),
+        ]));
+        let b: ArrayRef = Arc::new(BooleanArray::from(vec![
+            Some(true),
+            Some(true),
+            Some(false),
+            Some(true),
+        ]));
+        let keys = [a, b];
+        let g = ChunkGroups::new(&keys).unwrap();
+        let local = ids_of(&g, 4);
+        assert_eq!(local[0], local[3]);
+        assert_ne!(local[0], local[1]);
+        let vals = g.key_values(&local).unwrap();
+        assert_eq!(vals[0].as_primitive::<Int32Type>().value(1), 1_000_000);
+        assert!(vals[0].is_null(2));
+        assert!(!vals[1].as_boolean().value(2));
+    }
+}

@@ -1,0 +1,101 @@
+//! Writing a state: the frame, the body, the replicate streams and the tallies (key columns
+//! through `keys`). Canonical: segments in key order and exact sums, so equal contents give
+//! equal bytes.
+
+use arrow_schema::DataType;
+
+use super::crc::crc32;
+use super::keys::{write_type, write_values};
+use super::*;
+use crate::aggregator::Aggregator;
+use crate::error::{CoreError, Result};
+use crate::exact_sum::ExactSum;
+use crate::state::State;
+use crate::streams::ReplicateStreams;
+
+/// Writes `state` in the current format. Fails (without writing anything) when a segment key
+/// type has no encoding or the state is inconsistent.
+pub fn encode(state: &State) -> Result<Vec<u8>> {
+    if state.n_keys() > MAX_KEYS {
+        return Err(CoreError::InvalidArgument(format!(
+            "an accumulator state holds at most {MAX_KEYS} key columns, this one has {}",
+            state.n_keys()
+        )));
+    }
+    let mut flags = 0u16;
+    if state.weighted() {
+        flags |= FLAG_WEIGHTED;
+    }
+    if state.aggregator().is_some() {
+        flags |= FLAG_TALLIES;
+    }
+    if state.streams().is_some() {
+        flags |= FLAG_REPLICATES;
+    }
+    let mut out = Vec::with_capacity(HEADER_LEN + CHECKSUM_LEN);
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&flags.to_le_bytes());
+    out.extend_from_slice(&(state.n_keys() as u32).to_le_bytes());
+    out.extend_from_slice(&0u64.to_le_bytes()); // length, patched below
+    out.extend_from_slice(&state.scale().low.to_le_bytes());
+    out.extend_from_slice(&state.scale().high.to_le_bytes());
+    if let Some(streams) = state.streams() {
+        write_streams(streams, &mut out);
+    }
+    if let Some(agg) = state.aggregator() {
+        encode_tallies(agg, &mut out)?;
+    }
+    let length = (out.len() + CHECKSUM_LEN) as u64;
+    out[16..24].copy_from_slice(&length.to_le_bytes());
+    let checksum = crc32(&out);
+    out.extend_from_slice(&checksum.to_le_bytes());
+    Ok(out)
+}
+
+fn encode_tallies(agg: &Aggregator, out: &mut Vec<u8>) -> Result<()> {
+    // The state's constructor lays out its aggregator: scale, weighting, keys and replicates
+    // agree by construction (see `state`).
+    let types = agg
+        .key_types()
+        .map(<[DataType]>::to_vec)
+        .unwrap_or_default();
+    for (j, t) in types.iter().enumerate() {
+        write_type(t, j, out)?;
+    }
+    let grouped = agg.finish()?;
+    let tallies = &grouped.tallies;
+    out.extend_from_slice(&(tallies.segments() as u64).to_le_bytes());
+    for (j, column) in grouped.keys.iter().enumerate() {
+        write_values(column, j, out)?;
+    }
+    out.reserve(tallies.raw_counts().len() * 8);
+    for c in tallies.raw_counts() {
+        out.extend_from_slice(&c.to_le_bytes());
+    }
+    let (wsum, w2sum) = tallies.raw_weight_sums();
+    for w in wsum.iter().chain(w2sum).chain(tallies.raw_replicates()) {
+        write_exact(w, out);
+    }
+    Ok(())
+}
+
+fn write_streams(streams: &ReplicateStreams, out: &mut Vec<u8>) {
+    out.extend_from_slice(&(streams.replicates as u32).to_le_bytes());
+    out.push(streams.seed.is_some() as u8);
+    out.extend_from_slice(&streams.seed.unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(&streams.stream.to_le_bytes());
+    out.push(streams.origin.is_some() as u8);
+    out.extend_from_slice(&streams.origin.unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(&streams.counter.to_le_bytes());
+    out.extend_from_slice(&(streams.drawn.len() as u64).to_le_bytes());
+    for origin in &streams.drawn {
+        out.extend_from_slice(&origin.to_le_bytes());
+    }
+}
+
+fn write_exact(sum: &ExactSum, out: &mut Vec<u8>) {
+    for limb in sum.limbs() {
+        out.extend_from_slice(&limb.to_le_bytes());
+    }
+}
