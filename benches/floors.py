@@ -36,9 +36,9 @@ _QUICK_FLOORS: dict[tuple[str, str], float] = {
     ("bool", "duckdb"): 1.1,  # 1.97–3.22, median 2.17 (5 runs)
     ("bool", "polars"): 2.5,  # 4.21–6.55, median 4.91 (5 runs)
     ("bool", "pyarrow"): 1,  # 1.67–2.83, median 2.32 (5 runs)
-    ("date", "duckdb"): 0.18,  # 0.30–0.47, median 0.34 (5 runs)
-    ("date", "polars"): 0.18,  # 0.31–0.41, median 0.34 (5 runs)
-    ("date", "pyarrow"): 0.17,  # 0.29–0.35, median 0.34 (5 runs)
+    ("date", "duckdb"): 0.69,  # 1.16–1.52, median 1.34 (2 runs after offsets in place, 16:35)
+    ("date", "polars"): 0.55,  # 0.92–1.49, median 1.20 (2 runs after offsets in place, 16:35)
+    ("date", "pyarrow"): 0.93,  # 1.56–1.65, median 1.60 (2 runs after offsets in place, 16:35)
     ("dict", "duckdb"): 0.85,  # 1.42–2.28, median 2.16 (5 runs)
     ("dict", "polars"): 1.2,  # 2.03–4.18, median 2.17 (5 runs)
     ("dict", "pyarrow"): 1.3,  # 2.29–3.04, median 2.94 (5 runs)
@@ -54,9 +54,9 @@ _QUICK_FLOORS: dict[tuple[str, str], float] = {
     ("result_1m", "duckdb"): 0.019,  # 0.03–0.04, median 0.04 (2 runs)
     ("result_1m", "polars"): 0.012,  # 0.02–0.04, median 0.03 (2 runs)
     ("result_1m", "pyarrow"): 0.01,  # 0.02–0.05, median 0.03 (2 runs)
-    ("small_int", "duckdb"): 0.63,  # 1.06–1.82, median 1.51 (5 runs)
-    ("small_int", "polars"): 0.74,  # 1.24–1.84, median 1.28 (5 runs)
-    ("small_int", "pyarrow"): 0.83,  # 1.40–2.20, median 1.63 (5 runs)
+    ("small_int", "duckdb"): 1.8,  # 3.07–3.36, median 3.22 (2 runs after offsets in place, 16:35)
+    ("small_int", "polars"): 1.2,  # 2.13–2.45, median 2.29 (2 runs after offsets in place, 16:35)
+    ("small_int", "pyarrow"): 1.6,  # 2.72–3.93, median 3.33 (2 runs after offsets in place, 16:35)
     ("str_15k", "duckdb"): 0.082,  # 0.14–0.20, median 0.16 (5 runs)
     ("str_15k", "polars"): 0.087,  # 0.15–0.22, median 0.17 (5 runs)
     ("str_15k", "pyarrow"): 0.043,  # 0.07–0.18, median 0.12 (5 runs)
@@ -89,9 +89,9 @@ EXPECTED: dict[str, dict[tuple[str, str], float]] = {
         ("bool", "duckdb"): 2.17,
         ("bool", "polars"): 4.91,
         ("bool", "pyarrow"): 2.32,
-        ("date", "duckdb"): 0.339,
-        ("date", "polars"): 0.34,
-        ("date", "pyarrow"): 0.342,
+        ("date", "duckdb"): 1.34,
+        ("date", "polars"): 1.2,
+        ("date", "pyarrow"): 1.6,
         ("dict", "duckdb"): 2.16,
         ("dict", "polars"): 2.17,
         ("dict", "pyarrow"): 2.94,
@@ -107,9 +107,9 @@ EXPECTED: dict[str, dict[tuple[str, str], float]] = {
         ("result_1m", "duckdb"): 0.036,
         ("result_1m", "polars"): 0.0275,
         ("result_1m", "pyarrow"): 0.0345,
-        ("small_int", "duckdb"): 1.51,
-        ("small_int", "polars"): 1.28,
-        ("small_int", "pyarrow"): 1.63,
+        ("small_int", "duckdb"): 3.22,
+        ("small_int", "polars"): 2.29,
+        ("small_int", "pyarrow"): 3.33,
         ("str_15k", "duckdb"): 0.16,
         ("str_15k", "polars"): 0.175,
         ("str_15k", "pyarrow"): 0.121,
