@@ -42,11 +42,11 @@ pub(super) fn key_column_ids(column: &ArrayRef, j: usize) -> Result<KeyColumnIds
         DataType::Dictionary(key_type, _) => dictionary_ids(column, key_type, role),
         DataType::Boolean => {
             let b = column.as_boolean();
-            let ids = (0..b.len())
-                .map(|i| if b.is_null(i) { 2 } else { b.value(i) as u32 })
-                .collect();
             Ok(KeyColumnIds {
-                ids: LocalIds::Owned(ids),
+                ids: LocalIds::Bool {
+                    bits: b.values(),
+                    nulls: b.nulls().filter(|n| n.null_count() > 0),
+                },
                 cardinality: 3,
                 values: KeyValues {
                     values: Arc::new(BooleanArray::from(vec![false, true])),

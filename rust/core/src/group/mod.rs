@@ -19,7 +19,7 @@ pub use index::{logical_key_type, KeyIndex};
 use key_columns::{key_column_ids, KeyColumnIds, KeyValues};
 
 use arrow_array::{ArrayRef, UInt32Array};
-use arrow_buffer::NullBuffer;
+use arrow_buffer::{BooleanBuffer, NullBuffer};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
@@ -72,6 +72,13 @@ pub enum LocalIds<'a> {
         nulls: Option<&'a NullBuffer>,
         /// The id of the null key: one past the range.
         null_id: u32,
+    },
+    /// Boolean keys read in place: false 0, true 1, null 2.
+    Bool {
+        /// The values' bits.
+        bits: &'a BooleanBuffer,
+        /// Null rows (None when there are none).
+        nulls: Option<&'a NullBuffer>,
     },
     /// Ids computed for this chunk (hashed, narrow offset or combined keys).
     Owned(Vec<u32>),
@@ -135,6 +142,15 @@ impl LocalIds<'_> {
                 nulls,
                 null_id,
             } => offset(work, values, *low, *nulls, *null_id),
+            LocalIds::Bool { bits, nulls: None } => work.run(&BoolIds(bits)),
+            LocalIds::Bool {
+                bits,
+                nulls: Some(nulls),
+            } => work.run(&NullableIds {
+                keys: BoolIds(bits),
+                nulls,
+                null_id: 2,
+            }),
             LocalIds::Owned(v) => work.run(&SliceIds(v.as_slice())),
         }
     }
@@ -170,6 +186,14 @@ impl<T: Copy + Into<i64> + Sync> RowIds for OffsetIds<'_, T> {
     fn id(&self, i: usize) -> usize {
         let v: i64 = self.values[i].into();
         v.wrapping_sub(self.low) as u64 as usize
+    }
+}
+
+struct BoolIds<'a>(&'a BooleanBuffer);
+impl RowIds for BoolIds<'_> {
+    #[inline(always)]
+    fn id(&self, i: usize) -> usize {
+        self.0.value(i) as usize
     }
 }
 
