@@ -189,6 +189,9 @@ fn dictionary_ids<'a>(
     })
 }
 
+/// Builds the in-place offset ids of one native width: (values, low, nulls, null id).
+type MakeOffsetIds<'a, N> = fn(&'a [N], i64, Option<&'a NullBuffer>, u32) -> LocalIds<'a>;
+
 fn offset_i32<'a>(
     a: &'a [i32],
     low: i64,
@@ -265,7 +268,7 @@ fn dense_range(lo: i64, hi: i64) -> Option<usize> {
 /// Int64 for integers, the type itself for dates.
 fn in_place_int_ids<'a, T>(
     column: &'a ArrayRef,
-    make: fn(&'a [T::Native], i64, Option<&'a NullBuffer>, u32) -> LocalIds<'a>,
+    make: MakeOffsetIds<'a, T::Native>,
 ) -> Result<KeyColumnIds<'a>>
 where
     T: ArrowPrimitiveType,
