@@ -54,7 +54,7 @@ _QUICK_FLOORS: dict[tuple[str, str], float] = {
     ("result_1m", "duckdb"): 0.019,  # 0.03–0.04, median 0.04 (2 runs)
     ("result_1m", "polars"): 0.012,  # 0.02–0.04, median 0.03 (2 runs)
     ("result_1m", "pyarrow"): 0.01,  # 0.02–0.05, median 0.03 (2 runs)
-    ("small_int", "duckdb"): 1.8,  # 3.07–3.36, median 3.22 (2 runs after offsets in place, 16:35)
+    ("small_int", "duckdb"): 1.1,  # 1.81–3.36, median 3.22 (3 runs after offsets in place)
     ("small_int", "polars"): 1.2,  # 2.13–2.45, median 2.29 (2 runs after offsets in place, 16:35)
     ("small_int", "pyarrow"): 1.6,  # 2.72–3.93, median 3.33 (2 runs after offsets in place, 16:35)
     ("str_15k", "duckdb"): 0.082,  # 0.14–0.20, median 0.16 (5 runs)
@@ -147,11 +147,11 @@ INDEX_FLOOR = 0.7
 # regression ceiling per scenario, ≈ 1.5–10× what was measured at 1M rows (16:00 UTC, result
 # objects included; small inputs carry a fixed few MB); the target is 1.25×.
 # Measured: dict 0.05, utf8 0.23, large_string 0.19, string_view 0.14, int64 0.47, small_int
-# 0.84, date 3.4, bool 3.7, two_str 0.47, three_mix 0.51, str_15k 2.3, weighted 0.05,
-# int_many 12, result_1m 23.
+# 0.10, date 0.13, bool 0.36 (after in-place ids, 16:57; before 0.84, 3.4, 3.7), two_str
+# 0.47, three_mix 0.51, str_15k 2.3, weighted 0.05, int_many 12, result_1m 23.
 MEMORY_CEILINGS: dict[str, float] = {
     "dict": 0.5, "utf8": 0.5, "large_string": 0.5, "string_view": 0.5, "int64": 1.0,
-    "small_int": 1.5, "date": 6.0, "bool": 6.0, "two_str": 1.0, "three_mix": 1.0,
+    "small_int": 0.5, "date": 0.5, "bool": 1.0, "two_str": 1.0, "three_mix": 1.0,
     "str_15k": 4.0, "weighted": 0.5, "int_many": 20.0, "result_1m": 40.0,
 }
 
