@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 export VIRTUAL_ENV := $(abspath $(VENV))
 RUST_SOURCES := $(shell find rust -name '*.rs') Cargo.toml rust/core/Cargo.toml rust/python/Cargo.toml
 
-.PHONY: report test check-rust check-python pytest bench-check bench wheel clean
+.PHONY: report test check-rust check-python pytest bench-check bench bench-huge wheel clean
 
 # The virtualenv with the build tool (maturin) only.
 $(VENV)/.tools:
@@ -67,6 +67,12 @@ bench-check: $(VENV)/.built $(VENV)/.dev
 bench: $(VENV)/.built $(VENV)/.dev
 	$(BIN)/python -m pytest benches -q -p no:cacheprovider --benchmark-enable --bench-size full \
 		--benchmark-columns=median,iqr,rounds
+
+# The 100M-row high-cardinality case alone (int64 key with 1M distinct values; ≈ 1 GB input,
+# a few GB peak with all peers): slow, not part of `make bench`.
+bench-huge: $(VENV)/.built $(VENV)/.dev
+	$(BIN)/python -m pytest benches/test_bench_segments.py -q -p no:cacheprovider \
+		--benchmark-enable --bench-size huge -k "int_many or floor"
 
 clean:
 	rm -rf $(VENV) target dist

@@ -9,11 +9,11 @@
 - ``scipy-batch50``: the same with ``batch=50``, the fastest batch size on the development
   machine (a sweep over 50–2000) — what a user who tunes scipy gets.
 
-The issue's target: the whole 100-segment job ≥ 10× faster in wall time than scipy's single
-segment (≈ 1000× per resampled response: 10¹⁰ resampled responses against 2·10⁷). The ratios
+The issue's target: the whole 100-segment job ≥ 30× faster in wall time than scipy's single
+segment (≈ 15,000× per resampled response: 10¹⁰ resampled responses against 2·10⁷). The ratios
 (scipy median / cxmetrics median) land in the session's ratio table (``conftest.py``);
 ``test_bootstrap_ratio_floor`` asserts ``FLOORS`` below (skips unless benchmarks ran); the
-10× target is printed beside the measured ratio, not asserted.
+30× target is printed beside the measured ratio, not asserted.
 
 Peak memory of our call is measured in a fresh subprocess from ``VmHWM`` in /proc/self/status
 (Rust allocations are invisible to tracemalloc): freed heap is returned with ``malloc_trim``, the
@@ -49,7 +49,7 @@ SCENARIO = "bootstrap"
 SCORE_P = (0.06, 0.03, 0.03, 0.04, 0.05, 0.07, 0.09, 0.14, 0.16, 0.15, 0.18)
 # scipy median / cxmetrics median: the target, and the floors below which the test fails
 # (set from measurements on the 2-core development machine, with headroom for its noise).
-TARGETS: dict[str, float] = {"scipy": 10.0}
+TARGETS: dict[str, float] = {"scipy": 30.0}
 FLOORS: dict[str, float] = {"scipy": 3.0, "scipy-batch50": 1.5}
 MEMORY_LIMIT_MB = 64.0
 

@@ -1,123 +1,75 @@
-"""Per-segment NPS against DuckDB, polars, pyarrow and pandas, measured in the same run.
+"""Per-segment NPS on every key shape against DuckDB, polars and pyarrow, measured interleaved.
 
 Every engine computes the same numbers per segment — promoters (9–10), detractors (0–6) and the
 count of valid answers, plus their weight sums when weighted — and each peer's numbers are
 asserted equal to cxmetrics' (cxmetrics' own to a plain NumPy reference). cxmetrics is timed as a
-user calls it: ``cx.nps(table, score="nps", by="seg", ci="wald")``, intervals and result objects
+user calls it: ``cx.nps(table, score="nps", by=..., ci="wald")``, intervals and result objects
 included. Peers are timed on what their users would write, with data loading (DataFrame
 construction, registering the Arrow table) done once, untimed.
 
-The last tests compare the measured ratios (peer median / cxmetrics median) with the floors in
-``floors.py``; they skip unless benchmarks ran (``--benchmark-enable``).
+Timing (with ``--benchmark-enable``) is interleaved (``interleave.py``): each round calls every
+engine once in a rotating order, and a ratio is the median over rounds of peer time / our time
+in that round. ``test_ratio_floor`` compares it with ``floors.py``; a scenario below a floor is
+measured once more before the test fails. ``test_peak_memory`` measures our peak memory per
+shape in a fresh subprocess (``peak_memory.py``).
 """
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
-import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
 import cxmetrics as cx
-from floors import FLOORS, TARGETS
+from floors import EXPECTED, FLOORS, INDEX_FLOOR, MEMORY_CEILINGS, TARGETS
+from interleave import measure_rounds
+from segment_data import (
+    DESCRIPTIONS,
+    DETRACTOR_HIGH,
+    PROMOTER_LOW,
+    SCENARIOS,
+    Dataset,
+    Key,
+    Summary,
+    build_dataset,
+    rows_for,
+)
 
-SCENARIOS = ("dict", "string", "two_keys", "weighted")
-SEGMENTS = 50
-CHANNELS = ("app", "email", "phone", "web")
-SEED = 20_240_611
-PROMOTER_LOW = 9  # promoters: 9–10
-DETRACTOR_HIGH = 6  # detractors: 0–6
-
-# Everything a peer must reproduce per segment: (promoters, detractors, n, Σw promoters,
-# Σw detractors, Σw). Unweighted scenarios have Σw = the counts.
-Summary = tuple[int, int, int, float, float, float]
-Key = tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """One scenario: the Arrow table, what to group by, and the plain NumPy reference."""
-
-    scenario: str
-    rows: int
-    table: pa.Table
-    by: tuple[str, ...]
-    weight: str | None
-    reference: dict[Key, Summary]
-
-
-def _reference(group: np.ndarray, n_groups: int, scores: np.ndarray,
-               weights: np.ndarray | None) -> list[Summary]:
-    """Per-group summaries by NumPy bincount over (group, score)."""
-    cell = group.astype(np.int64) * 11 + scores
-    hist = np.bincount(cell, minlength=n_groups * 11).reshape(n_groups, 11)
-    whist = (hist.astype(np.float64) if weights is None
-             else np.bincount(cell, weights=weights, minlength=n_groups * 11)
-             .reshape(n_groups, 11))
-    return [
-        (int(hist[g, PROMOTER_LOW:].sum()), int(hist[g, : DETRACTOR_HIGH + 1].sum()),
-         int(hist[g].sum()), float(whist[g, PROMOTER_LOW:].sum()),
-         float(whist[g, : DETRACTOR_HIGH + 1].sum()), float(whist[g].sum()))
-        for g in range(n_groups)
-    ]
-
-
-def build_dataset(scenario: str, rows: int) -> Dataset:
-    """Deterministic data: uniform 0–10 int8 scores, 50 uniform segments (seeded NumPy)."""
-    rng = np.random.default_rng(SEED)
-    codes = rng.integers(0, SEGMENTS, rows, dtype=np.int32)
-    scores = rng.integers(0, 11, rows, dtype=np.int8)
-    names = [f"segment_{i:02d}" for i in range(SEGMENTS)]
-    seg = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names))
-    columns: dict[str, pa.Array] = {"seg": seg, "nps": pa.array(scores)}
-    by: tuple[str, ...] = ("seg",)
-    weight, weights = None, None
-    group, n_groups = codes, SEGMENTS
-    labels: list[Key] = [(name,) for name in names]
-    if scenario == "string":
-        columns["seg"] = pc.cast(seg, pa.large_string())
-    elif scenario == "two_keys":
-        channel = rng.integers(0, len(CHANNELS), rows, dtype=np.int32)
-        columns["channel"] = pa.DictionaryArray.from_arrays(pa.array(channel),
-                                                            pa.array(CHANNELS))
-        by = ("seg", "channel")
-        group, n_groups = codes * len(CHANNELS) + channel, SEGMENTS * len(CHANNELS)
-        labels = [(name, ch) for name in names for ch in CHANNELS]
-    elif scenario == "weighted":
-        weights = rng.uniform(0.5, 2.0, rows)
-        columns["w"] = pa.array(weights)
-        weight = "w"
-    elif scenario != "dict":
-        raise ValueError(f"unknown scenario {scenario!r}")
-    summaries = _reference(group, n_groups, scores, weights)
-    reference = {labels[g]: s for g, s in enumerate(summaries) if s[2] > 0}
-    return Dataset(scenario, rows, pa.table(columns), by, weight, reference)
+ENGINE_NAMES = ("cxmetrics", "duckdb", "polars", "pyarrow")
+# Rounds per scenario: at least MIN, at most MAX, stopping once the budget (seconds) is spent.
+ROUNDS = {"quick": (7, 21, 1.5), "full": (5, 15, 8.0), "huge": (3, 5, 60.0)}
+# Scenarios whose cxmetrics call is dominated by building one Python object per segment today
+# (seconds per call at 1M rows): fewer rounds, so that `make bench-check` stays short.
+SLOW_SCENARIOS = ("int_many", "result_1m")
 
 
 @pytest.fixture(scope="session")
-def dataset_factory(bench_rows: int) -> Callable[[str], Dataset]:
-    """Builds each scenario's data once per session (lazily, so ``-k`` only pays for its own)."""
-    cache: dict[str, Dataset] = {}
+def dataset_factory(bench_size: str) -> Callable[[str], Dataset | None]:
+    """Builds each scenario's data once per session (lazily, so ``-k`` only pays for its own);
+    None when the scenario does not run at this size."""
+    cache: dict[str, Dataset | None] = {}
 
-    def get(scenario: str) -> Dataset:
+    def get(scenario: str) -> Dataset | None:
         if scenario not in cache:
-            cache[scenario] = build_dataset(scenario, bench_rows)
+            rows = rows_for(scenario, bench_size)
+            cache[scenario] = None if rows is None else build_dataset(scenario, rows, bench_size)
         return cache[scenario]
 
     return get
-
-
-@pytest.fixture(scope="session")
-def prepared_cache() -> dict[tuple[str, str], Any]:
-    """Per (scenario, engine) state built once and untimed: DataFrames, connections, results."""
-    return {}
 
 
 @dataclass(frozen=True)
@@ -129,11 +81,15 @@ class Engine:
     summarize: Callable[[Any, Dataset], dict[Key, Summary]] | None
 
 
+def _key_text(value: Any) -> str:
+    return str(value)
+
+
 def _summaries(rows: Iterable[Sequence[Any]], n_keys: int, weighted: bool) -> dict[Key, Summary]:
     """Rows of (keys..., promoters, detractors, n[, Σw promoters, Σw detractors, Σw])."""
     out: dict[Key, Summary] = {}
     for row in rows:
-        key = tuple(str(k) for k in row[:n_keys])
+        key = tuple(_key_text(k) for k in row[:n_keys])
         p, d, n = (int(v) for v in row[n_keys:n_keys + 3])
         wp, wd, wn = ((float(v) for v in row[n_keys + 3:n_keys + 6]) if weighted
                       else (float(p), float(d), float(n)))
@@ -180,7 +136,7 @@ def _duckdb_run(state: tuple[Any, str]) -> pa.Table:
     return table
 
 
-# --- polars: group_by + agg on a DataFrame built once from the Arrow table ---------------------
+# --- polars: the lazy group_by on a DataFrame built once from the Arrow table ------------------
 
 def _polars_aggs(data: Dataset) -> list[pl.Expr]:
     nps = pl.col("nps")
@@ -208,12 +164,17 @@ def _polars_lazy(state: tuple[pl.DataFrame, list[str], list[pl.Expr]]) -> pl.Dat
     return frame.lazy().group_by(by).agg(aggs).collect()
 
 
-def _polars_eager(state: tuple[pl.DataFrame, list[str], list[pl.Expr]]) -> pl.DataFrame:
-    frame, by, aggs = state
-    return frame.group_by(by).agg(aggs)
-
-
 # --- pyarrow: compute the bucket flags, then Table.group_by ------------------------------------
+
+def _pyarrow_prepare(data: Dataset) -> Dataset:
+    # Acero's hash aggregation has no string_view kernel (pyarrow 26): a user casts once.
+    table = data.table
+    for name in data.by:
+        if table.schema.field(name).type == pa.string_view():
+            index = table.schema.get_field_index(name)
+            table = table.set_column(index, name, pc.cast(table.column(name), pa.string()))
+    return Dataset(data.scenario, data.rows, table, data.by, data.weight, data.reference)
+
 
 def _pyarrow_run(data: Dataset) -> pa.Table:
     table = data.table
@@ -228,27 +189,6 @@ def _pyarrow_run(data: Dataset) -> pa.Table:
                 .append_column("wd", pc.if_else(detractor, w, 0.0)))
         aggs += [("wp", "sum"), ("wd", "sum"), (data.weight, "sum")]
     result: pa.Table = work.group_by(list(data.by)).aggregate(aggs)
-    return result
-
-
-# --- pandas: groupby on categoricals (observed=True) ------------------------------------------
-
-def _pandas_prepare(data: Dataset) -> tuple[pd.DataFrame, Dataset]:
-    return data.table.to_pandas(), data
-
-
-def _pandas_run(state: tuple[pd.DataFrame, Dataset]) -> pd.DataFrame:
-    frame, data = state
-    nps = frame["nps"]
-    work = frame.assign(p=nps >= PROMOTER_LOW, d=nps <= DETRACTOR_HIGH)
-    aggs: dict[str, tuple[str, str]] = {
-        "promoters": ("p", "sum"), "detractors": ("d", "sum"), "n": ("nps", "count")}
-    if data.weight:
-        w = frame[data.weight]
-        work = work.assign(wp=w * work["p"], wd=w * work["d"])  # faster than w.where(flag, 0)
-        aggs |= {"w_promoters": ("wp", "sum"), "w_detractors": ("wd", "sum"),
-                 "w_n": (data.weight, "sum")}
-    result: pd.DataFrame = work.groupby(list(data.by), observed=True).agg(**aggs)
     return result
 
 
@@ -271,23 +211,17 @@ def _polars_rows(frame: pl.DataFrame, data: Dataset) -> dict[Key, Summary]:
     return _arrow_rows(frame.to_arrow(), data)
 
 
-def _pandas_rows(frame: pd.DataFrame, data: Dataset) -> dict[Key, Summary]:
-    return _arrow_rows(pa.Table.from_pandas(frame.reset_index(), preserve_index=False), data)
-
-
 ENGINES: dict[str, Engine] = {
     "cxmetrics": Engine(lambda d: d, _cx_run, None),
     "duckdb": Engine(_duckdb_prepare, _duckdb_run, _arrow_rows),
     "polars": Engine(_polars_prepare, _polars_lazy, _polars_rows),
-    "polars-eager": Engine(_polars_prepare, _polars_eager, _polars_rows),
-    "pyarrow": Engine(lambda d: d, _pyarrow_run, _pyarrow_rows),
-    "pandas": Engine(_pandas_prepare, _pandas_run, _pandas_rows),
+    "pyarrow": Engine(_pyarrow_prepare, _pyarrow_run, _pyarrow_rows),
 }
 
 
 def assert_same_numbers(theirs: dict[Key, Summary], ours: cx.SegmentedResult) -> None:
     """Counts exactly equal; weight sums through cxmetrics' ``weighted_n`` and weighted NPS."""
-    mine = {row.segment: row for row in ours}
+    mine = {tuple(_key_text(k) for k in row.segment): row for row in ours}
     assert set(theirs) == set(mine), "different segments"
     for key, (p, d, n, wp, wd, wn) in theirs.items():
         row = mine[key]
@@ -296,44 +230,54 @@ def assert_same_numbers(theirs: dict[Key, Summary], ours: cx.SegmentedResult) ->
         assert 100.0 * (wp - wd) / wn == pytest.approx(row.value, rel=1e-9, abs=1e-9), key
 
 
-def _our_result(scenario: str, data: Dataset, cache: dict[tuple[str, str], Any]
-                ) -> cx.SegmentedResult:
-    key = (scenario, "cxmetrics-result")
-    if key not in cache:
-        cache[key] = _cx_run(data)
-    result: cx.SegmentedResult = cache[key]
-    return result
-
-
-CASES = [(s, e) for s in SCENARIOS for e in ENGINES]
-
-
-@pytest.mark.parametrize(("scenario", "engine"), CASES, ids=[f"{s}-{e}" for s, e in CASES])
-def test_segments(benchmark: Any, scenario: str, engine: str,
-                  dataset_factory: Callable[[str], Dataset],
-                  prepared_cache: dict[tuple[str, str], Any],
-                  record_timing: Callable[..., None]) -> None:
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_segments(scenario: str, bench_size: str,
+                  dataset_factory: Callable[[str], Dataset | None],
+                  pytestconfig: pytest.Config,
+                  record_rounds: Callable[..., None],
+                  register_rerun: Callable[[str, Callable[[], None]], None]) -> None:
     data = dataset_factory(scenario)
-    spec = ENGINES[engine]
-    if (scenario, engine) not in prepared_cache:
-        prepared_cache[(scenario, engine)] = spec.prepare(data)
-    state = prepared_cache[(scenario, engine)]
-    spec.run(state)  # warm-up: first-call costs (plan caches, thread pools) are not the subject
-    benchmark.group = f"{scenario} · {data.rows:,} rows"
-    result = benchmark(spec.run, state)
-    record_timing(scenario, engine, benchmark)
-    if spec.summarize is None:
-        assert_same_numbers(data.reference, result)
-    else:
-        assert_same_numbers(spec.summarize(result, data),
-                            _our_result(scenario, data, prepared_cache))
+    if data is None:
+        pytest.skip(f"{scenario} does not run at --bench-size={bench_size}")
+    states = {name: ENGINES[name].prepare(data) for name in ENGINE_NAMES}
+    # One untimed call each: first-call costs (plan caches, thread pools) are not the subject,
+    # and its results are what the numbers are checked on.
+    results = {name: ENGINES[name].run(states[name]) for name in ENGINE_NAMES}
+    ours = results["cxmetrics"]
+    assert_same_numbers(data.reference, ours)
+    for name in ENGINE_NAMES[1:]:
+        summarize = ENGINES[name].summarize
+        assert summarize is not None
+        assert_same_numbers(summarize(results[name], data), ours)
+    del results, ours
+    if not pytestconfig.getoption("benchmark_enable", default=False):
+        return
+    calls = {name: (lambda n=name: ENGINES[n].run(states[n])) for name in ENGINE_NAMES}
+    min_rounds, max_rounds, budget = ROUNDS[bench_size]
+    if scenario in SLOW_SCENARIOS:
+        min_rounds = min(min_rounds, 3)
+    kept: dict[str, list[float]] = {name: [] for name in ENGINE_NAMES}
+
+    def measure() -> None:
+        # A rerun adds its rounds to the first measurement's: judged on twice the rounds.
+        times = measure_rounds(calls, min_rounds=min_rounds, max_rounds=max_rounds,
+                               budget_s=budget)
+        for name, samples in times.items():
+            kept[name].extend(samples)
+        record_rounds(scenario, kept, nbytes=data.nbytes)
+
+    measure()
+    register_rerun(scenario, measure)
 
 
-def test_memory_read(benchmark: Any, dataset_factory: Callable[[str], Dataset],
+def test_memory_read(benchmark: Any, dataset_factory: Callable[[str], Dataset | None],
                      record_timing: Callable[..., None]) -> None:
     """The bandwidth floor: read the very buffers ``dict`` aggregates (int32 keys + int8 scores)
-    with a vectorized NumPy reduction (64-bit words, so it is memory- not compute-bound)."""
+    with a vectorized NumPy reduction (64-bit words, so it is memory- not compute-bound). Each
+    scenario's floor in the ratio table is its input bytes at this rate."""
     data = dataset_factory("dict")
+    if data is None:
+        pytest.skip("dict does not run at this size")
     keys = data.table.column("seg").chunk(0).indices.to_numpy()
     scores = data.table.column("nps").chunk(0).to_numpy()
     words = [a[: a.nbytes // 8 * 8 // a.itemsize].view(np.uint64) for a in (keys, scores)]
@@ -344,26 +288,90 @@ def test_memory_read(benchmark: Any, dataset_factory: Callable[[str], Dataset],
     record_timing("memory", "numpy-read", benchmark, nbytes)
 
 
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_peak_memory(scenario: str, bench_size: str, pytestconfig: pytest.Config,
+                     record_extra: Callable[..., None]) -> None:
+    """Our peak memory above what the process held before the call, in a fresh subprocess
+    (VmHWM: Rust allocations are invisible to tracemalloc), against the input's size."""
+    if not pytestconfig.getoption("benchmark_enable", default=False):
+        pytest.skip("memory is measured with --benchmark-enable")
+    rows = rows_for(scenario, bench_size)
+    if rows is None:
+        pytest.skip(f"{scenario} does not run at --bench-size={bench_size}")
+    script = Path(__file__).with_name("peak_memory.py")
+    out = subprocess.run([sys.executable, str(script), scenario, str(rows), bench_size],
+                         check=True, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(script.parent)})
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    share = found["peak_above_bytes"] / found["input_bytes"]
+    ceiling = MEMORY_CEILINGS.get(scenario)
+    record_extra(f"peak_memory_{scenario}", found,
+                 f"peak memory {scenario:<12} {found['peak_above_bytes'] / 1e6:8.1f} MB above "
+                 f"the {found['input_bytes'] / 1e6:.1f} MB input = {share:5.2f}× "
+                 f"(target ≤ 1.25×{'' if ceiling is None else f', ceiling {ceiling:g}×'}; "
+                 f"{DESCRIPTIONS[scenario]})")
+    if ceiling is not None:
+        assert share <= ceiling, (
+            f"{scenario}: peak {found['peak_above_bytes'] / 1e6:.1f} MB above the input is "
+            f"{share:.2f}× the input, above the regression ceiling {ceiling:g}×")
+
+
 # --- floors (keep these last: they read the timings recorded above) ---------------------------
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "floor_case" in metafunc.fixturenames:
         size = str(metafunc.config.getoption("--bench-size"))
-        cases = sorted(FLOORS[size].items())
+        cases = sorted(FLOORS.get(size, {}).items())
         metafunc.parametrize("floor_case", cases, ids=[f"{s}-{p}" for (s, p), _ in cases])
 
 
 def test_ratio_floor(floor_case: tuple[tuple[str, str], float],
-                     medians: dict[tuple[str, str], float], bench_rows: int) -> None:
+                     ratio_of: Callable[[str, str, float], Any], bench_size: str) -> None:
     (scenario, peer), floor = floor_case
-    ours, theirs = medians.get((scenario, "cxmetrics")), medians.get((scenario, peer))
-    if ours is None or theirs is None:
+    judged = ratio_of(scenario, peer, floor)
+    if judged is None:
         pytest.skip("not measured in this session (run with --benchmark-enable)")
-    ratio = theirs / ours
     target = TARGETS.get((scenario, peer))
     note = f" (issue target {target:g}×)" if target else ""
-    assert ratio >= floor, (
-        f"{scenario}/{peer} at {bench_rows:,} rows: {ratio:.2f}× "
-        f"(peer {theirs * 1e3:.1f} ms / cxmetrics {ours * 1e3:.1f} ms) "
+    again = " after one rerun" if judged.rerun else ""
+    assert judged.ratio >= floor, (
+        f"{scenario}/{peer} ({bench_size}): median per-round ratio {judged.ratio:.2f}×{again} "
+        f"(peer {judged.theirs_s * 1e3:.1f} ms / cxmetrics {judged.ours_s * 1e3:.1f} ms) "
         f"is below the floor {floor:g}×{note}"
     )
+
+
+def test_speed_index(ratio_of: Callable[[str, str, float], Any], bench_size: str,
+                     rerun_all: Callable[[], None], record_extra: Callable[..., None]) -> None:
+    """The gate that catches a general slowdown: per scenario, the geometric mean over peers of
+    measured / expected ratio (``EXPECTED`` in floors.py, medians of loaded-machine runs); the
+    median of that over scenarios must stay above ``INDEX_FLOOR``. One scenario's noise moves
+    the median little; a slowdown of our kernel moves every scenario at once. Below the floor,
+    every scenario is measured once more (rounds added to the first measurement's)."""
+    expected = EXPECTED.get(bench_size, {})
+
+    def index() -> tuple[float, dict[str, float]]:
+        logs: dict[str, list[float]] = {}
+        for (scenario, peer), want in expected.items():
+            judged = ratio_of(scenario, peer, 0.0)
+            if judged is not None:
+                logs.setdefault(scenario, []).append(math.log(judged.ratio / want))
+        per = {s: math.exp(sum(v) / len(v)) for s, v in logs.items()}
+        return (statistics.median(per.values()) if per else math.nan), per
+
+    value, per = index()
+    if math.isnan(value):
+        pytest.skip("not measured in this session (run with --benchmark-enable)")
+    again = False
+    if value < INDEX_FLOOR:
+        rerun_all()
+        value, per = index()
+        again = True
+    detail = ", ".join(f"{s} {v:.2f}" for s, v in sorted(per.items(), key=lambda kv: kv[1]))
+    record_extra("speed_index", {"median": value, "per_scenario": per, "rerun": again},
+                 f"speed index (median over scenarios of measured/expected ratio): {value:.2f} "
+                 f"(floor {INDEX_FLOOR:g}{'; after one rerun' if again else ''}): {detail}")
+    assert value >= INDEX_FLOOR, (
+        f"speed index {value:.2f}{' after one rerun' if again else ''} is below "
+        f"{INDEX_FLOOR:g}: cxmetrics is slower against its peers than expected on most key "
+        f"shapes ({detail})")

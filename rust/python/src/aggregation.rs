@@ -187,10 +187,12 @@ impl Aggregation {
             weight,
         };
         run_detached(py, &names, || {
+            let started = std::time::Instant::now();
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
             state.update(&columns, key_types, on_invalid.drop, *rows)?;
             *rows += columns.score.iter().map(|c| c.len() as u64).sum::<u64>();
+            crate::test_slowdown::stretch(started);
             Ok(())
         })
     }

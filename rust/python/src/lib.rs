@@ -11,6 +11,7 @@ mod functions;
 mod groups;
 mod metric;
 mod options;
+mod test_slowdown;
 
 use aggregation::Aggregation;
 use metric::Metric;

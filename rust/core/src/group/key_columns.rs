@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
-use arrow_array::{Array, ArrayRef, BooleanArray, Int64Array};
+use arrow_array::{make_array, Array, ArrayRef, BooleanArray, Int64Array, PrimitiveArray};
+use arrow_buffer::NullBuffer;
 use arrow_row::{RowConverter, SortField};
 use arrow_schema::DataType;
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::LocalIds;
@@ -40,11 +42,11 @@ pub(super) fn key_column_ids(column: &ArrayRef, j: usize) -> Result<KeyColumnIds
         DataType::Dictionary(key_type, _) => dictionary_ids(column, key_type, role),
         DataType::Boolean => {
             let b = column.as_boolean();
-            let ids = (0..b.len())
-                .map(|i| if b.is_null(i) { 2 } else { b.value(i) as u32 })
-                .collect();
             Ok(KeyColumnIds {
-                ids: LocalIds::Owned(ids),
+                ids: LocalIds::Bool {
+                    bits: b.values(),
+                    nulls: b.nulls().filter(|n| n.null_count() > 0),
+                },
                 cardinality: 3,
                 values: KeyValues {
                     values: Arc::new(BooleanArray::from(vec![false, true])),
@@ -54,8 +56,11 @@ pub(super) fn key_column_ids(column: &ArrayRef, j: usize) -> Result<KeyColumnIds
         }
         DataType::Int8 => int_ids(column.as_primitive::<Int8Type>(), column),
         DataType::Int16 => int_ids(column.as_primitive::<Int16Type>(), column),
-        DataType::Int32 => int_ids(column.as_primitive::<Int32Type>(), column),
-        DataType::Int64 => int_ids(column.as_primitive::<Int64Type>(), column),
+        DataType::Int32 => in_place_int_ids::<Int32Type>(column, offset_i32),
+        DataType::Int64 => in_place_int_ids::<Int64Type>(column, offset_i64),
+        // Temporal keys are integers too: the same offset route (their values keep the type).
+        DataType::Date32 => in_place_int_ids::<Date32Type>(column, offset_i32),
+        DataType::Date64 => in_place_int_ids::<Date64Type>(column, offset_i64),
         DataType::UInt8 => int_ids(column.as_primitive::<UInt8Type>(), column),
         DataType::UInt16 => int_ids(column.as_primitive::<UInt16Type>(), column),
         DataType::UInt32 => int_ids(column.as_primitive::<UInt32Type>(), column),
@@ -224,6 +229,130 @@ fn dictionary_ids<'a>(
     Ok(KeyColumnIds {
         ids,
         cardinality: n_values + 1,
+        values: KeyValues { values, lookup },
+    })
+}
+
+/// Builds the in-place offset ids of one native width: (values, low, nulls, null id).
+type MakeOffsetIds<'a, N> = fn(&'a [N], i64, Option<&'a NullBuffer>, u32) -> LocalIds<'a>;
+
+fn offset_i32<'a>(
+    a: &'a [i32],
+    low: i64,
+    nulls: Option<&'a NullBuffer>,
+    null_id: u32,
+) -> LocalIds<'a> {
+    LocalIds::OffsetI32 {
+        values: a,
+        low,
+        nulls,
+        null_id,
+    }
+}
+
+fn offset_i64<'a>(
+    a: &'a [i64],
+    low: i64,
+    nulls: Option<&'a NullBuffer>,
+    null_id: u32,
+) -> LocalIds<'a> {
+    LocalIds::OffsetI64 {
+        values: a,
+        low,
+        nulls,
+        null_id,
+    }
+}
+
+/// Smallest and largest present value (lo > hi when none is present). Without nulls: a
+/// branch-free fold over the buffer in parallel blocks (it vectorises); with nulls: valid
+/// rows only.
+fn value_range<T>(a: &PrimitiveArray<T>) -> (i64, i64)
+where
+    T: ArrowPrimitiveType,
+    T::Native: Into<i64>,
+{
+    const BLOCK: usize = 1 << 16;
+    if a.null_count() == 0 {
+        return a
+            .values()
+            .par_chunks(BLOCK)
+            .map(|block| {
+                block.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &v| {
+                    let v: i64 = v.into();
+                    (lo.min(v), hi.max(v))
+                })
+            })
+            .reduce(
+                || (i64::MAX, i64::MIN),
+                |(a, b), (c, d)| (a.min(c), b.max(d)),
+            );
+    }
+    (0..a.len())
+        .filter(|&i| a.is_valid(i))
+        .map(|i| a.value(i).into())
+        .fold((i64::MAX, i64::MIN), |(lo, hi), v: i64| {
+            (lo.min(v), hi.max(v))
+        })
+}
+
+/// The number of ids of a [lo, hi] range when it is narrow enough for offset ids (0 when no
+/// value is present).
+fn dense_range(lo: i64, hi: i64) -> Option<usize> {
+    if lo > hi {
+        return Some(0);
+    }
+    hi.checked_sub(lo)
+        .filter(|&r| r < DENSE_INT_RANGE)
+        .map(|r| (r + 1) as usize)
+}
+
+/// Offset ids read in place from a 32- or 64-bit integer or temporal column (no per-row
+/// vector); hashed when the range is wide. Values are reported in the column's logical type:
+/// Int64 for integers, the type itself for dates.
+fn in_place_int_ids<'a, T>(
+    column: &'a ArrayRef,
+    make: MakeOffsetIds<'a, T::Native>,
+) -> Result<KeyColumnIds<'a>>
+where
+    T: ArrowPrimitiveType,
+    T::Native: Into<i64> + Hash + Eq,
+{
+    let a = column.as_primitive::<T>();
+    let (lo, hi) = value_range(a);
+    let Some(range) = dense_range(lo, hi) else {
+        return Ok(hashed(column, |i| a.is_valid(i).then(|| a.value(i))));
+    };
+    let offsets = Int64Array::from_iter_values((0..range as i64).map(|o| lo + o));
+    let values: ArrayRef = match column.data_type() {
+        DataType::Int32 | DataType::Int64 => Arc::new(offsets),
+        // Same values, the column's type: i64 -> the native width, then relabelled.
+        other => {
+            let width = if matches!(other, DataType::Date32) {
+                DataType::Int32
+            } else {
+                DataType::Int64
+            };
+            let native = arrow_cast::cast(&offsets, &width)?;
+            make_array(
+                native
+                    .to_data()
+                    .into_builder()
+                    .data_type(other.clone())
+                    .build()?,
+            )
+        }
+    };
+    let mut lookup: Vec<Option<u32>> = (0..range as u32).map(Some).collect();
+    lookup.push(None);
+    Ok(KeyColumnIds {
+        ids: make(
+            a.values(),
+            lo,
+            a.nulls().filter(|n| n.null_count() > 0),
+            range as u32,
+        ),
+        cardinality: range + 1,
         values: KeyValues { values, lookup },
     })
 }

@@ -19,7 +19,7 @@ pub use index::{logical_key_type, KeyIndex};
 use key_columns::{key_column_ids, KeyColumnIds, KeyValues};
 
 use arrow_array::{ArrayRef, UInt32Array};
-use arrow_buffer::NullBuffer;
+use arrow_buffer::{BooleanBuffer, NullBuffer};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
@@ -50,7 +50,37 @@ pub enum LocalIds<'a> {
         /// The id of the null key: one past the dictionary's values.
         null_id: u32,
     },
-    /// Ids computed for this chunk (hashed, offset or combined keys).
+    /// 32-bit integer (or date) keys in a small range, grouped by offset in place: id = value −
+    /// low (no per-row copy).
+    OffsetI32 {
+        /// The key column's values.
+        values: &'a [i32],
+        /// The smallest present value.
+        low: i64,
+        /// Null rows (None when there are none).
+        nulls: Option<&'a NullBuffer>,
+        /// The id of the null key: one past the range.
+        null_id: u32,
+    },
+    /// 64-bit integer (or timestamp) keys in a small range, grouped by offset in place.
+    OffsetI64 {
+        /// The key column's values.
+        values: &'a [i64],
+        /// The smallest present value.
+        low: i64,
+        /// Null rows (None when there are none).
+        nulls: Option<&'a NullBuffer>,
+        /// The id of the null key: one past the range.
+        null_id: u32,
+    },
+    /// Boolean keys read in place: false 0, true 1, null 2.
+    Bool {
+        /// The values' bits.
+        bits: &'a BooleanBuffer,
+        /// Null rows (None when there are none).
+        nulls: Option<&'a NullBuffer>,
+    },
+    /// Ids computed for this chunk (hashed, narrow offset or combined keys).
     Owned(Vec<u32>),
 }
 
@@ -100,8 +130,70 @@ impl LocalIds<'_> {
                 nulls,
                 null_id: *null_id as usize,
             }),
+            LocalIds::OffsetI32 {
+                values,
+                low,
+                nulls,
+                null_id,
+            } => offset(work, values, *low, *nulls, *null_id),
+            LocalIds::OffsetI64 {
+                values,
+                low,
+                nulls,
+                null_id,
+            } => offset(work, values, *low, *nulls, *null_id),
+            LocalIds::Bool { bits, nulls: None } => work.run(&BoolIds(bits)),
+            LocalIds::Bool {
+                bits,
+                nulls: Some(nulls),
+            } => work.run(&NullableIds {
+                keys: BoolIds(bits),
+                nulls,
+                null_id: 2,
+            }),
             LocalIds::Owned(v) => work.run(&SliceIds(v.as_slice())),
         }
+    }
+}
+
+/// Runs `work` over offset ids, with or without the null check.
+fn offset<W: WithRowIds, T: Copy + Into<i64> + Sync>(
+    work: W,
+    values: &[T],
+    low: i64,
+    nulls: Option<&NullBuffer>,
+    null_id: u32,
+) -> W::Output {
+    let keys = OffsetIds { values, low };
+    match nulls {
+        None => work.run(&keys),
+        Some(nulls) => work.run(&NullableIds {
+            keys,
+            nulls,
+            null_id: null_id as usize,
+        }),
+    }
+}
+
+/// id = value − low. A null slot's value is arbitrary: callers wrap these in [`NullableIds`]
+/// when the column has nulls (and bound every id anyway).
+struct OffsetIds<'a, T> {
+    values: &'a [T],
+    low: i64,
+}
+impl<T: Copy + Into<i64> + Sync> RowIds for OffsetIds<'_, T> {
+    #[inline(always)]
+    fn id(&self, i: usize) -> usize {
+        let v: i64 = self.values[i].into();
+        v.wrapping_sub(self.low) as u64 as usize
+    }
+}
+
+struct BoolIds<'a>(&'a BooleanBuffer);
+impl RowIds for BoolIds<'_> {
+    #[inline(always)]
+    fn id(&self, i: usize) -> usize {
+        self.0.value(i) as usize
     }
 }
 
@@ -128,16 +220,12 @@ impl RowIds for SliceIds<'_, u32> {
     }
 }
 
-struct NullableIds<'a, T> {
-    keys: SliceIds<'a, T>,
+struct NullableIds<'a, K> {
+    keys: K,
     nulls: &'a NullBuffer,
     null_id: usize,
 }
-impl<T> RowIds for NullableIds<'_, T>
-where
-    for<'b> SliceIds<'b, T>: RowIds,
-    T: Sync,
-{
+impl<K: RowIds> RowIds for NullableIds<'_, K> {
     #[inline(always)]
     fn id(&self, i: usize) -> usize {
         if self.nulls.is_valid(i) {
