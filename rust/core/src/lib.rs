@@ -8,6 +8,7 @@ pub mod bayes;
 pub mod bootstrap;
 pub mod compare;
 pub mod composite;
+pub mod drivers;
 pub mod error;
 pub mod estimate;
 pub mod exact_sum;
