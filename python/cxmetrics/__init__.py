@@ -10,9 +10,11 @@ from . import datasets
 from ._accumulator import Accumulator
 from ._compare import Comparison, compare, margin_of_error, sample_size
 from ._composite import composite
+from ._drivers import DriverImportance, DriversAccumulator, DriversResult, drivers
 from ._metrics import bottom_box, ces, csat, mean_score, nps, top_box
 from ._native import __version__
 from ._results import MetricResult, SegmentedResult
+from ._topics import TopicImpact, topic_impact
 from .errors import (
     ArgumentError,
     ColumnError,
@@ -37,6 +39,9 @@ __all__ = [
     "Comparison",
     "CorruptStateError",
     "CxError",
+    "DriverImportance",
+    "DriversAccumulator",
+    "DriversResult",
     "IncompatibleAccumulatorError",
     "InvalidScoreError",
     "InvalidWeightError",
@@ -44,6 +49,7 @@ __all__ = [
     "MetricResult",
     "Scale",
     "SegmentedResult",
+    "TopicImpact",
     "UnsupportedTypeError",
     "__version__",
     "bottom_box",
@@ -52,9 +58,11 @@ __all__ = [
     "composite",
     "csat",
     "datasets",
+    "drivers",
     "margin_of_error",
     "mean_score",
     "nps",
     "sample_size",
     "top_box",
+    "topic_impact",
 ]

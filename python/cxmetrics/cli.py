@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import pyarrow as pa
 
 import cxmetrics as cx
+from cxmetrics import _cli_drivers
 from cxmetrics._report import ReportSpec, format_csv, format_json, format_table, report_rows
 
 __all__ = ["main"]
@@ -118,6 +119,7 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="D",
         help="decimals in the table (default: 1; 2 for means)",
     )
+    _cli_drivers.add_parser(commands)
     return parser
 
 
@@ -312,14 +314,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     try:
-        text = run_report(args)
+        text = _cli_drivers.run(args) if args.command == "drivers" else run_report(args)
     except KeyboardInterrupt:
         return 130
     except CliError as err:
-        print(f"cxmetrics report: error: {_one_line(err)}", file=sys.stderr)
+        print(f"cxmetrics {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except _user_errors() as err:
-        print(f"cxmetrics report: error: {_one_line(err)}", file=sys.stderr)
+        print(f"cxmetrics {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
 
     try:
