@@ -94,7 +94,10 @@ pub fn moments(gram: &Gram) -> Moments {
     }
     // A column whose centred sum of squares is at the rounding level of its raw sum has none.
     let constant = (0..d).find(|&i| {
-        !(w > 0.0) || cov[i * d + i] <= 1e-12 * s[(i + 1) * k + i + 1].abs().max(f64::MIN_POSITIVE)
+        w.is_nan()
+            || w <= 0.0
+            || cov[i * d + i].is_nan()
+            || cov[i * d + i] <= 1e-12 * s[(i + 1) * k + i + 1].abs().max(f64::MIN_POSITIVE)
     });
     let sd: Vec<f64> = (0..d).map(|i| cov[i * d + i].max(0.0).sqrt()).collect();
     let mut correlation = vec![0.0; d * d];

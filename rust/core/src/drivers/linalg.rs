@@ -71,7 +71,7 @@ pub fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
                 s -= l[i * n + k] * l[j * n + k];
             }
             if i == j {
-                if !(s > 1e-12 * a[i * n + i].abs()) {
+                if s.is_nan() || s <= 1e-12 * a[i * n + i].abs() {
                     return None;
                 }
                 l[i * n + i] = s.sqrt();

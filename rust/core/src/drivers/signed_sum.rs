@@ -112,9 +112,9 @@ impl SignedSum {
         // Negative: round the magnitude (two's complement negation).
         let mut magnitude = [0u64; 4];
         let mut carry = 1u64;
-        for j in 0..4 {
-            let (s, c) = (!self.0[j]).overflowing_add(carry);
-            magnitude[j] = s;
+        for (out, &limb) in magnitude.iter_mut().zip(&self.0) {
+            let (s, c) = (!limb).overflowing_add(carry);
+            *out = s;
             carry = c as u64;
         }
         -ExactSum::from_limbs(magnitude).to_f64()
