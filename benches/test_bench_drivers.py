@@ -7,9 +7,9 @@ measured in the same run (``pytest benches/test_bench_drivers.py --benchmark-ena
 - ``shapley 16``: ``cx.drivers(method="shapley")`` on 1M rows × 16 drivers (pass + R² of all
   65,536 subsets) against the NumPy all-subsets reference working from the same sufficient
   statistic: BLAS Gram matrix, then one ``np.linalg.solve`` per subset.
-- ``shapley 10 · refits``: 100k rows × 10 drivers, against refitting every one of the 1,024
+- ``shapley 10 · refits``: 20k rows × 10 drivers, against refitting every one of the 1,024
   subset models from the rows, with ``np.linalg.lstsq`` (tests/drivers_reference.py) and with
-  statsmodels ``OLS`` (rounds = 1: these take tens of seconds).
+  statsmodels ``WLS`` (rounds = 1: these take seconds each).
 Each peer's importances are checked against cxmetrics' to 1e-9.
 """
 
@@ -122,14 +122,14 @@ def test_shapley_16_numpy(benchmark: Any, record_timing: Callable[..., None],
 
 @pytest.fixture(scope="module")
 def small() -> tuple[pa.Table, np.ndarray, np.ndarray]:
-    return _design(100_000, 10, 3)
+    return _design(20_000, 10, 3)
 
 
 def test_shapley_10_refits_cxmetrics(benchmark: Any, record_timing: Callable[..., None],
                                      small: tuple[pa.Table, np.ndarray, np.ndarray]) -> None:
     table = small[0]
     names = [f"x{j}" for j in range(10)]
-    benchmark.group = "shapley · 100k rows × 10 drivers, refits"
+    benchmark.group = "shapley · 20k rows × 10 drivers, refits"
     benchmark.pedantic(lambda: cx.drivers(table, "y", names, method="shapley", weight="w",
                                           ci=None), rounds=5, iterations=1)
     record_timing("shapley 10 refits", "cxmetrics", benchmark)
@@ -138,7 +138,7 @@ def test_shapley_10_refits_cxmetrics(benchmark: Any, record_timing: Callable[...
 def test_shapley_10_refits_numpy(benchmark: Any, record_timing: Callable[..., None],
                                  small: tuple[pa.Table, np.ndarray, np.ndarray]) -> None:
     table, design, w = small
-    benchmark.group = "shapley · 100k rows × 10 drivers, refits"
+    benchmark.group = "shapley · 20k rows × 10 drivers, refits"
     got = benchmark.pedantic(lambda: ref.shapley(design[:, 1], design[:, 2:], w), rounds=1,
                              iterations=1)
     record_timing("shapley 10 refits", "numpy-lstsq", benchmark)
@@ -167,7 +167,7 @@ def test_shapley_10_refits_statsmodels(benchmark: Any, record_timing: Callable[.
                     out[j] += (r2[tuple(sorted((*s, j)))] - r2[s]) / (10 * math.comb(9, size))
         return out
 
-    benchmark.group = "shapley · 100k rows × 10 drivers, refits"
+    benchmark.group = "shapley · 20k rows × 10 drivers, refits"
     got = benchmark.pedantic(all_subsets, rounds=1, iterations=1)
     record_timing("shapley 10 refits", "statsmodels", benchmark)
     mine = cx.drivers(small[0], "y", [f"x{j}" for j in range(10)], method="shapley",
