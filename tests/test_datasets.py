@@ -83,6 +83,10 @@ def test_schema(survey: Any) -> None:
             ("csat", pa.int8()),
             ("ces", pa.int8()),
             ("weight", pa.float64()),
+            # Key drivers (tests/test_drivers_extras.py): ratings 1-5 and topic flags 0/1.
+            *((name, pa.int8()) for name in ("product", "delivery", "support", "price", "app",
+                                             "topic_delay", "topic_billing_error",
+                                             "topic_friendly_staff")),
         ]
     )
 

@@ -11,11 +11,13 @@ from ._accumulator import Accumulator
 from ._adjust import adjust_pvalues
 from ._compare import Comparison, compare, margin_of_error, sample_size
 from ._composite import composite
+from ._drivers import DriverImportance, DriversAccumulator, DriversResult, drivers
 from ._metrics import bottom_box, ces, csat, mean_score, nps, top_box
 from ._native import __version__
 from ._planning import detectable_difference, sample_size_two_groups
 from ._results import MetricResult, SegmentedResult
 from ._significance import SignificanceResult, SignificanceRow, significance
+from ._topics import TopicImpact, topic_impact
 from ._trend import TrendResult, TrendRow, trend
 from .errors import (
     ArgumentError,
@@ -43,6 +45,9 @@ __all__ = [
     "Comparison",
     "CorruptStateError",
     "CxError",
+    "DriverImportance",
+    "DriversAccumulator",
+    "DriversResult",
     "IncompatibleAccumulatorError",
     "InvalidScoreError",
     "InvalidWeightError",
@@ -54,6 +59,7 @@ __all__ = [
     "SegmentedResult",
     "SignificanceResult",
     "SignificanceRow",
+    "TopicImpact",
     "TrendResult",
     "TrendRow",
     "UnsupportedTypeError",
@@ -66,6 +72,7 @@ __all__ = [
     "csat",
     "datasets",
     "detectable_difference",
+    "drivers",
     "margin_of_error",
     "mean_score",
     "nps",
@@ -73,5 +80,6 @@ __all__ = [
     "sample_size_two_groups",
     "significance",
     "top_box",
+    "topic_impact",
     "trend",
 ]

@@ -12,15 +12,20 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, overload
 
 from ._accumulator import Accumulator
+from ._drivers import MAGIC as _DRIVERS_MAGIC
+from ._drivers import DriversAccumulator, DriversResult, Method
 from ._engine import BootstrapMethod, CiMethod, OnInvalid
 from ._results import MetricResult, SegmentedResult
 from .errors import ArgumentError
 from .scale import CSAT_SCALE, NPS_SCALE, Scale
 
-__all__ = ["MetricFunctions", "merge_states", "partition_stream", "tree_merge"]
+__all__ = ["MetricFunctions", "drivers_on", "load_state", "merge_states", "partition_stream",
+           "tree_merge"]
 
 # (DataFrame, empty accumulator naming its columns) -> accumulator holding every row.
 Fold = Callable[[Any, Accumulator], Accumulator]
+# Any accumulator a fold can carry: metric tallies or driver statistics.
+State = Accumulator | DriversAccumulator
 Key = str | Sequence[str]
 _TEN_POINT = Scale(1, 10)
 
@@ -42,7 +47,29 @@ def tree_merge(items: list[T], merge: Callable[[list[T]], T], fan_in: int = 8) -
 PARTITION_BITS = 24
 
 
-def partition_stream(blank: Accumulator, partition: int) -> Accumulator:
+def load_state(data: bytes) -> Any:
+    """The accumulator serialized in ``data``, of whichever kind its magic says."""
+    if bytes(data[:len(_DRIVERS_MAGIC)]) == _DRIVERS_MAGIC:
+        return DriversAccumulator.from_bytes(data)
+    return Accumulator.from_bytes(data)
+
+
+def drivers_on(fold: Callable[[Any, Any], Any], df: object, outcome: str, drivers: Sequence[str], *,
+               method: Method = "relative-weights", bucket: str | tuple[int, int] | None = None,
+               weight: str | None = None, by: Key | None = None,
+               ci: Literal["bootstrap"] | None = "bootstrap", n_resamples: int = 1000,
+               confidence: float = 0.95, seed: int | None = None, min_n: int = 30,
+               exact_up_to: int = 20, permutations: int = 2000) -> DriversResult:
+    """``cx.drivers`` over a distributed DataFrame: each partition folds into a
+    :class:`~cxmetrics.DriversAccumulator` (its own replicate stream), merged exactly."""
+    blank = DriversAccumulator(outcome, drivers, bucket=bucket, weight=weight, by=by, ci=ci,
+                               n_resamples=n_resamples, seed=seed)
+    acc = fold(df, blank)
+    return acc.result(method, confidence=confidence, min_n=min_n,  # type: ignore[no-any-return]
+                      exact_up_to=exact_up_to, permutations=permutations)
+
+
+def partition_stream(blank: Any, partition: int) -> Any:
     """``blank`` drawing its bootstrap replicates (if any) from partition ``partition``'s own
     random stream, so that the replicates of different partitions are independent."""
     base = blank.stream
@@ -55,10 +82,10 @@ def partition_stream(blank: Accumulator, partition: int) -> Accumulator:
 
 def merge_states(states: Sequence[bytes], blank: bytes) -> bytes:
     """The merge of serialized accumulators, serialized (``blank``: the empty accumulator)."""
-    acc = Accumulator.from_bytes(blank)
+    acc = load_state(blank)
     for state in states:
-        acc = acc.merge(Accumulator.from_bytes(state))
-    return acc.to_bytes()
+        acc = acc.merge(load_state(state))
+    return acc.to_bytes()  # type: ignore[no-any-return]
 
 
 def _weight_of(acc: Accumulator) -> str | None:

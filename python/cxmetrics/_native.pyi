@@ -184,3 +184,34 @@ def estimate_groups(
 ) -> pa.RecordBatch:
     """One row per group: the exact union of the listed segments of ``source`` (indices in
     result order), estimated like a segment; key column ``group``."""
+@final
+class DriverStats:
+    """Per-segment exact Gram matrices of [1, outcome, drivers...] and Poisson-bootstrap
+    replicates of them (key driver analysis)."""
+
+    def __init__(self, n_drivers: int, n_keys: int, weighted: bool,
+                 replicates: int | None = None, seed: int | None = None,
+                 stream: int = 0) -> None: ...
+    @property
+    def n_drivers(self) -> int: ...
+    @property
+    def n_keys(self) -> int: ...
+    @property
+    def weighted(self) -> bool: ...
+    @property
+    def replicates(self) -> int | None: ...
+    @property
+    def seed(self) -> int | None: ...
+    def update(self, outcome: Any, drivers: list[Any], weight: Any | None, keys: list[Any],
+               outcome_name: str, driver_names: list[str], weight_name: str | None,
+               key_names: list[str]) -> None:
+        """Adds rows (Arrow arrays); all-or-nothing; releases the GIL."""
+    def merged(self, other: DriverStats) -> DriverStats: ...
+    def copy(self) -> DriverStats: ...
+    def to_bytes(self) -> bytes: ...
+    @staticmethod
+    def from_bytes(data: bytes) -> DriverStats: ...
+    def report(self, method: str, driver_names: list[str], key_names: list[str],
+               confidence: float = 0.95, min_n: int = 0, exact_up_to: int = 20,
+               permutations: int = 2000, seed: int = 0) -> pa.RecordBatch:
+        """One row per (segment, driver): importance, rescaled, sign, intervals, R², n."""

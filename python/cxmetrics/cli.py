@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import pyarrow as pa
 
 import cxmetrics as cx
+from cxmetrics import _cli_drivers
 from cxmetrics._cli_common import add_filter_option, load_input, note_seed
 from cxmetrics._cli_significance import add_significance_command
 from cxmetrics._cli_trend import add_trend_command
@@ -127,6 +128,7 @@ def _build_parser() -> argparse.ArgumentParser:
     # Further subcommands live in their own modules (their options, run function and output).
     add_trend_command(commands, METRICS, CI_METHODS, FORMATS)
     add_significance_command(commands, METRICS, FORMATS)
+    _cli_drivers.add_parser(commands)
     return parser
 
 

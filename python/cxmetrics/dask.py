@@ -14,6 +14,7 @@ extra: ``pip install 'cxmetrics[dask]'``.
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 try:
@@ -27,14 +28,22 @@ except ImportError as exc:  # pragma: no cover - exercised with dask hidden
 import pyarrow as pa
 
 from ._accumulator import Accumulator
-from ._distributed import MetricFunctions, merge_states, partition_stream, tree_merge
+from ._distributed import (
+    MetricFunctions,
+    drivers_on,
+    load_state,
+    merge_states,
+    partition_stream,
+    tree_merge,
+)
 from .errors import ColumnError, CxError
 
 if TYPE_CHECKING:
     import pandas as pd
     from dask.dataframe import DataFrame
 
-__all__ = ["accumulate", "bottom_box", "ces", "csat", "mean_score", "nps", "top_box"]
+__all__ = ["accumulate", "bottom_box", "ces", "csat", "drivers", "mean_score", "nps",
+           "top_box"]
 
 # States merged per task of the reduction tree.
 FAN_IN = 8
@@ -65,7 +74,7 @@ def _fold_partition(part: pd.DataFrame, empty: bytes, schema: pa.Schema,
         for target in schema
     ]
     table = _aligned(table.select(schema.names).cast(pa.schema(fields)))
-    acc = partition_stream(Accumulator.from_bytes(empty), index)
+    acc = partition_stream(load_state(empty), index)
     try:
         acc.update(table)
     except Exception:
@@ -119,7 +128,7 @@ def fold_with_workers(ddf: DataFrame, blank: Accumulator) -> tuple[Accumulator, 
         return blank, set()
     root = tree_merge(leaves, lambda group: merge(group, empty, untyped), FAN_IN)
     state, pids = root.compute()
-    return Accumulator.from_bytes(state), set(pids)
+    return load_state(state), set(pids)
 
 
 def _fold(ddf: DataFrame, blank: Accumulator) -> Accumulator:
@@ -137,3 +146,4 @@ ces = _functions.ces
 top_box = _functions.top_box
 bottom_box = _functions.bottom_box
 mean_score = _functions.mean_score
+drivers = partial(drivers_on, _fold)

@@ -128,6 +128,32 @@ def _planted_drop(nps: _IntArray, in_region: npt.NDArray[np.bool_], day: _IntArr
     start = (np.datetime64(_PLANTED_FROM, "D") - _START).astype(np.int64)
     hit = in_region & (day >= start) & (planted.random(nps.size) < _PLANTED_PROBABILITY)
     return np.where(hit, np.maximum(nps - _PLANTED_DROP, 0), nps)
+# Key drivers (docs/drivers.md): attribute ratings 1-5 and topic flags planted on the NPS answer,
+# drawn from their own generator so that every other column is unchanged. Each rating is
+# round(3 + rho * z + sqrt(1 - rho^2) * e) on 1-5, z the standardised NPS answer: its correlation
+# rho with NPS sets the importance order product > delivery > support > price > app.
+_ATTRIBUTES = (("product", 0.60), ("delivery", 0.45), ("support", 0.35), ("price", 0.25),
+               ("app", 0.15))
+# Topic flags (0/1, "the comment mentions ..."): P = logistic(a + b * z).
+_TOPICS = (("topic_delay", -2.0, -0.8), ("topic_billing_error", -2.5, -0.5),
+           ("topic_friendly_staff", -2.0, 0.6))
+_DRIVER_STREAM = 13
+
+
+def _driver_columns(nps: _IntArray, seed: int) -> dict[str, Any]:
+    """Attribute ratings and topic flags planted on the NPS answers (an independent stream)."""
+    rng = np.random.default_rng([seed, _DRIVER_STREAM])
+    n = len(nps)
+    z = (nps - nps.mean()) / nps.std() if n > 1 and nps.std() > 0 else np.zeros(n)
+    out: dict[str, Any] = {}
+    for name, rho in _ATTRIBUTES:
+        latent = rho * z + np.sqrt(1.0 - rho * rho) * rng.standard_normal(n)
+        rating = np.clip(np.round(3.0 + latent), 1, 5).astype(np.int8)
+        out[name] = pa.array(rating, type=pa.int8())
+    for name, a, b in _TOPICS:
+        flag = rng.random(n) < 1.0 / (1.0 + np.exp(-(a + b * z)))
+        out[name] = pa.array(flag.astype(np.int8), type=pa.int8())
+    return out
 
 
 def sample_survey(n: int = 120_000, seed: int = 2026) -> Any:
@@ -142,7 +168,11 @@ def sample_survey(n: int = 120_000, seed: int = 2026) -> Any:
       delivery, returns), ``tier`` (basic, plus, premium),
     - scores as int8 with nulls: ``nps`` (0-10, ~3% missing), ``csat`` (1-5, ~5% missing),
       ``ces`` (CES 2.0 agreement 1-7, ~8% missing),
-    - ``weight`` (float64, positive, mean 1): post-stratification weights for tier.
+    - ``weight`` (float64, positive, mean 1): post-stratification weights for tier,
+    - attribute ratings as int8 1-5: ``product``, ``delivery``, ``support``, ``price``, ``app``,
+      and topic flags as int8 0/1: ``topic_delay``, ``topic_billing_error``,
+      ``topic_friendly_staff``, planted on the NPS answer with a known importance order
+      (see ``docs/drivers.md``).
 
     The three answers share a per-respondent latent satisfaction, shifted by built-in segment
     effects (premium tier and the app channel higher, billing and returns lower, a dip in Q3),
@@ -196,6 +226,8 @@ def sample_survey(n: int = 120_000, seed: int = 2026) -> Any:
         # Cutpoints are set on the zero-effect answer's SD so segment effects shift the buckets.
         answers[name] = _ordinal(answer, base, float(np.hypot(1.0, noise)), low)
     missing = {name: rng.random(n) < p for name, p in _MISSING.items()}
+    # Driver ratings are planted on the answers before the planted change (docs/drivers.md).
+    latent_nps = answers["nps"]
     answers["nps"] = _planted_drop(answers["nps"], region == region_labels.index(_PLANTED_REGION),
                                    day, seed)
 
@@ -219,5 +251,6 @@ def sample_survey(n: int = 120_000, seed: int = 2026) -> Any:
             "csat": _score(answers["csat"], missing["csat"]),
             "ces": _score(answers["ces"], missing["ces"]),
             "weight": pa.array(weight.astype(np.float64), type=pa.float64()),
+            **_driver_columns(latent_nps, seed),
         }
     )

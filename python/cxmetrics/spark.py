@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING
 
 try:
@@ -28,12 +29,13 @@ except ImportError as exc:  # pragma: no cover - exercised with pyspark hidden
 import pyarrow as pa
 
 from ._accumulator import Accumulator
-from ._distributed import MetricFunctions, partition_stream, tree_merge
+from ._distributed import MetricFunctions, drivers_on, load_state, partition_stream, tree_merge
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-__all__ = ["accumulate", "bottom_box", "ces", "csat", "mean_score", "nps", "top_box"]
+__all__ = ["accumulate", "bottom_box", "ces", "csat", "drivers", "mean_score", "nps",
+           "top_box"]
 
 _OUTPUT = pa.schema([("state", pa.binary()), ("pid", pa.int64())])
 
@@ -56,7 +58,7 @@ def partition_states(df: DataFrame, blank: Accumulator) -> tuple[list[bytes], li
 
         context = TaskContext.get()
         index = context.partitionId() if context is not None else 0
-        part = partition_stream(Accumulator.from_bytes(empty), index)
+        part = partition_stream(load_state(empty), index)
         for batch in batches:
             part.update(batch.rename_columns(names))
         yield pa.RecordBatch.from_arrays(
@@ -81,7 +83,7 @@ def _fold(df: DataFrame, blank: Accumulator) -> Accumulator:
     if not isinstance(df, DataFrame):
         raise TypeError(f"cxmetrics.spark takes a pyspark.sql.DataFrame, got {type(df).__name__}")
     states, _ = partition_states(df, blank)
-    parts = [Accumulator.from_bytes(s) for s in states]
+    parts: list[Accumulator] = [load_state(s) for s in states]
     if not parts:
         return blank
 
@@ -102,3 +104,4 @@ ces = _functions.ces
 top_box = _functions.top_box
 bottom_box = _functions.bottom_box
 mean_score = _functions.mean_score
+drivers = partial(drivers_on, _fold)

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 
 mod aggregation;
 mod definition;
+mod drivers;
 mod errors;
 mod functions;
 mod groups;
@@ -20,6 +21,7 @@ use metric::Metric;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Metric>()?;
     m.add_class::<Aggregation>()?;
+    m.add_class::<drivers::DriverStats>()?;
     m.add_function(wrap_pyfunction!(functions::compare, m)?)?;
     m.add_function(wrap_pyfunction!(functions::composite_estimate, m)?)?;
     m.add_function(wrap_pyfunction!(functions::margin_of_error, m)?)?;

@@ -248,6 +248,11 @@ pub struct ChunkGroups<'a> {
 }
 
 impl<'a> ChunkGroups<'a> {
+    /// Every row's local id as one vector (for passes that cannot take the ids in their loop).
+    pub fn row_ids(&self, len: usize) -> Vec<u32> {
+        materialise(&self.ids, len)
+    }
+
     /// Groups the rows of one chunk by its key columns (all of the same length).
     pub fn new(keys: &'a [ArrayRef]) -> Result<Self> {
         if keys.is_empty() {

@@ -1,0 +1,19 @@
+//! Key driver analysis: which attributes move an outcome, and how sure that ranking is.
+//!
+//! One pass over Arrow columns accumulates, per segment, the exact weighted Gram matrix of
+//! [1, y, x1..xp] ([`gram`], [`signed_sum`]) and Poisson-bootstrap replicates of it
+//! ([`state`]); everything after works on those matrices, never on rows: correlations,
+//! Johnson's relative weights and Shapley/LMG ([`importance`], [`linalg`]), percentile
+//! intervals from the replicates ([`report`]). States merge exactly and persist as bytes
+//! ([`format`]), so batches, threads and cluster partitions give the same result.
+
+pub mod format;
+pub mod gram;
+pub mod importance;
+pub mod linalg;
+pub mod report;
+pub mod segments;
+pub mod signed_sum;
+pub mod state;
+#[cfg(test)]
+mod tests;

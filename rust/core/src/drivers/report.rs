@@ -1,0 +1,240 @@
+//! From driver statistics to the result table: per segment, the importance of every driver, its
+//! sign, and percentile bootstrap intervals from the replicate Gram matrices (Efron & Tibshirani
+//! 1993, ch. 13; the replicates are Poisson-bootstrap resamples, see [`super::state`]).
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float64Array, Int8Array, RecordBatch, StringArray, UInt64Array};
+use arrow_schema::{Field, Schema};
+use rayon::prelude::*;
+
+use super::gram::{moments, Gram};
+use super::importance::{fit, Fit, Method};
+use super::segments::key_columns;
+use super::state::{DriversState, Segment};
+use crate::bootstrap::quantile_sorted;
+use crate::error::{CoreError, Result};
+
+/// Options of the report.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub method: Method,
+    pub confidence: f64,
+    /// Segments with fewer rows get no estimate (a note instead).
+    pub min_n: u64,
+}
+
+/// One segment's result: the fit (None with a note), and the interval of each importance and
+/// of R² (NaN when there are no replicates).
+#[derive(Clone, Debug)]
+pub struct SegmentReport {
+    pub fit: Option<Fit>,
+    pub correlation: Vec<f64>,
+    pub weight_sum: f64,
+    pub note: Option<String>,
+    pub low: Vec<f64>,
+    pub high: Vec<f64>,
+    pub r2_low: f64,
+    pub r2_high: f64,
+    /// Replicates whose model could be fitted (the others are left out of the percentiles).
+    pub replicates_used: usize,
+}
+
+fn fit_gram(
+    gram: &Gram,
+    names: &[String],
+    method: Method,
+) -> (Option<Fit>, Vec<f64>, f64, Option<String>) {
+    let p = names.len();
+    let m = moments(gram);
+    let correlation: Vec<f64> = (1..=p).map(|j| m.correlation[j * (p + 1)]).collect();
+    if let Some(c) = m.constant {
+        let what = if c == 0 {
+            "the outcome has no variance".to_string()
+        } else {
+            format!("driver {:?} has no variance", names[c - 1])
+        };
+        return (None, correlation, m.weight_sum, Some(what));
+    }
+    match fit(&m.correlation, p, method) {
+        Ok(f) => (Some(f), correlation, m.weight_sum, None),
+        Err(_) => (
+            None,
+            correlation,
+            m.weight_sum,
+            Some("the drivers are collinear (one is a linear combination of others)".into()),
+        ),
+    }
+}
+
+/// The report of one segment.
+pub fn segment_report(seg: &Segment, names: &[String], request: &Request) -> SegmentReport {
+    let p = names.len();
+    let nan = vec![f64::NAN; p];
+    let (fit_, correlation, weight_sum, note) = if seg.n < request.min_n.max(p as u64 + 2) {
+        let why = format!(
+            "{} rows, fewer than the {} needed",
+            seg.n,
+            request.min_n.max(p as u64 + 2)
+        );
+        (None, vec![f64::NAN; p], f64::NAN, Some(why))
+    } else {
+        fit_gram(&seg.gram, names, request.method)
+    };
+    let mut report = SegmentReport {
+        fit: fit_,
+        correlation,
+        weight_sum,
+        note,
+        low: nan.clone(),
+        high: nan,
+        r2_low: f64::NAN,
+        r2_high: f64::NAN,
+        replicates_used: 0,
+    };
+    if report.fit.is_none() || seg.replicates.is_empty() {
+        return report;
+    }
+    let fits: Vec<Fit> = seg
+        .replicates
+        .par_iter()
+        .filter_map(|g| fit_gram(g, names, request.method).0)
+        .collect();
+    report.replicates_used = fits.len();
+    let alpha = (1.0 - request.confidence) / 2.0;
+    let bounds = |mut values: Vec<f64>| -> (f64, f64) {
+        values.sort_by(f64::total_cmp);
+        (
+            quantile_sorted(&values, alpha),
+            quantile_sorted(&values, 1.0 - alpha),
+        )
+    };
+    for j in 0..p {
+        let (lo, hi) = bounds(fits.iter().map(|f| f.importance[j]).collect());
+        report.low[j] = lo;
+        report.high[j] = hi;
+    }
+    (report.r2_low, report.r2_high) = bounds(fits.iter().map(|f| f.r2).collect());
+    report
+}
+
+/// The result table: one row per (segment, driver), segments in key order. Columns: the key
+/// columns (named `key_names`), driver, importance, rescaled (% of R²), sign, coefficient
+/// (standardised, full model), correlation, ci_low, ci_high, r2, r2_low, r2_high, n, n_dropped,
+/// weight_sum, mc_error, replicates_used, note.
+pub fn report_batch(
+    state: &DriversState,
+    request: &Request,
+    driver_names: &[String],
+    key_names: &[String],
+) -> Result<RecordBatch> {
+    let p = state.p;
+    if driver_names.len() != p || key_names.len() != state.n_keys {
+        return Err(CoreError::InvalidArgument(
+            "driver and key names do not match the statistics".into(),
+        ));
+    }
+    if !(request.confidence > 0.0 && request.confidence < 1.0) {
+        return Err(CoreError::InvalidArgument(format!(
+            "confidence must be between 0 and 1, got {}",
+            request.confidence
+        )));
+    }
+    let keys: Vec<&[u8]> = state.segments.keys().map(Vec::as_slice).collect();
+    let reports: Vec<SegmentReport> = state
+        .segments
+        .values()
+        .map(|s| segment_report(s, driver_names, request))
+        .collect();
+    let segs: Vec<&Segment> = state.segments.values().collect();
+    let repeated: Vec<u32> = (0..keys.len() as u32)
+        .flat_map(|s| std::iter::repeat_n(s, p))
+        .collect();
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    let index = arrow_array::UInt32Array::from(repeated.clone());
+    for (name, column) in key_names.iter().zip(key_columns(&keys, state.n_keys)?) {
+        let taken = arrow_select::take::take(column.as_ref(), &index, None)?;
+        fields.push(Field::new(name, taken.data_type().clone(), true));
+        columns.push(taken);
+    }
+    let per_driver = |f: &dyn Fn(&SegmentReport, &Segment, usize) -> f64| -> Vec<f64> {
+        repeated
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| f(&reports[s as usize], segs[s as usize], i % p))
+            .collect()
+    };
+    let fitted = |r: &SegmentReport, g: &dyn Fn(&Fit) -> f64| r.fit.as_ref().map_or(f64::NAN, g);
+    let importance = per_driver(&|r, _, j| fitted(r, &|f| f.importance[j]));
+    let rescaled = per_driver(&|r, _, j| fitted(r, &|f| 100.0 * f.importance[j] / f.r2));
+    let coefficient = per_driver(&|r, _, j| fitted(r, &|f| f.coefficient[j]));
+    let sign: Vec<Option<i8>> = coefficient
+        .iter()
+        .map(|&c| (!c.is_nan()).then(|| c.signum() as i8 * (c != 0.0) as i8))
+        .collect();
+    let f64s: Vec<(&str, Vec<f64>)> = vec![
+        ("importance", importance),
+        ("rescaled", rescaled),
+        ("coefficient", coefficient),
+        ("correlation", per_driver(&|r, _, j| r.correlation[j])),
+        ("ci_low", per_driver(&|r, _, j| r.low[j])),
+        ("ci_high", per_driver(&|r, _, j| r.high[j])),
+        ("r2", per_driver(&|r, _, _| fitted(r, &|f| f.r2))),
+        ("r2_low", per_driver(&|r, _, _| r.r2_low)),
+        ("r2_high", per_driver(&|r, _, _| r.r2_high)),
+        ("weight_sum", per_driver(&|r, _, _| r.weight_sum)),
+        (
+            "mc_error",
+            per_driver(&|r, _, j| {
+                r.fit
+                    .as_ref()
+                    .and_then(|f| f.mc_error.as_ref())
+                    .map_or(f64::NAN, |e| e[j])
+            }),
+        ),
+    ];
+    let names: Vec<&str> = repeated
+        .iter()
+        .enumerate()
+        .map(|(i, _)| driver_names[i % p].as_str())
+        .collect();
+    fields.push(Field::new("driver", arrow_schema::DataType::Utf8, false));
+    columns.push(Arc::new(StringArray::from(names)));
+    let mut f64s = f64s.into_iter();
+    for (name, values) in f64s.by_ref().take(3) {
+        fields.push(Field::new(name, arrow_schema::DataType::Float64, true));
+        columns.push(Arc::new(Float64Array::from(values)));
+    }
+    fields.push(Field::new("sign", arrow_schema::DataType::Int8, true));
+    columns.push(Arc::new(Int8Array::from(sign)));
+    for (name, values) in f64s {
+        fields.push(Field::new(name, arrow_schema::DataType::Float64, true));
+        columns.push(Arc::new(Float64Array::from(values)));
+    }
+    let counts = |f: &dyn Fn(&SegmentReport, &Segment) -> u64| -> UInt64Array {
+        repeated
+            .iter()
+            .map(|&s| f(&reports[s as usize], segs[s as usize]))
+            .collect::<Vec<u64>>()
+            .into()
+    };
+    for (name, values) in [
+        ("n", counts(&|_, s| s.n)),
+        ("n_dropped", counts(&|_, s| s.dropped)),
+        ("replicates_used", counts(&|r, _| r.replicates_used as u64)),
+    ] {
+        fields.push(Field::new(name, arrow_schema::DataType::UInt64, false));
+        columns.push(Arc::new(values));
+    }
+    let notes: Vec<Option<&str>> = repeated
+        .iter()
+        .map(|&s| reports[s as usize].note.as_deref())
+        .collect();
+    fields.push(Field::new("note", arrow_schema::DataType::Utf8, true));
+    columns.push(Arc::new(StringArray::from(notes)));
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}

@@ -1,0 +1,69 @@
+"""Coverage of the drivers' percentile bootstrap intervals (Poisson replicates of the Gram
+matrix), with planted true importances: drivers ~ N(0, Σ), y = Xβ + ε, whose population
+correlation matrix gives the true relative weights and Shapley values (drivers_reference).
+The long runs (n = 200, 1,000, 10,000) are marked slow; their results are in
+docs/statistics.md."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import cxmetrics as cx
+import drivers_reference as ref
+
+SIGMA = np.array([[1.0, 0.4, 0.2], [0.4, 1.0, 0.3], [0.2, 0.3, 1.0]])
+BETA = np.array([0.5, 0.3, 0.15])
+NOISE_SD = 0.9
+
+
+def truth(method: str) -> np.ndarray:
+    var_y = BETA @ SIGMA @ BETA + NOISE_SD**2
+    cov = np.empty((4, 4))
+    cov[0, 0] = var_y
+    cov[0, 1:] = cov[1:, 0] = SIGMA @ BETA
+    cov[1:, 1:] = SIGMA
+    sd = np.sqrt(np.diag(cov))
+    rw, shap, _ = ref.population_importances(cov / np.outer(sd, sd))
+    return rw if method == "relative-weights" else shap
+
+
+def simulate(method: str, n: int, reps: int, n_resamples: int,
+             seed: int) -> tuple[np.ndarray, float]:
+    """Per-driver coverage of 95% intervals, and how often the estimated order is the true one."""
+    rng = np.random.default_rng(seed)
+    true = truth(method)
+    chol = np.linalg.cholesky(SIGMA)
+    hits = np.zeros(3)
+    ordered = 0
+    for r in range(reps):
+        x = rng.normal(size=(n, 3)) @ chol.T
+        y = x @ BETA + rng.normal(size=n) * NOISE_SD
+        table = pa.table({"y": y, "a": x[:, 0], "b": x[:, 1], "c": x[:, 2]})
+        res = cx.drivers(table, "y", ["a", "b", "c"], method=method,  # type: ignore[arg-type]
+                         n_resamples=n_resamples, seed=seed * 1000 + r)
+        low = np.array([row.ci_low for row in res])
+        high = np.array([row.ci_high for row in res])
+        hits += (low <= true) & (true <= high)
+        ordered += res.ranking() == ["a", "b", "c"]
+    return hits / reps, ordered / reps
+
+
+@pytest.mark.parametrize("method", ["relative-weights", "shapley"])
+def test_intervals_cover_near_the_nominal_level(method: str) -> None:
+    coverage, _ = simulate(method, n=1000, reps=120, n_resamples=200, seed=1)
+    # 120 intervals per driver: a 95% level gives 0.95 ± 0.02 (sd); allow ~2.5 sd.
+    assert np.all(coverage >= 0.89), coverage
+    assert np.all(coverage <= 1.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [200, 1000, 10_000])
+@pytest.mark.parametrize("method", ["relative-weights", "shapley"])
+def test_coverage_table(method: str, n: int) -> None:
+    # Fewer data sets at n = 10,000 keep the suite's time in check (each is 20x the work).
+    coverage, ordered = simulate(method, n=n, reps=200 if n > 1000 else 400, n_resamples=500,
+                                 seed=2)
+    print(f"\n{method} n={n}: coverage {np.round(coverage, 3)} ranking {ordered:.3f}")
+    assert np.all(coverage >= 0.90), coverage
