@@ -17,6 +17,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._adjust import adjust_pvalues
 from ._compare import compare
 from ._inputs import as_table
 from ._metrics import csat, mean_score, nps
@@ -44,21 +45,6 @@ class TopicImpact:
     n_with: int
     n_without: int
     significant: bool
-
-
-def _holm(p: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (monotone, capped at 1).
-
-    Private until the shared ``cx.adjust_pvalues`` lands; to be replaced by it.
-    """
-    m = len(p)
-    order = sorted(range(m), key=lambda i: p[i])
-    out = [0.0] * m
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[i]))
-        out[i] = running
-    return out
 
 
 def _flag(table: pa.Table, name: str) -> pa.ChunkedArray:
@@ -128,7 +114,7 @@ def topic_impact(
         diff = compare(with_, without, ci=ci, confidence=confidence, seed=seed)
         rows.append((topic, with_, without, diff))
     raw = [d.p_value for *_, d in rows]
-    adjusted = _holm(raw) if adjust == "holm" else [min(1.0, p * len(raw)) for p in raw]
+    adjusted = adjust_pvalues(raw, adjust).tolist() if raw else []
     return [
         TopicImpact(topic=t, with_topic=w.value, without_topic=wo.value,
                     difference=d.difference, ci_low=d.ci_low, ci_high=d.ci_high,

@@ -16,7 +16,6 @@ pub mod bootstrap;
 pub mod cancel;
 pub mod compare;
 pub mod composite;
-#[allow(missing_docs)] // drivers: public items being documented (see the module docs)
 pub mod drivers;
 pub mod error;
 pub mod estimate;

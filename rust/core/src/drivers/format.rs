@@ -10,13 +10,14 @@ use super::gram::{triangle, Gram};
 use super::segments::is_valid_key;
 use super::signed_sum::SignedSum;
 use super::state::{DriversState, Segment};
-use crate::state::format::crc32;
 use crate::error::{CoreError, Result};
+use crate::state::format::crc32;
 use crate::streams::{ReplicateStreams as Streams, MAX_REPLICATES};
 
 const MAGIC: &[u8; 5] = b"CXDRV";
 const VERSION: u16 = 1;
 
+/// The state as bytes, in the layout above.
 pub fn encode(state: &DriversState) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(MAGIC);
@@ -112,6 +113,7 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The state from [`encode`]'s bytes, checked; any fault is [`CoreError::CorruptState`].
 pub fn decode(bytes: &[u8]) -> Result<DriversState> {
     if bytes.len() < MAGIC.len() + 2 + 4 || &bytes[..MAGIC.len()] != MAGIC {
         return Err(corrupt("not a driver statistics state (bad magic)"));

@@ -7,7 +7,9 @@ use super::signed_sum::SignedSum;
 /// Σ w·c_i·c_j, each row's term rounded once as fl(fl(w·c_i)·c_j), the sum exact.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Gram {
+    /// Side of the matrix: p + 2.
     pub k: usize,
+    /// The upper-triangle entries, row by row ((i, j) for i ≤ j).
     pub sums: Vec<SignedSum>,
 }
 
@@ -30,6 +32,7 @@ pub fn row_terms(w: f64, c: &[f64], out: &mut [f64]) {
 }
 
 impl Gram {
+    /// The zero matrix of side `k`.
     pub fn new(k: usize) -> Self {
         Self {
             k,
@@ -45,6 +48,7 @@ impl Gram {
         }
     }
 
+    /// Adds another Gram matrix of the same side, exactly.
     pub fn merge(&mut self, other: &Gram) {
         for (s, o) in self.sums.iter_mut().zip(&other.sums) {
             s.merge(o);
@@ -71,6 +75,7 @@ impl Gram {
 /// Weighted moments of [y, x1..xp] from a Gram matrix.
 #[derive(Clone, Debug)]
 pub struct Moments {
+    /// Σw over the rows (the (0, 0) entry).
     pub weight_sum: f64,
     /// Correlation matrix of [y, x1..xp], row-major (p + 1)².
     pub correlation: Vec<f64>,

@@ -15,13 +15,18 @@ pub const EXACT_SHAPLEY_MAX: usize = 20;
 /// Stream id of the permutation draws of sampled Shapley ("shapley").
 const PERMUTATION_STREAM: u64 = 0x0073_6861_706c_6579;
 
+/// How R² is decomposed among the drivers.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Method {
+    /// Johnson's relative weights.
     RelativeWeights,
     /// Exact when p ≤ `exact_up_to`, else `permutations` random orders drawn from `seed`.
     Shapley {
+        /// Largest p computed exactly (over all subsets).
         exact_up_to: usize,
+        /// Random driver orders averaged above `exact_up_to` (at least 2 are used).
         permutations: usize,
+        /// Seed of the permutation draws.
         seed: u64,
     },
 }
@@ -29,7 +34,9 @@ pub enum Method {
 /// One model's decomposition.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fit {
+    /// R² of the full model.
     pub r2: f64,
+    /// Each driver's share of R²; the shares sum to `r2`.
     pub importance: Vec<f64>,
     /// Standardised coefficients of the full model.
     pub coefficient: Vec<f64>,

@@ -5,7 +5,7 @@
 //! ([`state`]); everything after works on those matrices, never on rows: correlations,
 //! Johnson's relative weights and Shapley/LMG ([`importance`], [`linalg`]), percentile
 //! intervals from the replicates ([`report`]). States merge exactly and persist as bytes
-//! ([`format`]), so batches, threads and cluster partitions give the same result.
+//! ([`mod@format`]), so batches, threads and cluster partitions give the same result.
 
 pub mod format;
 pub mod gram;

@@ -18,7 +18,9 @@ use crate::error::{CoreError, Result};
 /// Options of the report.
 #[derive(Clone, Debug)]
 pub struct Request {
+    /// How R² is decomposed.
     pub method: Method,
+    /// Coverage of the percentile intervals, in (0, 1).
     pub confidence: f64,
     /// Segments with fewer rows get no estimate (a note instead).
     pub min_n: u64,
@@ -28,13 +30,21 @@ pub struct Request {
 /// of R² (NaN when there are no replicates).
 #[derive(Clone, Debug)]
 pub struct SegmentReport {
+    /// The full model's decomposition; None when it cannot be fitted (see `note`).
     pub fit: Option<Fit>,
+    /// Each driver's weighted correlation with the outcome (NaN when there are too few rows).
     pub correlation: Vec<f64>,
+    /// Σw over the segment's rows (NaN when there are too few rows).
     pub weight_sum: f64,
+    /// Why there is no fit: too few rows, no variance, or collinear drivers.
     pub note: Option<String>,
+    /// Lower bound of each importance's percentile interval.
     pub low: Vec<f64>,
+    /// Upper bound of each importance's percentile interval.
     pub high: Vec<f64>,
+    /// Lower bound of R²'s percentile interval.
     pub r2_low: f64,
+    /// Upper bound of R²'s percentile interval.
     pub r2_high: f64,
     /// Replicates whose model could be fitted (the others are left out of the percentiles).
     pub replicates_used: usize,

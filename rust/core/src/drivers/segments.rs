@@ -25,7 +25,9 @@ const UTF8: u8 = 4;
 
 /// Per-row local segment ids and the encoded key of each local id.
 pub struct RowSegments {
+    /// The local segment id of each row.
     pub local: Vec<u32>,
+    /// The encoded key of each local id, indexed by id.
     pub keys: Vec<Vec<u8>>,
 }
 

@@ -22,8 +22,10 @@ pub const MAX_TERM: f64 = 19_342_813_113_834_066_795_298_816.0; // 2^84
 pub struct SignedSum([u64; 4]);
 
 impl SignedSum {
+    /// The empty sum.
     pub const ZERO: SignedSum = SignedSum([0; 4]);
 
+    /// The sum with these limbs (as from [`SignedSum::limbs`]).
     pub fn from_limbs(limbs: [u64; 4]) -> Self {
         Self(limbs)
     }

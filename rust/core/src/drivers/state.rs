@@ -1,7 +1,7 @@
 //! The mergeable state of a driver analysis: per segment, the exact Gram matrix of the rows
 //! used, their count, the rows dropped for a missing value, and B Poisson-bootstrap replicate
 //! Gram matrices drawn during the pass (each row counted m ~ Poisson(1) times in each, from the
-//! project's seeded replicate streams, [`crate::replicates`]).
+//! project's seeded replicate streams, [`crate::streams`]).
 //!
 //! One pass over Arrow columns: values are checked and converted, rows are grouped by segment,
 //! and blocks of [`BLOCK_ROWS`] rows are accumulated in parallel (rayon), each block drawing its
@@ -37,11 +37,14 @@ pub struct Segment {
     pub n: u64,
     /// Rows dropped because the outcome or a driver was missing (null or NaN).
     pub dropped: u64,
+    /// Gram matrix of the rows used.
     pub gram: Gram,
+    /// One Gram matrix per bootstrap replicate, each row counted m ~ Poisson(1) times.
     pub replicates: Vec<Gram>,
 }
 
 impl Segment {
+    /// An empty segment: a zero Gram matrix of side `k` and `replicates` zero replicates.
     pub fn new(k: usize, replicates: usize) -> Self {
         Self {
             n: 0,
@@ -51,6 +54,7 @@ impl Segment {
         }
     }
 
+    /// Adds another segment's rows (same k and number of replicates), exactly.
     pub fn merge(&mut self, other: &Segment) {
         self.n += other.n;
         self.dropped += other.dropped;
@@ -63,9 +67,13 @@ impl Segment {
 
 /// One batch's columns: outcome, p drivers, an optional weight and the segment key columns.
 pub struct Columns<'a> {
+    /// The outcome y (numeric).
     pub outcome: &'a ArrayRef,
+    /// The p driver columns x1..xp (numeric).
     pub drivers: &'a [ArrayRef],
+    /// Row weights, given exactly when the analysis is weighted.
     pub weight: Option<&'a ArrayRef>,
+    /// The segment key columns (none: one segment).
     pub keys: &'a [ArrayRef],
 }
 
@@ -73,15 +81,20 @@ pub struct Columns<'a> {
 /// `Role::Score`, driver j is `Role::Key(j)`, segment key i is `Role::Key(p + i)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DriversState {
+    /// Number of drivers (1 to 64).
     pub p: usize,
+    /// Number of segment key columns.
     pub n_keys: usize,
+    /// Whether every batch has a weight column.
     pub weighted: bool,
+    /// The replicate streams; None: no bootstrap replicates.
     pub streams: Option<Streams>,
     /// Segments by encoded key (see [`super::segments`]).
     pub segments: BTreeMap<Vec<u8>, Segment>,
 }
 
 impl DriversState {
+    /// An empty state; refuses p = 0 or p > 64.
     pub fn new(p: usize, n_keys: usize, weighted: bool, streams: Option<Streams>) -> Result<Self> {
         if p == 0 {
             return Err(CoreError::InvalidArgument(
@@ -107,6 +120,7 @@ impl DriversState {
         self.p + 2
     }
 
+    /// B, the number of bootstrap replicates (0 without streams).
     pub fn replicates(&self) -> usize {
         self.streams.as_ref().map_or(0, |s| s.replicates)
     }

@@ -169,7 +169,11 @@ impl Definition {
         };
         spec?;
         // Column names become Arrow field names, which cross the C data interface as C strings.
-        let named = self.score.iter().chain(self.by.iter().flatten()).chain(self.weight.iter());
+        let named = self
+            .score
+            .iter()
+            .chain(self.by.iter().flatten())
+            .chain(self.weight.iter());
         if let Some(name) = named.into_iter().find(|n| n.contains('\0')) {
             return bad(format!("column name {name:?} contains a NUL character"));
         }
