@@ -361,3 +361,19 @@ def test_keys_outside_pythons_date_range_are_a_typed_error() -> None:
     with pytest.raises(cx.UnsupportedTypeError, match="cast the key column"):
         # Results keep keys as Arrow; they become Python values when a segment is asked for.
         list(cx.nps([10, 0], by=keys))
+
+
+def test_to_pandas_without_pandas_names_the_extra() -> None:
+    # A fresh interpreter where importing pandas fails, as on an install without the extra.
+    code = (
+        "import sys; sys.modules['pandas'] = None\n"
+        "import cxmetrics as cx\n"
+        "res = cx.nps([10, 0, 9], by=['a', 'b', 'a'])\n"
+        "try:\n"
+        "    res.to_pandas()\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert "pip install 'cxmetrics[pandas]'" in out.stdout

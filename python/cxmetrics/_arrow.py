@@ -8,10 +8,12 @@ contiguous numeric arrays, one vectorised pass for booleans and NumPy strings.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["from_numpy", "repeat"]
+__all__ = ["from_numpy", "repeat", "to_pandas", "to_polars"]
 
 _NUMPY = {pa.int64(): np.int64, pa.uint64(): np.uint64, pa.float64(): np.float64}
 
@@ -72,3 +74,21 @@ def repeat(value: object, n: int, type_: pa.DataType) -> pa.Array:
         return pa.Array.from_buffers(type_, n, [None, pa.py_buffer(bits)])
     values = np.full(n, value, dtype=_NUMPY[type_])
     return pa.Array.from_buffers(type_, n, [None, pa.py_buffer(values)])
+
+
+def to_pandas(table: pa.Table) -> Any:
+    """``table`` as a pandas DataFrame, or an ImportError saying which extra to install."""
+    try:
+        import pandas  # noqa: F401  (pyarrow's own error would not name the extra)
+    except ImportError as exc:
+        raise ImportError("to_pandas() needs pandas: pip install 'cxmetrics[pandas]'") from exc
+    return table.to_pandas()
+
+
+def to_polars(table: pa.Table) -> Any:
+    """``table`` as a polars DataFrame, or an ImportError saying which extra to install."""
+    try:
+        import polars as pl
+    except ImportError as exc:
+        raise ImportError("to_polars() needs polars: pip install 'cxmetrics[polars]'") from exc
+    return pl.from_arrow(table)

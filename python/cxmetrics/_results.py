@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._arrow import from_numpy, repeat
+from ._arrow import from_numpy, repeat, to_pandas, to_polars
 from ._definition import MetricDef
 from .scale import Scale
 
@@ -307,16 +307,13 @@ class SegmentedResult:
 
     def to_pandas(self, **options: bool) -> pandas.DataFrame:
         """As :meth:`to_arrow`, converted to pandas (needs the ``pandas`` extra)."""
-        frame: pandas.DataFrame = self.to_arrow(**options).to_pandas()
+        frame: pandas.DataFrame = to_pandas(self.to_arrow(**options))
         return frame
 
     def to_polars(self, **options: bool) -> polars.DataFrame:
         """As :meth:`to_arrow`, converted to polars (needs the ``polars`` extra)."""
-        try:
-            import polars as pl
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("to_polars() needs polars: pip install 'cxmetrics[polars]'") from exc
-        return pl.from_arrow(self.to_arrow(**options))  # type: ignore[return-value]
+        frame: polars.DataFrame = to_polars(self.to_arrow(**options))
+        return frame
 
     def __repr__(self) -> str:
         lines = [f"SegmentedResult(by={list(self.by)}, segments={len(self)})"]

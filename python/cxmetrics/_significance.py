@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from ._adjust import adjust_pvalues, describe, method_name
+from ._arrow import to_pandas, to_polars
 from ._compare import Alternative, CompareMethod, Comparison, compare
 from ._engine import fresh_seed
 from ._results import MetricResult, SegmentedResult
@@ -119,15 +120,11 @@ class SignificanceResult:
 
     def to_pandas(self) -> Any:
         """As :meth:`to_arrow`, converted to pandas (needs the ``pandas`` extra)."""
-        return self.to_arrow().to_pandas()
+        return to_pandas(self.to_arrow())
 
     def to_polars(self) -> Any:
         """As :meth:`to_arrow`, converted to polars (needs the ``polars`` extra)."""
-        try:
-            import polars as pl
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("to_polars() needs polars: pip install 'cxmetrics[polars]'") from exc
-        return pl.from_arrow(self.to_arrow())
+        return to_polars(self.to_arrow())
 
     def __repr__(self) -> str:
         lines = [f"SignificanceResult({self.family})"]

@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import _engine, _inputs
+from ._arrow import to_pandas, to_polars
 from ._compare import CompareMethod, compare, difference
 from ._definitions import definition_of
 from ._periods import Every, check_every, period_column, period_label, period_range
@@ -155,15 +156,11 @@ class TrendResult:
 
     def to_pandas(self) -> Any:
         """As :meth:`to_arrow`, converted to pandas (needs the ``pandas`` extra)."""
-        return self.to_arrow().to_pandas()
+        return to_pandas(self.to_arrow())
 
     def to_polars(self) -> Any:
         """As :meth:`to_arrow`, converted to polars (needs the ``polars`` extra)."""
-        try:
-            import polars as pl
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("to_polars() needs polars: pip install 'cxmetrics[polars]'") from exc
-        return pl.from_arrow(self.to_arrow())
+        return to_polars(self.to_arrow())
 
     def plot(self, ax: Any = None, **options: Any) -> Any:
         """A line with its interval band per segment, significant changes marked (needs the
