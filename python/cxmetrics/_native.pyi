@@ -11,14 +11,21 @@ __all__ = [
     "MAX_RESAMPLES",
     "ON_INVALID",
     "Aggregation",
+    "DriverStats",
     "Metric",
     "__version__",
+    "accumulator_from_bytes",
+    "accumulator_from_legacy",
+    "accumulator_to_bytes",
+    "check_mergeable",
     "check_options",
     "check_seed",
     "compare",
     "composite_estimate",
+    "estimate_groups",
     "margin_of_error",
     "sample_size",
+    "split_legacy_accumulator",
 ]
 
 __version__: str
@@ -189,9 +196,9 @@ class DriverStats:
     """Per-segment exact Gram matrices of [1, outcome, drivers...] and Poisson-bootstrap
     replicates of them (key driver analysis)."""
 
-    def __init__(self, n_drivers: int, n_keys: int, weighted: bool,
-                 replicates: int | None = None, seed: int | None = None,
-                 stream: int = 0) -> None: ...
+    def __new__(cls, n_drivers: int, n_keys: int, weighted: bool,
+                replicates: int | None = None, seed: int | None = None,
+                stream: int = 0) -> DriverStats: ...
     @property
     def n_drivers(self) -> int: ...
     @property

@@ -21,7 +21,7 @@ use arrow_schema::DataType;
 use pyo3_arrow::input::AnyArray;
 use pyo3_arrow::PyRecordBatch;
 
-use crate::errors::{run_detached, to_py_err, unsupported, Names};
+use crate::errors::{run_detached, run_detached_sized, to_py_err, unsupported, Names};
 use crate::metric::Metric;
 use crate::options::{interval_request, Bootstrap, Ci, Confidence, OnInvalid, Resamples, Seed};
 
@@ -186,7 +186,9 @@ impl Aggregation {
             keys: key_chunks,
             weight,
         };
-        run_detached(py, &names, || {
+        let rows: u64 = columns.score.iter().map(|c| c.len() as u64).sum();
+        let replicates = self.locked().replicates() as u64;
+        run_detached_sized(py, &names, rows.saturating_mul(1 + replicates), || {
             let started = std::time::Instant::now();
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
@@ -321,7 +323,11 @@ impl Aggregation {
         let spec = metric.spec.clone();
         let state = self.snapshot();
         let cells_state = weight_cells.map(|c| c.snapshot());
-        run_detached(py, &Names::default(), || {
+        // Analytic intervals cost a few operations per segment; resampling can take long.
+        let resampled = request.bootstrap.is_some() || request.bayes.is_some();
+        let segments = state.aggregator().map_or(1, |a| a.tallies().segments()) as u64;
+        let units = if resampled { u64::MAX } else { segments };
+        run_detached_sized(py, &Names::default(), units, || {
             estimate_state(&spec, &state, cells_state.as_ref(), key_names, request)
         })
     }

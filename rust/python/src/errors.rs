@@ -184,6 +184,37 @@ pub fn run_detached<T: Send>(
     if let Some(interrupt) = signal {
         return Err(interrupt);
     }
+    finish(py, names, &watch, outcome)
+}
+
+/// Work up to this many units (rows passed over, counting each replicate) runs on the calling
+/// thread: it ends well inside the second Ctrl-C may take, and handing it to a watched worker
+/// thread would cost more than the work itself on a request-sized call.
+pub const INLINE_WORK: u64 = 2_000_000;
+
+/// As [`run_detached`] for work of a known size: up to [`INLINE_WORK`] units it runs on this
+/// thread (still without the GIL, still refused if a cancellation overlapped it).
+pub fn run_detached_sized<T: Send>(
+    py: Python<'_>,
+    names: &Names,
+    units: u64,
+    work: impl FnOnce() -> Result<T, CoreError> + Send,
+) -> PyResult<T> {
+    if units > INLINE_WORK {
+        return run_detached(py, names, work);
+    }
+    let watch = cancel::Watch::start();
+    let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(work)));
+    finish(py, names, &watch, outcome)
+}
+
+/// The Python result of finished work.
+fn finish<T>(
+    py: Python<'_>,
+    names: &Names,
+    watch: &cancel::Watch,
+    outcome: Outcome<T>,
+) -> PyResult<T> {
     if watch.interrupted() {
         // Another thread's Ctrl-C cancelled shared kernels while this ran: its result may be
         // incomplete, so it is refused rather than returned.
