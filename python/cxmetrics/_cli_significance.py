@@ -50,7 +50,7 @@ def add_significance_command(commands: Any, metrics: tuple[str, ...],
 def run_significance(args: argparse.Namespace) -> str:
     import cxmetrics as cx
 
-    from ._definitions import definition_of
+    from ._registry import definition_of
     from .cli import CliError
 
     if args.sample == bool(args.file):

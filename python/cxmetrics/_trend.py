@@ -15,7 +15,7 @@ import pyarrow as pa
 from . import _engine, _inputs
 from ._arrow import to_pandas, to_polars
 from ._compare import CompareMethod, compare, difference
-from ._definitions import definition_of
+from ._registry import definition_of
 from ._periods import Every, check_every, period_column, period_label, period_range
 from ._results import MetricResult
 from ._unions import check_min_n, estimate_unions, set_statuses, status_of
