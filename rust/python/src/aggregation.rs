@@ -21,7 +21,7 @@ use arrow_schema::DataType;
 use pyo3_arrow::input::AnyArray;
 use pyo3_arrow::PyRecordBatch;
 
-use crate::errors::{run_detached, run_detached_sized, to_py_err, unsupported, Names};
+use crate::errors::{run_detached_sized, to_py_err, unsupported, Names};
 use crate::metric::Metric;
 use crate::options::{interval_request, Bootstrap, Ci, Confidence, OnInvalid, Resamples, Seed};
 
@@ -68,6 +68,15 @@ impl Aggregation {
             state: Mutex::new(state),
             rows: Mutex::new(0),
         }
+    }
+
+    /// Numbers the state holds (segments × scale points × (1 + replicates)): the size of a
+    /// merge, encode or copy, to decide whether it runs inline (see `run_detached_sized`).
+    pub(crate) fn work_units(&self) -> u64 {
+        let state = self.locked();
+        let segments = state.aggregator().map_or(0, |a| a.tallies().segments()) as u64;
+        let points = state.scale().points() as u64;
+        segments * points * (1 + state.replicates() as u64)
     }
 
     pub(crate) fn snapshot(&self) -> State {
@@ -129,7 +138,7 @@ impl Aggregation {
     /// A copy whose replicates draw from stream `stream` (only before the first update).
     fn with_stream(&self, py: Python<'_>, stream: u64) -> PyResult<Aggregation> {
         let state = self.snapshot();
-        let out = run_detached(py, &Names::default(), || state.with_stream(stream))?;
+        let out = run_detached_sized(py, &Names::default(), 0, || state.with_stream(stream))?;
         Ok(Aggregation::from_state(out))
     }
 
@@ -204,7 +213,8 @@ impl Aggregation {
         // Both states are read in place (no copies of the inputs). Locks are taken only with
         // the GIL released (a thread waiting for the GIL must not hold them), in address order
         // (so concurrent a.merged(b) and b.merged(a) cannot deadlock).
-        let state = run_detached(py, &Names::default(), || {
+        let units = self.work_units() + other.work_units();
+        let state = run_detached_sized(py, &Names::default(), units, || {
             if std::ptr::eq(self, other) {
                 let mine = self.locked();
                 return mine.merge(&mine);
@@ -231,14 +241,19 @@ impl Aggregation {
 
     /// The versioned, checksummed binary form of the state.
     fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = run_detached(py, &Names::default(), || state::encode(&self.locked()))?;
+        let units = self.work_units();
+        let bytes = run_detached_sized(py, &Names::default(), units, || {
+            state::encode(&self.locked())
+        })?;
         Ok(PyBytes::new(py, &bytes))
     }
 
     #[staticmethod]
     fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Aggregation> {
         let owned = data.to_vec();
-        let state = run_detached(py, &Names::default(), || state::decode(&owned))?;
+        // Eight bytes per count or sum: a size comparable to the other states' work units.
+        let units = (owned.len() / 8) as u64;
+        let state = run_detached_sized(py, &Names::default(), units, || state::decode(&owned))?;
         Ok(Aggregation::from_state(state))
     }
 

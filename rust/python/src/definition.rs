@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString};
 
 use crate::aggregation::Aggregation;
-use crate::errors::{run_detached, to_py_err, Names};
+use crate::errors::{run_detached_sized, to_py_err, Names};
 
 /// Reads the facade's definition dict. `Err` names what is wrong (the caller decides whether
 /// that is a bad argument or corrupt bytes).
@@ -295,7 +295,8 @@ pub fn accumulator_to_bytes<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let definition = from_py(definition).map_err(|m| argument(py, m))?;
     let state = aggregation.map(Aggregation::snapshot);
-    let bytes = run_detached(py, &Names::default(), || {
+    let units = aggregation.map_or(0, Aggregation::work_units);
+    let bytes = run_detached_sized(py, &Names::default(), units, || {
         encode_accumulator(&definition, state.as_ref())
     })?;
     Ok(PyBytes::new(py, &bytes))
@@ -306,7 +307,10 @@ pub fn accumulator_to_bytes<'py>(
 #[pyfunction]
 pub fn accumulator_from_bytes<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Decoded<'py>> {
     let owned = data.to_vec();
-    let (definition, state) = run_detached(py, &Names::default(), || decode_accumulator(&owned))?;
+    // Eight bytes per count or sum (see `Aggregation::work_units`).
+    let units = (owned.len() / 8) as u64;
+    let (definition, state) =
+        run_detached_sized(py, &Names::default(), units, || decode_accumulator(&owned))?;
     let definition = definition.map(|d| to_py(py, &d)).transpose()?;
     Ok((definition, state.map(Aggregation::from_state)))
 }
@@ -336,7 +340,10 @@ pub fn accumulator_from_legacy<'py>(
     let state = if owned.is_empty() {
         None
     } else {
-        Some(run_detached(py, &Names::default(), || decode(&owned))?)
+        let units = (owned.len() / 8) as u64;
+        Some(run_detached_sized(py, &Names::default(), units, || {
+            decode(&owned)
+        })?)
     };
     definition
         .check_state(state.as_ref())
