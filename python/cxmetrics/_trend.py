@@ -15,8 +15,8 @@ import pyarrow as pa
 from . import _engine, _inputs
 from ._arrow import to_pandas, to_polars
 from ._compare import CompareMethod, compare, difference
-from ._registry import definition_of
 from ._periods import Every, check_every, period_column, period_label, period_range
+from ._registry import definition_of
 from ._results import MetricResult
 from ._unions import check_min_n, estimate_unions, set_statuses, status_of
 from .errors import ArgumentError, ColumnError
