@@ -8,6 +8,7 @@ contiguous numeric arrays, one vectorised pass for booleans and NumPy strings.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -20,20 +21,28 @@ _NUMPY = {pa.int64(): np.int64, pa.uint64(): np.uint64, pa.float64(): np.float64
 
 def from_numpy(values: np.ndarray) -> pa.Array | None:
     """A 1-D NumPy array as Arrow, or None for dtypes left to ``pa.array`` (objects, dates)."""
-    kind = values.dtype.kind
+    dtype = values.dtype
+    kind = dtype.kind
     n = len(values)
-    if kind in "iuf" and values.dtype.byteorder in "=|" and values.dtype.itemsize <= 8:
-        if values.dtype == np.float16:
+    if kind in "iuf" and dtype.byteorder in "=|" and dtype.itemsize <= 8:
+        arrow_type = _arrow_type(dtype)
+        if arrow_type is None:
             return None
-        values = np.ascontiguousarray(values)
-        return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), n,
-                                     [None, pa.py_buffer(values)])
+        if not values.flags.c_contiguous:
+            values = np.ascontiguousarray(values)
+        return pa.Array.from_buffers(arrow_type, n, [None, pa.py_buffer(values)])
     if kind == "b":
         bits = np.packbits(values.view(np.uint8), bitorder="little")
         return pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(bits)])
     if kind == "U":
         return _strings(values)
     return None
+
+
+@functools.lru_cache(maxsize=32)
+def _arrow_type(dtype: np.dtype[Any]) -> pa.DataType | None:
+    """The Arrow type of a native-order numeric dtype (None for float16, left to pa.array)."""
+    return None if dtype == np.float16 else pa.from_numpy_dtype(dtype)
 
 
 def _strings(values: np.ndarray) -> pa.Array:

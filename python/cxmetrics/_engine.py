@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import warnings
 from dataclasses import dataclass
 from typing import Literal
 
-from . import _native
-from ._definition import MetricDef, mean, net, share
+from . import _definition, _native
+from ._definition import MetricDef, mean, share
 from ._inputs import Columns, resolve_columns
 from ._results import (
     MetricResult,
@@ -19,6 +20,7 @@ from ._results import (
     result_rows,
 )
 from .errors import MostlyDroppedWarning
+from .scale import Scale
 
 __all__ = [
     "BootstrapMethod", "CiMethod", "MetricDef", "OnInvalid", "compute", "internal_key_names",
@@ -28,6 +30,23 @@ __all__ = [
 CiMethod = Literal["wald", "adjusted-wald", "score", "wilson", "t", "bootstrap", "bayes"]
 BootstrapMethod = Literal["percentile", "basic", "bca"]
 OnInvalid = Literal["raise", "drop"]
+
+@functools.lru_cache(maxsize=256)
+def _net(name: str, scale: Scale, positive: tuple[int, int], negative: tuple[int, int],
+         bucket_names: tuple[str, str, str]) -> MetricDef:
+    return _definition.net(name, scale, positive, negative, bucket_names)
+
+
+def net(name: str, scale: Scale, positive: tuple[int, int], negative: tuple[int, int],
+        bucket_names: tuple[str, str, str]) -> MetricDef:
+    """A net-score definition, built and checked once per distinct rule (every ``cx.nps`` call
+    asks for the same one). Arguments that do not hash (lists) are built each time; equal
+    arguments give equal definitions (bounds are ints: 9.0 and 9 are the same rule)."""
+    try:
+        return _net(name, scale, positive, negative, bucket_names)
+    except TypeError:
+        return _definition.net(name, scale, positive, negative, bucket_names)
+
 
 def check_options(ci: str | None, confidence: float, on_invalid: str, bootstrap: str,
                   n_resamples: int) -> None:
@@ -131,19 +150,21 @@ def results_from(metric: MetricDef, agg: _native.Aggregation, key_names: tuple[s
     aggregation keeps changing after ``result()``), else ``agg`` itself (a one-shot call's)."""
     # The core names the key columns as the result will (no rename afterwards).
     names = public_key_names(metric, key_names)
+    # The overall row comes back as a dict and the segments as the core's batch, imported
+    # into pyarrow only when read: a request-sized call pays for no export it does not use.
+    output = "segments" if segmented else "overall"
     if ci in ("bootstrap", "bayes"):
         check_options(ci, confidence, "raise", bootstrap, n_resamples)
         # No seed means fresh entropy; the seed used is recorded so the result can be rebuilt.
         used_seed = fresh_seed() if seed is None else check_seed(seed)
         name = f"bootstrap-{bootstrap}" if ci == "bootstrap" else "bayes"
         method = _Method(name, float(confidence), n_resamples, used_seed)
-        segments, overall = agg.estimate_rows(metric.native, names, segmented, ci,
-                                              float(confidence), bootstrap, n_resamples,
-                                              used_seed, weight_cells)
+        segments, overall = agg.estimate(metric.native, names, ci, float(confidence), bootstrap,
+                                         n_resamples, used_seed, weight_cells, output=output)
     else:
         method = _Method(ci, float(confidence))
-        segments, overall = agg.estimate_rows(metric.native, names, segmented, ci,
-                                              float(confidence))
+        segments, overall = agg.estimate(metric.native, names, ci, float(confidence),
+                                         output=output)
     result = result_rows(metric, segments, overall, key_names, segmented=segmented,
                          method=method.name, confidence=method.confidence,
                          n_resamples=method.n_resamples, seed=method.seed,

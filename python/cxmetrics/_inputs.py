@@ -37,6 +37,8 @@ def _module_of(obj: object) -> str:
 
 def as_table(data: object) -> pa.Table | None:
     """The table behind ``data``, or None when ``data`` is a single column."""
+    if isinstance(data, np.ndarray | pa.Array | pa.ChunkedArray):
+        return None  # the common one-column inputs, told apart first
     if isinstance(data, pa.Table):
         return data
     if isinstance(data, pa.RecordBatch):
@@ -56,8 +58,6 @@ def as_table(data: object) -> pa.Table | None:
     ):
         # A pyarrow.dataset.Dataset: scanned batch by batch into one table.
         return pa.Table.from_batches(data.to_batches(), schema=data.schema)  # type: ignore[attr-defined]
-    if isinstance(data, pa.Array | pa.ChunkedArray | np.ndarray):
-        return None
     if hasattr(data, "__arrow_c_stream__") and not hasattr(data, "__arrow_c_array__"):
         # A generic stream: a table when its schema is a struct of columns.
         try:

@@ -1,8 +1,10 @@
 """Type stubs for the Rust extension (rust/python)."""
 
-from typing import Any, final
+from typing import Any, Literal, final, overload
 
 import pyarrow as pa
+
+from cxmetrics._results import ArrowBatch
 
 __all__ = [
     "BOOTSTRAP_METHODS",
@@ -90,6 +92,7 @@ class Aggregation:
         weight_name: str | None,
     ) -> None:
         """Adds rows (Arrow arrays or streams); all-or-nothing; releases the GIL."""
+    @overload
     def estimate(
         self,
         metric: Metric,
@@ -100,6 +103,7 @@ class Aggregation:
         n_resamples: int = 10_000,
         seed: int = 0,
         weight_cells: Aggregation | None = None,
+        output: Literal["batches"] = "batches",
     ) -> tuple[pa.RecordBatch, pa.RecordBatch]:
         """Per-segment and overall estimates as record batches (keys, statistics, counts, note).
 
@@ -107,21 +111,53 @@ class Aggregation:
         streams derived from ``seed`` and each segment's key; weighted data need
         ``weight_cells``, an unweighted aggregation of the same rows keyed by (keys..., weight),
         unless the aggregation keeps replicates (then they are the bootstrap distribution).
+
+        ``output="segments"``: the segments as the core's own batch (pyarrow imports it through
+        ``__arrow_c_array__``) and the overall row as a dict; ``output="overall"``: None and the
+        overall row as a dict.
         """
-    def estimate_rows(
+    @overload
+    def estimate(
         self,
         metric: Metric,
         key_names: list[str],
-        segmented: bool,
         ci: str | None,
         confidence: float,
         bootstrap: str = "bca",
         n_resamples: int = 10_000,
         seed: int = 0,
         weight_cells: Aggregation | None = None,
-    ) -> tuple[pa.RecordBatch | None, dict[str, Any]]:
-        """As :meth:`estimate` for a one-shot call: the per-segment batch only when
-        ``segmented``, and the overall row as a dict of Python values."""
+        *,
+        output: Literal["segments"],
+    ) -> tuple[ArrowBatch, dict[str, Any]]: ...
+    @overload
+    def estimate(
+        self,
+        metric: Metric,
+        key_names: list[str],
+        ci: str | None,
+        confidence: float,
+        bootstrap: str = "bca",
+        n_resamples: int = 10_000,
+        seed: int = 0,
+        weight_cells: Aggregation | None = None,
+        *,
+        output: Literal["overall"],
+    ) -> tuple[None, dict[str, Any]]: ...
+    @overload
+    def estimate(
+        self,
+        metric: Metric,
+        key_names: list[str],
+        ci: str | None,
+        confidence: float,
+        bootstrap: str = "bca",
+        n_resamples: int = 10_000,
+        seed: int = 0,
+        weight_cells: Aggregation | None = None,
+        *,
+        output: str,
+    ) -> tuple[ArrowBatch | None, dict[str, Any]]: ...
     def merged(self, other: Aggregation) -> Aggregation:
         """A new aggregation with both inputs' tallies; an empty one is the identity."""
     def copy(self) -> Aggregation: ...

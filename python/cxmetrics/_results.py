@@ -8,12 +8,15 @@ million Arrow rows, not a million Python objects.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import os
+import random
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +37,18 @@ __all__ = [
 ]
 
 Key = tuple[Any, ...]
+
+
+class ArrowBatch(Protocol):
+    """A record batch from the core that pyarrow imports through the PyCapsule interface."""
+
+    @property
+    def num_rows(self) -> int: ...
+    def __arrow_c_array__(self, requested_schema: object = None) -> tuple[object, object]: ...
+
+
+# Stands in for a deferred ``segments`` table while the dataclass is constructed.
+_NOT_YET: Any = object()
 
 # The statistics of one segment as the core names them, in the order they leave it.
 _FLOATS = ("value", "se", "ci_low", "ci_high")
@@ -143,6 +158,28 @@ class SegmentedResult:
     segments: pa.Table = field(repr=False)
     key_columns: tuple[str, ...] = ()
 
+    @classmethod
+    def _deferred(cls, by: tuple[str, ...], overall: MetricResult, batch: ArrowBatch,
+                  key_columns: tuple[str, ...]) -> SegmentedResult:
+        """A result whose ``segments`` table is imported from the core's ``batch`` on first
+        use: a request-sized call that only reads ``overall`` (or nothing) pays for no Arrow
+        export. Everything that reads ``segments`` (iteration, lookup, ``to_arrow``, pickling,
+        equality, ``asdict``) imports it once, the same table an eager result holds."""
+        result = cls(by, overall, _NOT_YET, key_columns)
+        object.__delattr__(result, "segments")  # __getattr__ now imports it on first use
+        object.__setattr__(result, "_batch", batch)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for attributes the instance lacks: the deferred ``segments``.
+        batch = self.__dict__.get("_batch") if name == "segments" else None
+        if batch is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        table = pa.Table.from_batches([pa.record_batch(batch)])
+        object.__setattr__(self, "segments", table)
+        object.__delattr__(self, "_batch")
+        return table
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuilt from the fields: the lazily built key index is not part of the state. The
         # tallies behind the rows travel as the core's bytes (plain data), if there are any.
@@ -179,7 +216,8 @@ class SegmentedResult:
     __hash__ = None  # type: ignore[assignment]
 
     def __len__(self) -> int:
-        return int(self.segments.num_rows)
+        batch = self.__dict__.get("_batch")
+        return int(self.segments.num_rows if batch is None else batch.num_rows)
 
     def __iter__(self) -> Iterator[MetricResult]:
         table = self.segments
@@ -409,14 +447,15 @@ def internal_key_names(key_names: Sequence[str]) -> list[str]:
     return [f"__cx_key_{i}" for i in range(len(key_names))]
 
 
-def result_rows(metric: MetricDef, segments: pa.RecordBatch | None,
+def result_rows(metric: MetricDef, segments: pa.RecordBatch | ArrowBatch | None,
                 overall: pa.RecordBatch | Mapping[str, Any], key_names: tuple[str, ...], *,
                 segmented: bool, method: str | None, confidence: float,
                 n_resamples: int | None, seed: int | None,
                 weighted: bool, origin: int | None = None) -> MetricResult | SegmentedResult:
-    """Typed results from the core's per-segment batch and its overall row (a one-row batch,
-    or that row already as a dict). ``origin`` marks results of one call (a fresh token when
-    None)."""
+    """Typed results from the core's per-segment batch (a pyarrow batch, or the core's own,
+    imported on first use; its key columns then have their public names) and its overall row
+    (a one-row batch, or that row already as a dict). ``origin`` marks results of one call (a
+    fresh token when None)."""
     row = overall if isinstance(overall, Mapping) else overall.to_pylist()[0]
     total = _overall(metric, row, method=method, confidence=float(confidence),
                      n_resamples=n_resamples, seed=seed, weighted=weighted,
@@ -424,6 +463,10 @@ def result_rows(metric: MetricDef, segments: pa.RecordBatch | None,
     if not segmented:
         return total
     assert segments is not None
+    if not isinstance(segments, pa.RecordBatch):
+        # The core's own batch, asked for with the public key names (no rename to do).
+        return SegmentedResult._deferred(tuple(key_names), total, segments,
+                                         tuple(public_key_names(metric, key_names)))
     table, key_columns = _segment_table(metric, segments, key_names)
     return SegmentedResult(tuple(key_names), total, table, key_columns)
 
@@ -470,7 +513,14 @@ def rows_of(metric: MetricDef, batch: pa.RecordBatch, *, method: str | None,
 def new_origin() -> int:
     """A token for the results of one call: random, so results made in different processes
     (and pickled back) never share one by accident."""
-    return secrets.randbits(63)
+    return _TOKENS.getrandbits(63)
+
+
+# Tokens need uniqueness, not secrecy: a generator seeded from the OS (a tenth of the cost of a
+# getrandom call per result), seeded afresh in a forked child so that parent and child differ.
+_TOKENS = random.Random(secrets.randbits(128))
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _TOKENS.seed(secrets.randbits(128)))
 
 
 def _rebuild_segmented(by: tuple[str, ...], overall: MetricResult, segments: pa.Table,
@@ -486,9 +536,14 @@ def _rebuild_segmented(by: tuple[str, ...], overall: MetricResult, segments: pa.
 def public_key_names(metric: MetricDef, key_names: Sequence[str]) -> list[str]:
     """The key columns' names in results: the user's, with a "_segment" suffix for a key named
     like another column of the result (a key named "n" or "value" must not shadow the count)."""
-    taken = _EXPORT_NAMES | set(metric.bucket_names) | {
-        f"bucket_{b}" for b in range(len(metric.bucket_names))}
+    taken = _taken_names(metric.bucket_names)
     return [f"{name}_segment" if name in taken else name for name in key_names]
+
+
+@functools.lru_cache(maxsize=64)
+def _taken_names(bucket_names: tuple[str, ...]) -> frozenset[str]:
+    """Column names of a result besides its keys (the same few sets on every call)."""
+    return _EXPORT_NAMES | set(bucket_names) | {f"bucket_{b}" for b in range(len(bucket_names))}
 
 
 def _segment_table(metric: MetricDef, batch: pa.RecordBatch,

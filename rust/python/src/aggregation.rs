@@ -21,14 +21,14 @@ use arrow_schema::DataType;
 use pyo3_arrow::input::AnyArray;
 use pyo3_arrow::PyRecordBatch;
 
-use crate::errors::{run_detached_sized, to_py_err, unsupported, Names};
+use crate::errors::{run_detached_sized, to_py_err, unsupported, Names, UNSIZED};
 use crate::metric::Metric;
 use crate::options::{interval_request, Bootstrap, Ci, Confidence, OnInvalid, Resamples, Seed};
 
 /// The chunks of an Arrow array or stream, and its declared type (which a stream of zero
 /// chunks still has). Import runs under `catch_unwind`: arrow-rs asserts on buffers it cannot
 /// use (e.g. misaligned ones), and that must become an error, not a panic in Python.
-fn chunks(
+pub(crate) fn chunks(
     py: Python<'_>,
     obj: &Bound<'_, PyAny>,
     role: &str,
@@ -257,13 +257,17 @@ impl Aggregation {
         Ok(Aggregation::from_state(state))
     }
 
-    /// Estimates per segment and overall, as two pyarrow RecordBatches. `ci="bootstrap"` uses
-    /// `bootstrap` ("percentile", "basic", "bca"), `n_resamples` and `seed`.
+    /// Estimates per segment and overall. `ci="bootstrap"` uses `bootstrap` ("percentile",
+    /// "basic", "bca"), `n_resamples` and `seed`.
     ///
     /// A weighted bootstrap needs `weight_cells`: an unweighted aggregation of the same rows
     /// with the weight column as one more (last) key.
-    #[pyo3(signature = (metric, key_names, ci, confidence, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0), weight_cells=None),
-           text_signature = "($self, metric, key_names, ci, confidence, bootstrap='bca', n_resamples=10000, seed=0, weight_cells=None)")]
+    ///
+    /// `output` says what comes back (see [`Output`]): two pyarrow batches by default; a
+    /// one-shot call takes the overall row as a dict and the segments as a native batch that
+    /// Python hands to pyarrow only when they are read.
+    #[pyo3(signature = (metric, key_names, ci, confidence, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0), weight_cells=None, output=Output::Batches),
+           text_signature = "($self, metric, key_names, ci, confidence, bootstrap='bca', n_resamples=10000, seed=0, weight_cells=None, output='batches')")]
     #[allow(clippy::too_many_arguments)]
     fn estimate<'py>(
         &self,
@@ -276,7 +280,8 @@ impl Aggregation {
         n_resamples: Resamples,
         seed: Seed,
         weight_cells: Option<&Aggregation>,
-    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        output: Output,
+    ) -> PyResult<(Option<Bound<'py, PyAny>>, Bound<'py, PyAny>)> {
         let Estimates { segments, overall } = self.estimates(
             py,
             metric,
@@ -284,44 +289,44 @@ impl Aggregation {
             interval_request(ci, confidence, bootstrap, n_resamples, seed),
             weight_cells,
         )?;
-        Ok((
-            PyRecordBatch::new(segments).into_pyarrow(py)?,
-            PyRecordBatch::new(overall).into_pyarrow(py)?,
-        ))
+        Ok(match output {
+            Output::Batches => (
+                Some(PyRecordBatch::new(segments).into_pyarrow(py)?),
+                PyRecordBatch::new(overall).into_pyarrow(py)?,
+            ),
+            Output::Segments => (
+                Some(Bound::new(py, PyRecordBatch::new(segments))?.into_any()),
+                first_row(py, &overall)?.into_any(),
+            ),
+            Output::Overall => (None, first_row(py, &overall)?.into_any()),
+        })
     }
+}
 
-    /// As `estimate`, for a one-shot call: the per-segment batch only when `segmented`, and the
-    /// overall row as a dict of Python values (a request-sized call pays for no Arrow export it
-    /// does not use).
-    #[pyo3(signature = (metric, key_names, segmented, ci, confidence, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0), weight_cells=None),
-           text_signature = "($self, metric, key_names, segmented, ci, confidence, bootstrap='bca', n_resamples=10000, seed=0, weight_cells=None)")]
-    #[allow(clippy::too_many_arguments)]
-    fn estimate_rows<'py>(
-        &self,
-        py: Python<'py>,
-        metric: &Metric,
-        key_names: Vec<String>,
-        segmented: bool,
-        ci: Ci,
-        confidence: Confidence,
-        bootstrap: Bootstrap,
-        n_resamples: Resamples,
-        seed: Seed,
-        weight_cells: Option<&Aggregation>,
-    ) -> PyResult<(Option<Bound<'py, PyAny>>, Bound<'py, PyDict>)> {
-        let Estimates { segments, overall } = self.estimates(
-            py,
-            metric,
-            &key_names,
-            interval_request(ci, confidence, bootstrap, n_resamples, seed),
-            weight_cells,
-        )?;
-        let segments = if segmented {
-            Some(PyRecordBatch::new(segments).into_pyarrow(py)?)
-        } else {
-            None
-        };
-        Ok((segments, first_row(py, &overall)?))
+/// What `estimate` returns.
+#[derive(Clone, Copy)]
+enum Output {
+    /// `(segments, overall)` as pyarrow RecordBatches.
+    Batches,
+    /// `(segments, overall row)`: the segments as a native batch that exports itself through
+    /// `__arrow_c_array__` (no pyarrow call until it is read), the overall row as a dict.
+    Segments,
+    /// `(None, overall row)`: an unsegmented one-shot call.
+    Overall,
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Output {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        match &*obj.extract::<std::borrow::Cow<'_, str>>()? {
+            "batches" => Ok(Output::Batches),
+            "segments" => Ok(Output::Segments),
+            "overall" => Ok(Output::Overall),
+            other => Err(crate::errors::argument(format!(
+                "output must be 'batches', 'segments' or 'overall', got {other:?}"
+            ))),
+        }
     }
 }
 
@@ -341,7 +346,7 @@ impl Aggregation {
         // Analytic intervals cost a few operations per segment; resampling can take long.
         let resampled = request.bootstrap.is_some() || request.bayes.is_some();
         let segments = state.aggregator().map_or(1, |a| a.tallies().segments()) as u64;
-        let units = if resampled { u64::MAX } else { segments };
+        let units = if resampled { UNSIZED } else { segments };
         run_detached_sized(py, &Names::default(), units, || {
             estimate_state(&spec, &state, cells_state.as_ref(), key_names, request)
         })

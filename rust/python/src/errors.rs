@@ -170,42 +170,45 @@ pub fn to_py_err(py: Python<'_>, err: CoreError, names: &Names) -> PyErr {
     }
 }
 
-/// Runs `work` without the GIL on a worker thread and turns a panic into an error instead of
-/// letting it unwind into Python. Meanwhile the calling thread looks for signals every
-/// [`SIGNAL_POLL`]: on Ctrl-C it cancels the work (see `cxmetrics_core::cancel`), waits for the
-/// worker to stop and raises the `KeyboardInterrupt`.
-pub fn run_detached<T: Send>(
-    py: Python<'_>,
-    names: &Names,
-    work: impl FnOnce() -> Result<T, CoreError> + Send,
-) -> PyResult<T> {
-    let watch = cancel::Watch::start();
-    let (outcome, signal) = py.detach(|| watched(work));
-    if let Some(interrupt) = signal {
-        return Err(interrupt);
-    }
-    finish(py, names, &watch, outcome)
-}
-
 /// Work up to this many units (rows passed over, counting each replicate) runs on the calling
 /// thread: it ends well inside the second Ctrl-C may take, and handing it to a watched worker
 /// thread would cost more than the work itself on a request-sized call.
 pub const INLINE_WORK: u64 = 2_000_000;
 
-/// As [`run_detached`] for work of a known size: up to [`INLINE_WORK`] units it runs on this
-/// thread (still without the GIL, still refused if a cancellation overlapped it).
+/// The size of work that cannot be told in advance: always watched.
+pub const UNSIZED: u64 = u64::MAX;
+
+/// Runs `work` without the GIL and turns a panic into an error instead of letting it unwind
+/// into Python. Work of more than [`INLINE_WORK`] `units` runs on a worker thread while the
+/// calling thread looks for signals every [`SIGNAL_POLL`]: on Ctrl-C it cancels the work (see
+/// `cxmetrics_core::cancel`), waits for the worker to stop and raises the `KeyboardInterrupt`.
+/// Smaller work runs on this thread. Either way a result is refused if another thread's
+/// cancellation overlapped it.
 pub fn run_detached_sized<T: Send>(
     py: Python<'_>,
     names: &Names,
     units: u64,
     work: impl FnOnce() -> Result<T, CoreError> + Send,
 ) -> PyResult<T> {
-    if units > INLINE_WORK {
-        return run_detached(py, names, work);
-    }
     let watch = cancel::Watch::start();
-    let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(work)));
+    let (outcome, signal) = if units > INLINE_WORK {
+        py.detach(|| watched(work))
+    } else {
+        (py.detach(|| catch_unwind(AssertUnwindSafe(work))), None)
+    };
+    if let Some(interrupt) = signal {
+        return Err(interrupt);
+    }
     finish(py, names, &watch, outcome)
+}
+
+/// [`run_detached_sized`] for work of unknown size ([`UNSIZED`]).
+pub fn run_detached<T: Send>(
+    py: Python<'_>,
+    names: &Names,
+    work: impl FnOnce() -> Result<T, CoreError> + Send,
+) -> PyResult<T> {
+    run_detached_sized(py, names, UNSIZED, work)
 }
 
 /// The Python result of finished work.
