@@ -35,11 +35,18 @@ $(VENV)/.dev: $(VENV)/.tools pyproject.toml
 report: $(VENV)/.built
 	$(BIN)/cxmetrics report --sample
 
-# One abi3 wheel (CPython >= 3.10) with a manylinux tag, checked by maturin's auditwheel pass,
-# into dist/. tests/test_wheel.py builds the same wheel and installs it without Rust.
-wheel: $(VENV)/.tools
-	$(BIN)/maturin build --release --compatibility manylinux_2_34 --auditwheel check \
-		--interpreter $(BIN)/python --out dist
+# zig (the `ziglang` package from PyPI) links the wheel against glibc 2.17 symbols, for the
+# manylinux2014 tag; only `make wheel` installs it.
+$(VENV)/.zig: $(VENV)/.tools
+	$(BIN)/python -m pip install --progress-bar off ziglang
+	touch $@
+
+# One abi3 wheel (CPython >= 3.10) tagged manylinux2014 (glibc >= 2.17), checked by maturin's
+# auditwheel pass, into dist/. maturin finds zig as `python3 -m ziglang`, hence the venv first
+# on PATH. tests/test_wheel.py builds the same wheel and installs it without Rust.
+wheel: $(VENV)/.zig
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/maturin build --release --zig \
+		--compatibility manylinux2014 --auditwheel check --interpreter $(BIN)/python --out dist
 
 test: check-rust check-python pytest bench-check
 

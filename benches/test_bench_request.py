@@ -14,21 +14,24 @@ pyarrow on first use, so ``request_by`` alone would not show what reading a resu
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
+
+import cxmetrics as cx
 from floors import REQUEST_FLOORS, REQUEST_TARGET_SECONDS
 from interleave import measure_rounds
 
-import cxmetrics as cx
-
 ROWS = 100
 Z95 = 1.959963984540054
-# Calls per engine per round: a round lasts a few milliseconds, long against the clock's
-# resolution and short against a burst of load.
-CALLS = 200
+# Each engine's batch of calls in a round lasts about this long: far above the clock's
+# resolution, and well inside one scheduler time slice, so that on a loaded machine most rounds
+# run unpreempted on both sides (a long batch would be preempted more often than a short one,
+# which biases the ratio against the slower engine).
+BATCH_S = 300e-6
 
 
 def _numpy_nps(scores: np.ndarray) -> tuple[float, float, float, float, int]:
@@ -97,26 +100,37 @@ def test_request(scenario: str, request_rows: tuple[np.ndarray, np.ndarray],
     }
     peer = (lambda: _numpy_nps(scores)) if scenario == "request" else (
         lambda: _numpy_nps_by(scores, keys))
-    calls = {"cxmetrics": _repeated(one[scenario]), "numpy": _repeated(peer)}
-    for call in calls.values():
-        call()  # warm caches and the allocator
+    batches = {"cxmetrics": _batch(one[scenario]), "numpy": _batch(peer)}
+    calls = {name: batch[0] for name, batch in batches.items()}
     kept: dict[str, list[float]] = {name: [] for name in calls}
 
     def measure() -> None:
-        times = measure_rounds(calls, min_rounds=15, max_rounds=60, budget_s=3.0)
+        times = measure_rounds(calls, min_rounds=200, max_rounds=3000, budget_s=3.0)
         for name, samples in times.items():
-            kept[name].extend(t / CALLS for t in samples)
+            kept[name].extend(t / batches[name][1] for t in samples)
         record_rounds(scenario, kept)
 
     measure()
     register_rerun(scenario, measure)
 
 
-def _repeated(call: Callable[[], object]) -> Callable[[], None]:
+def _batch(call: Callable[[], object]) -> tuple[Callable[[], None], int]:
+    """``call`` repeated to last about ``BATCH_S``, and how many calls that is."""
+    for _ in range(50):
+        call()  # warm caches and the allocator
+    once = min(_seconds(call) for _ in range(20))
+    count = max(1, round(BATCH_S / max(once, 1e-7)))
+
     def run() -> None:
-        for _ in range(CALLS):
+        for _ in range(count):
             call()
-    return run
+    return run, count
+
+
+def _seconds(call: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
 
 
 @pytest.mark.parametrize("scenario", sorted(REQUEST_FLOORS))

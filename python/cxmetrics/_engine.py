@@ -8,6 +8,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Literal
 
+import pyarrow as pa
+
 from . import _definition, _native
 from ._definition import MetricDef, mean, share
 from ._inputs import Columns, resolve_columns
@@ -59,15 +61,21 @@ def aggregate(metric: MetricDef, columns: Columns, on_invalid: str) -> _native.A
     agg = _native.Aggregation(metric.scale.low, metric.scale.high, len(columns.keys),
                               columns.weight is not None)
     agg.update(
-        columns.score,
-        list(columns.keys),
-        columns.weight,
+        _single(columns.score),
+        [_single(k) for k in columns.keys],
+        None if columns.weight is None else _single(columns.weight),
         on_invalid,
         columns.score_name,
         list(columns.key_names),
         columns.weight_name,
     )
     return agg
+
+
+def _single(column: pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """A one-chunk column as its array: the core imports an array (``__arrow_c_array__``) for
+    less than a stream, which counts on a request-sized call."""
+    return column.chunk(0) if column.num_chunks == 1 else column
 
 
 def compute(

@@ -227,5 +227,7 @@ def _looks_like_column(obj: object) -> bool:
 
 def _column_name(obj: object, default: str) -> str:
     """A Series' own name where it has one, else the role."""
+    if isinstance(obj, np.ndarray | list):
+        return default  # nameless, and looking for a name would raise and catch inside
     name = getattr(obj, "name", None)
     return name if isinstance(name, str) and name else default

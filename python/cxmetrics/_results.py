@@ -172,12 +172,17 @@ class SegmentedResult:
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for attributes the instance lacks: the deferred ``segments``.
-        batch = self.__dict__.get("_batch") if name == "segments" else None
+        state = self.__dict__
+        batch = state.get("_batch") if name == "segments" else None
         if batch is None:
+            if name == "segments" and "segments" in state:
+                return state["segments"]  # another thread imported it meanwhile
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         table = pa.Table.from_batches([pa.record_batch(batch)])
-        object.__setattr__(self, "segments", table)
-        object.__delattr__(self, "_batch")
+        # Threads reading at once all get the first import; the table is in place before the
+        # batch goes, so a reader never finds neither.
+        table = state.setdefault("segments", table)
+        state.pop("_batch", None)
         return table
 
     def __reduce__(self) -> tuple[Any, ...]:

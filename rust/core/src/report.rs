@@ -152,6 +152,9 @@ fn with_bootstrap(spec: &MetricSpec, mut est: Estimate, boot: &BootstrapInterval
     est
 }
 
+/// Up to this many segments with analytic intervals are estimated on the calling thread.
+const SEQUENTIAL_ANALYTIC_SEGMENTS: usize = 1024;
+
 /// One row per segment of `tallies` (see [`segment_batch`] for the layout).
 /// `streams[s]` is segment `s`'s bootstrap stream id (see `aggregator::Grouped`).
 pub fn estimate_batch(
@@ -163,11 +166,20 @@ pub fn estimate_batch(
     request: &IntervalRequest,
 ) -> Result<RecordBatch> {
     let segments = tallies.segments();
-    // Segments are independent; bootstrap ones are worth spreading over threads.
-    let results: Vec<(Estimate, Option<&'static str>)> = (0..segments)
-        .into_par_iter()
-        .map(|s| segment_estimate(spec, tallies, s, streams[s], request))
-        .collect::<Result<_>>()?;
+    // Segments are independent: resampled ones are worth spreading over threads. An analytic
+    // interval costs a few operations, less than handing work to the pool (a caller outside it
+    // sleeps until a worker has run it, which on a loaded machine can take milliseconds).
+    let resampled = request.bootstrap.is_some() || request.bayes.is_some();
+    let estimate = |s: usize| segment_estimate(spec, tallies, s, streams[s], request);
+    let results: Vec<(Estimate, Option<&'static str>)> =
+        if resampled || segments > SEQUENTIAL_ANALYTIC_SEGMENTS {
+            (0..segments)
+                .into_par_iter()
+                .map(estimate)
+                .collect::<Result<_>>()?
+        } else {
+            (0..segments).map(estimate).collect::<Result<_>>()?
+        };
     let n_buckets = spec.buckets(&vec![0; tallies.points()]).len();
     let per_segment: Vec<Vec<u64>> = (0..segments)
         .map(|s| spec.buckets(tallies.counts(s)))

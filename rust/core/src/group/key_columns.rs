@@ -273,20 +273,20 @@ where
     T::Native: Into<i64>,
 {
     const BLOCK: usize = 1 << 16;
+    let fold = |block: &[T::Native]| {
+        block.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &v| {
+            let v: i64 = v.into();
+            (lo.min(v), hi.max(v))
+        })
+    };
+    if a.null_count() == 0 && a.len() <= BLOCK {
+        return fold(a.values()); // one block: the pool would cost more than the work
+    }
     if a.null_count() == 0 {
-        return a
-            .values()
-            .par_chunks(BLOCK)
-            .map(|block| {
-                block.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &v| {
-                    let v: i64 = v.into();
-                    (lo.min(v), hi.max(v))
-                })
-            })
-            .reduce(
-                || (i64::MAX, i64::MIN),
-                |(a, b), (c, d)| (a.min(c), b.max(d)),
-            );
+        return a.values().par_chunks(BLOCK).map(fold).reduce(
+            || (i64::MAX, i64::MIN),
+            |(a, b), (c, d)| (a.min(c), b.max(d)),
+        );
     }
     (0..a.len())
         .filter(|&i| a.is_valid(i))

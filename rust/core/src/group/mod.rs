@@ -349,12 +349,19 @@ fn mixed_radix_ids(per_key: &[KeyColumnIds<'_>], cards: &[usize], len: usize) ->
     let mut ids = vec![0u32; len];
     for (key, &card) in per_key.iter().zip(cards) {
         let card = card as u32;
-        ids.par_chunks_mut(BLOCK)
-            .enumerate()
-            .for_each(|(b, block)| {
-                let start = b * BLOCK;
-                key.ids.with(FoldKey { block, start, card });
+        let fold = |(b, block): (usize, &mut [u32])| {
+            key.ids.with(FoldKey {
+                block,
+                start: b * BLOCK,
+                card,
             });
+        };
+        if len <= BLOCK {
+            // One block: the pool would cost more than the work.
+            ids.chunks_mut(BLOCK).enumerate().for_each(fold);
+        } else {
+            ids.par_chunks_mut(BLOCK).enumerate().for_each(fold);
+        }
     }
     ids
 }

@@ -101,7 +101,9 @@ pub(crate) fn check_weights(weight: &ArrayRef) -> Result<(ArrayRef, BadWeights, 
     let w = wide.as_primitive::<Float64Type>();
     // In range: zero or 2^-38..2^32, so that weight sums are exact (see `exact_sum`).
     let bad = |i: usize| w.is_null(i) || !weight_in_range(w.value(i));
-    let (count, range) = if w.null_count() == 0 {
+    let (count, range) = if w.null_count() == 0 && w.len() <= MIN_ROWS_PER_TASK {
+        WeightRange::scan(w.values()) // one piece: the pool would cost more than the work
+    } else if w.null_count() == 0 {
         // Large chunks are scanned in parallel pieces (the merge is order-free).
         w.values()
             .par_chunks(MIN_ROWS_PER_TASK)
