@@ -18,7 +18,7 @@ from ._compare import CompareMethod, compare, difference
 from ._periods import Every, check_every, period_column, period_label, period_range
 from ._registry import definition_of
 from ._results import MetricResult
-from ._unions import check_min_n, estimate_unions, set_statuses, status_of
+from ._unions import UnionOrigin, check_min_n, estimate_unions, set_statuses, status_of
 from .errors import ArgumentError, ColumnError
 
 __all__ = ["TrendResult", "TrendRow", "trend"]
@@ -84,10 +84,49 @@ class TrendTallies:
     row_members: list[list[int]]
     period_members: list[list[int]]
 
-    def rest_of(self, row: int, period: int) -> list[int]:
-        """Every other segment's tallies in the same period (or window)."""
-        own = set(self.row_members[row])
-        return [g for g in self.period_members[period] if g not in own]
+
+class TrendOrigin(UnionOrigin):
+    """The origin of one trend's results. Two of them share respondents when their windows share
+    a period and they are one segment, or one of them is the overall series (which holds every
+    segment): labels are ``(*segment, period)``, the overall's ``(period,)``."""
+
+    position: dict[dt.date, int]
+    window: int
+    n_by: int
+
+    def overlap(self, a: tuple[Any, ...], b: tuple[Any, ...]) -> str | None:
+        if not (a and b and a[-1] in self.position and b[-1] in self.position):
+            return None
+        gap = abs(self.position[a[-1]] - self.position[b[-1]])
+        if gap >= self.window:
+            return None
+        overall_a, overall_b = self.n_by > 0 and len(a) == 1, self.n_by > 0 and len(b) == 1
+        if a == b:
+            return ("a and b are the same row of one trend (the same respondents twice); a "
+                    "comparison needs two independent groups")
+        if overall_a or overall_b:
+            part = b if overall_a else a
+            return (f"{_key_text(part)} is part of the trend's overall series in "
+                    f"{'that period' if self.window == 1 else 'overlapping windows'}, so the "
+                    "two samples overlap and the test would be invalid; test each segment "
+                    "against the rest of its period instead: cx.significance(trend, "
+                    "against='rest')")
+        if a[:-1] == b[:-1]:
+            return (f"the windows of {_key_text(a)} and {_key_text(b)} share periods, so the "
+                    "two samples overlap; compare windows that do not overlap (the change "
+                    "column compares each window with the one just before it)")
+        return None
+
+
+def _key_text(key: tuple[Any, ...]) -> str:
+    return " / ".join(str(k) for k in key)
+
+
+def _origin(periods: list[dt.date], window: int, n_by: int) -> TrendOrigin:
+    origin = TrendOrigin(next(_engine._ORIGINS))
+    origin.position = {p: t for t, p in enumerate(periods)}
+    origin.window, origin.n_by = window, n_by
+    return origin
 
 
 class TrendResult:
@@ -286,7 +325,7 @@ def trend(
     estimates = estimate_unions(agg, definition, [window_members(s, t) for s, t in series],
                                 labels, ci=ci, confidence=float(confidence),
                                 bootstrap=bootstrap, n_resamples=n_resamples, seed=used_seed,
-                                origin=next(_engine._ORIGINS))
+                                origin=_origin(periods, k, len(by_names)))
     set_statuses(estimates, [_status(e, min_n, partial=t < k - 1)
                              for e, (_, t) in zip(estimates, series, strict=True)])
     by_position = {key: e for key, e in zip(series, estimates, strict=True)}
