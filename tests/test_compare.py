@@ -179,7 +179,8 @@ def test_pooled_test_sees_groups_that_each_answer_alike() -> None:
     # pooled variance is that of 5 promoters and 3 detractors together.
     c = cx.compare(nps_counts(5, 0, 0), nps_counts(0, 0, 3))
     z, p = ref.pooled_test(np.full(5, 100.0), None, np.full(3, -100.0), None, bessel=False)
-    assert c.z == pytest.approx(z, rel=1e-12) and 0 < c.p_value < 0.01
+    assert c.z == pytest.approx(z, rel=1e-12) and c.p_value == pytest.approx(p, rel=1e-9)
+    assert 0 < c.p_value < 0.01
     assert cx.compare(nps_counts(5, 0, 0), nps_counts(0, 0, 3), test="wald").se == 0
     with pytest.raises(cx.ArgumentError, match="test"):
         cx.compare(nps_counts(5, 0, 0), nps_counts(0, 0, 3), test="t")  # type: ignore[arg-type]

@@ -117,14 +117,12 @@ def compare(
         ci,
         float(level),
         test,
+        alternative,
         bootstrap,
         n_resamples,
         used_seed or 0,
         _stream(a, b) if ci == "bootstrap" else 0,
     )
-    if alternative != "two-sided" and not math.isnan(z):
-        # One-sided p from the same z: P(Z ≥ z) for a > b, P(Z ≤ z) for a < b.
-        p = 0.5 * math.erfc((z if alternative == "greater" else -z) / math.sqrt(2))
     return Comparison(
         metric=a.metric,
         difference=value,

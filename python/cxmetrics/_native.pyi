@@ -141,12 +141,14 @@ def compare(
     method: str,
     confidence: float,
     test: str = "pooled",
+    alternative: str = "two-sided",
     bootstrap: str = "bca",
     n_resamples: int = 10_000,
     seed: int = 0,
     stream: int = 0,
 ) -> tuple[float, float, float, float, float, float, str | None]:
-    """a − b: (value, se, low, high, z, p_value, note); ``test`` is "pooled" or "wald".
+    """a − b: (value, se, low, high, z, p_value, note); ``test`` is "pooled" or "wald",
+    ``alternative`` "two-sided", "greater" or "less".
 
     Each side is (counts per scale point, value, se, effective n, weighted).
     """

@@ -31,6 +31,17 @@ pub enum TestMethod {
     Wald,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which differences the test's p-value counts as evidence.
+pub enum Alternative {
+    /// a ≠ b: P(|Z| ≥ |z|).
+    TwoSided,
+    /// a > b: P(Z ≥ z).
+    Greater,
+    /// a < b: P(Z ≤ z).
+    Less,
+}
+
 /// One group's summary as a result reports it: per-point row counts, value, se, Kish's n.
 pub struct Side<'a> {
     /// Row counts per scale point.
@@ -58,20 +69,22 @@ pub struct Difference {
     pub high: f64,
     /// The z statistic of "no difference" (of the requested [`TestMethod`]).
     pub z: f64,
-    /// Its two-sided p-value.
+    /// Its p-value (two-sided, or one-sided as asked).
     pub p_value: f64,
     /// Why the interval is degenerate or not the requested method, if it is.
     pub note: Option<&'static str>,
 }
 
-/// Compares two groups on `spec`: a − b with its interval (`method`) and the test of no
-/// difference (`test`); `stream` seeds a bootstrap.
+/// Compares two groups on `spec`: a − b with its interval (`method`, always two-sided) and the
+/// test of no difference (`test`, against `alternative`); `stream` seeds a bootstrap.
+#[allow(clippy::too_many_arguments)]
 pub fn compare(
     spec: &MetricSpec,
     a: &Side<'_>,
     b: &Side<'_>,
     method: DiffMethod,
     test: TestMethod,
+    alternative: Alternative,
     confidence: f64,
     stream: u64,
 ) -> Result<Difference> {
@@ -85,11 +98,12 @@ pub fn compare(
         TestMethod::Wald => value / se,
         TestMethod::Pooled => value / pooled_se(spec, a, b),
     };
-    let p_value = if z.is_nan() {
-        f64::NAN
-    } else {
-        // Φ(−|z|) rather than 1 − Φ(|z|): no cancellation for tiny p-values.
-        2.0 * normal_cdf(-z.abs())
+    // Φ(−|z|) rather than 1 − Φ(|z|): no cancellation for tiny p-values.
+    let p_value = match alternative {
+        _ if z.is_nan() => f64::NAN,
+        Alternative::TwoSided => 2.0 * normal_cdf(-z.abs()),
+        Alternative::Greater => normal_cdf(-z),
+        Alternative::Less => normal_cdf(z),
     };
     let mut out = Difference {
         value,
@@ -132,7 +146,8 @@ pub fn compare(
     // say so rather than leave a p below 1 − confidence beside an interval holding 0.
     let rejects = out.p_value < 1.0 - confidence;
     let excludes = out.low > 0.0 || out.high < 0.0;
-    if out.note.is_none() && !out.p_value.is_nan() && !out.low.is_nan() && rejects != excludes {
+    let comparable = alternative == Alternative::TwoSided && !out.p_value.is_nan();
+    if out.note.is_none() && comparable && !out.low.is_nan() && rejects != excludes {
         out.note = Some(match test {
             TestMethod::Pooled => {
                 "borderline: the test of no difference and the interval disagree about 0 at \
@@ -254,6 +269,7 @@ mod tests {
             &side(cb, 60.0, 80.0),
             DiffMethod::Newcombe,
             TestMethod::Pooled,
+            Alternative::TwoSided,
             0.95,
             0,
         )

@@ -3,7 +3,7 @@
 //! only.
 
 use cxmetrics_core::bootstrap::{BootstrapMethod, BootstrapSpec};
-use cxmetrics_core::compare::{compare as compare_sides, DiffMethod, Side, TestMethod};
+use cxmetrics_core::compare::{compare as compare_sides, Alternative, DiffMethod, Side, TestMethod};
 use cxmetrics_core::estimate;
 use cxmetrics_core::streams;
 use cxmetrics_core::unions::estimate_complements as complements;
@@ -31,10 +31,11 @@ fn as_side(s: &SideArgs) -> Side<'_> {
     }
 }
 
-/// a − b: (value, se, low, high, z, p_value, note); `test` is "pooled" or "wald".
+/// a − b: (value, se, low, high, z, p_value, note); `test` is "pooled" or "wald",
+/// `alternative` "two-sided", "greater" or "less".
 #[pyfunction]
-#[pyo3(signature = (metric, a, b, method, confidence, test="pooled", bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0), stream=0),
-       text_signature = "(metric, a, b, method, confidence, test='pooled', bootstrap='bca', n_resamples=10000, seed=0, stream=0)")]
+#[pyo3(signature = (metric, a, b, method, confidence, test="pooled", alternative="two-sided", bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0), stream=0),
+       text_signature = "(metric, a, b, method, confidence, test='pooled', alternative='two-sided', bootstrap='bca', n_resamples=10000, seed=0, stream=0)")]
 #[allow(clippy::too_many_arguments)]
 pub fn compare(
     py: Python<'_>,
@@ -44,6 +45,7 @@ pub fn compare(
     method: CompareMethod,
     confidence: Confidence,
     test: &str,
+    alternative: &str,
     bootstrap: Bootstrap,
     n_resamples: Resamples,
     seed: Seed,
@@ -69,6 +71,16 @@ pub fn compare(
             )))
         }
     };
+    let alternative = match alternative {
+        "two-sided" => Alternative::TwoSided,
+        "greater" => Alternative::Greater,
+        "less" => Alternative::Less,
+        other => {
+            return Err(argument(format!(
+                "alternative must be 'two-sided', 'greater' or 'less', got {other:?}"
+            )))
+        }
+    };
     for side in [&a, &b] {
         if side.0.len() != spec.scale.points() {
             return Err(argument(
@@ -83,6 +95,7 @@ pub fn compare(
             &as_side(&b),
             method,
             test,
+            alternative,
             confidence.0,
             stream,
         )?;
