@@ -193,7 +193,13 @@ fn moments(spec: &MetricSpec, side: &Side<'_>) -> Option<(f64, f64, f64)> {
         return None;
     }
     if side.weighted {
-        let v = side.se * side.se * if matches!(spec.kind, Kind::Mean) { n - 1.0 } else { n };
+        let v = side.se
+            * side.se
+            * if matches!(spec.kind, Kind::Mean) {
+                n - 1.0
+            } else {
+                n
+            };
         return Some((side.value, v + side.value * side.value, n));
     }
     let reduced = spec.reduced_counts(side.counts);
@@ -276,7 +282,7 @@ mod tests {
         .unwrap();
         assert!((d.value - 20.0).abs() < 1e-12);
         // The score test of two proportions: 0.2 / √(p̄(1 − p̄)(1/70 + 1/80)), p̄ = 104/150.
-        let pooled = 104.0 / 150.0;
+        let pooled: f64 = 104.0 / 150.0;
         let z = 0.2 / (pooled * (1.0 - pooled) * (1.0 / 70.0 + 1.0 / 80.0)).sqrt();
         assert!((d.z - z).abs() < 1e-12, "{} vs {z}", d.z);
         assert!((d.low - 5.24).abs() < 0.01, "{}", d.low);

@@ -90,7 +90,11 @@ pub fn estimate_complements(
         let stride = k + 2;
         let mut own = totals.raw_counts()[u * stride..(u + 1) * stride].to_vec();
         let (tw, tw2) = totals.raw_weight_sums();
-        let cells = if tallies.weighted() { u * k..(u + 1) * k } else { 0..0 };
+        let cells = if tallies.weighted() {
+            u * k..(u + 1) * k
+        } else {
+            0..0
+        };
         let mut own_w = tw[cells.clone()].to_vec();
         let mut own_w2 = tw2[cells].to_vec();
         let block = k * reps;
@@ -177,4 +181,20 @@ fn estimate_groups(
     let streams: Vec<u64> = ids.iter().map(|g| key_stream(&g.to_le_bytes())).collect();
     let keys: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from(ids))];
     estimate_batch(spec, out, &streams, &keys, &["group".to_string()], request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subtraction_borrows_across_limbs() {
+        let a = ExactSum::from_limbs([0, 1, 0, 1]);
+        let b = ExactSum::from_limbs([1, 0, 0, 0]);
+        assert_eq!(subtract(&a, &b).limbs(), [u64::MAX, 0, 0, 1]);
+        let mut c = subtract(&a, &b);
+        assert!(c.merge(&b));
+        assert_eq!(c, a);
+        assert!(subtract(&a, &a).is_zero());
+    }
 }

@@ -3,7 +3,9 @@
 //! only.
 
 use cxmetrics_core::bootstrap::{BootstrapMethod, BootstrapSpec};
-use cxmetrics_core::compare::{compare as compare_sides, Alternative, DiffMethod, Side, TestMethod};
+use cxmetrics_core::compare::{
+    compare as compare_sides, Alternative, DiffMethod, Side, TestMethod,
+};
 use cxmetrics_core::estimate;
 use cxmetrics_core::streams;
 use cxmetrics_core::unions::estimate_complements as complements;
