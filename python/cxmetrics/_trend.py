@@ -246,8 +246,9 @@ def trend(
     k-period figures (the periods' tallies added exactly). ``ci="auto"`` is the metric's own
     default. ``min_n`` flags rows whose effective n is below it (status ``"small-base"``), and
     no change is tested for them. Each row's change is tested against the previous period (with
-    a window, the window just before, which shares no period) with ``change_ci``; periods of
-    different respondents are independent, a panel of the same people is not.
+    a window, the window just before, which shares no period): its interval by ``change_ci``,
+    its p-value by the pooled z-test of :func:`compare`; periods of different respondents are
+    independent, a panel of the same people is not.
     ``metric_options`` go to the metric (``scale=``, ``top=``, ``statistic=``, …).
     """
     check_every(every)
@@ -372,7 +373,7 @@ def _row(segment: tuple[Any, ...], period: dt.date, every: str, result: MetricRe
     else:
         # The periods of one trend are one metric and disjoint: compare()'s checks hold.
         value, _, low, high, _, p, _ = difference(result, previous, change_ci, confidence)
-    # Every answer alike in both periods: se = 0 and no test is possible.
+    # Every answer alike in both periods: no variance, even pooled, and no test is possible.
     status = "zero-variance" if math.isnan(p) else "ok"
     return TrendRow(segment, period, label, result, previous, value, low, high, p, status)
 
