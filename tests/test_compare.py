@@ -189,7 +189,8 @@ def test_pooled_test_sees_groups_that_each_answer_alike() -> None:
 @pytest.mark.parametrize("ci", ["wald", "newcombe"])
 def test_note_says_when_test_and_interval_disagree(ci: str) -> None:
     """Every pair of share outcomes at n = 40 per group: the note is there exactly when
-    p < 0.05 and the 95% interval holds 0, or the other way round — and that is rare."""
+    p < 0.05 and the 95% interval holds 0, or the other way round — and that is rare (4 of
+    1,679 testable pairs with Wald, 8 with Newcombe)."""
     disagree = 0
     for x_a in range(41):
         for x_b in range(41):
@@ -199,7 +200,7 @@ def test_note_says_when_test_and_interval_disagree(ci: str) -> None:
             split = (c.p_value < 0.05) != (c.ci_low > 0 or c.ci_high < 0)
             assert (c.note is not None and "borderline" in c.note) == split, (x_a, x_b, c)
             disagree += split
-    assert disagree < 0.02 * 41 * 41
+    assert 0 < disagree < 0.01 * 41 * 41
 
 
 # --------------------------------------------------------------------------------------------
