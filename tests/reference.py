@@ -480,3 +480,28 @@ def poisson_bootstrap_nps(
     total = (m * w).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return 100.0 * (m * w * signed).sum(axis=1) / total
+
+
+def pooled_test(x_a: NDArray[np.float64], w_a: NDArray[np.float64] | None,
+                x_b: NDArray[np.float64], w_b: NDArray[np.float64] | None,
+                *, bessel: bool) -> tuple[float, float]:
+    """The pooled (score-type) z-test of "no difference" from the per-response scores ``x``
+    (±100/0 for NPS, 100/0 for a share, the value for a mean) and optional weights: each side's
+    weighted mean and population variance on Kish's effective n, the two pooled (n_eff-weighted
+    mixture: within plus between), the variance of a − b under H0 = v·(1/n_a + 1/n_b) — for a
+    mean with Bessel's N/(N − 1) on the pooled N. Returns (z, two-sided p)."""
+    def side(x: NDArray[np.float64], w: NDArray[np.float64] | None
+             ) -> tuple[float, float, float]:
+        w = np.ones_like(x) if w is None else w
+        mean = float(np.sum(w * x) / np.sum(w))
+        var = float(np.sum(w * (x - mean) ** 2) / np.sum(w))
+        n_eff = float(np.sum(w) ** 2 / np.sum(w * w))
+        return mean, var, n_eff
+    (m_a, v_a, n_a), (m_b, v_b, n_b) = side(x_a, w_a), side(x_b, w_b)
+    total = n_a + n_b
+    mean = (n_a * m_a + n_b * m_b) / total
+    v = (n_a * (v_a + (m_a - mean) ** 2) + n_b * (v_b + (m_b - mean) ** 2)) / total
+    if bessel:
+        v *= total / (total - 1)
+    z = (m_a - m_b) / math.sqrt(v * (1 / n_a + 1 / n_b))
+    return z, 2.0 * float(stats.norm.sf(abs(z)))

@@ -1,7 +1,11 @@
 """``cx.compare``: the difference of one metric between two independent groups.
 
-- Wald: difference, se, clipped interval, z and p-value against ``reference.wald_difference``
-  and ``scipy.stats.norm`` (p-values to 1e-12 relative, down to 1e-300).
+- Wald: difference, se, clipped interval, z and p-value (``test="wald"``) against
+  ``reference.wald_difference`` and ``scipy.stats.norm`` (p-values to 1e-12 relative, down to
+  1e-300).
+- The pooled (score-type) test, the default: z and p against ``reference.pooled_test`` computed
+  from the raw responses, unweighted and weighted (effective n), for NPS, shares and means;
+  ``note`` is set exactly when the test and the interval disagree about 0.
 - Newcombe: shares against the NumPy reference of Newcombe's hybrid score method (MOVER on
   Wilson intervals) and his published example 56/70 vs 48/80 → [0.0524, 0.3339]; NPS against
   MOVER on the reference Tango score intervals.
@@ -60,8 +64,9 @@ def test_wald_difference_matches_the_formula(a: tuple[int, int, int], b: tuple[i
                                              confidence: float) -> None:
     ra = nps_counts(*a, confidence=confidence)
     rb = nps_counts(*b)
-    c = cx.compare(ra, rb)  # confidence defaults to a's
+    c = cx.compare(ra, rb, test="wald")  # confidence defaults to a's
     assert c.confidence == confidence and c.method == "wald" and c.metric == "nps"
+    assert c.test == "wald"
     d, se, low, high, p = ref.wald_difference(ra.value, ra.se, rb.value, rb.se,
                                               ref.z_value(confidence), 200.0)
     assert c.difference == pytest.approx(d, abs=1e-12)
@@ -82,7 +87,7 @@ def test_wald_difference_for_shares_and_means(metric: str, span: float) -> None:
         xb = rng.integers(1, 6, rng.integers(2, 80))
         f = cx.csat if metric == "share" else cx.mean_score
         ra, rb = f(xa), f(xb)
-        c = cx.compare(ra, rb, confidence=0.9)
+        c = cx.compare(ra, rb, confidence=0.9, test="wald")
         d, se, low, high, p = ref.wald_difference(ra.value, ra.se, rb.value, rb.se,
                                                   ref.z_value(0.9), span)
         assert c.confidence == 0.9
@@ -117,8 +122,85 @@ def test_p_value_matches_scipy_far_into_the_tail(z_target: float) -> None:
 
 def test_identical_groups_have_p_value_one() -> None:
     a = nps_counts(30, 40, 30)
-    c = cx.compare(a, nps_counts(30, 40, 30))
-    assert (c.difference, c.z, c.p_value) == (0.0, 0.0, 1.0)
+    for test in ("pooled", "wald"):
+        c = cx.compare(a, nps_counts(30, 40, 30), test=test)  # type: ignore[arg-type]
+        assert (c.difference, c.z, c.p_value) == (0.0, 0.0, 1.0)
+
+
+def _responses(counts: tuple[int, ...], values: tuple[float, ...]) -> FloatArray:
+    return np.repeat(np.array(values, dtype=float), counts)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(a=bucket_counts, b=bucket_counts)
+def test_pooled_test_matches_the_reference(a: tuple[int, int, int],
+                                           b: tuple[int, int, int]) -> None:
+    ra, rb = nps_counts(*a), nps_counts(*b)
+    c = cx.compare(ra, rb)
+    assert c.test == "pooled"
+    # Promoters, passives, detractors score 100, 0, −100.
+    x_a, x_b = _responses(a, (100, 0, -100)), _responses(b, (100, 0, -100))
+    if np.ptp(np.concatenate([x_a, x_b])) == 0:  # everyone alike: no variance, no test
+        assert math.isnan(c.p_value)
+        return
+    z, p = ref.pooled_test(x_a, None, x_b, None, bessel=False)
+    assert c.z == pytest.approx(z, rel=1e-12, abs=1e-12)
+    assert c.p_value == pytest.approx(p, rel=1e-9, abs=1e-300)
+    # The interval is still Wald's, on each group's own variance.
+    assert c.se == pytest.approx(math.sqrt(ra.se ** 2 + rb.se ** 2), rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("metric", ["nps", "share", "mean"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_pooled_test_on_shares_means_and_weights(metric: str, weighted: bool) -> None:
+    """Weighted: the weighted means and variances, pooled on Kish's effective n's."""
+    rng = np.random.default_rng((SEED, 2))
+    func = {"nps": cx.nps, "share": cx.csat, "mean": cx.mean_score}[metric]
+    low, high = (0, 10) if metric == "nps" else (1, 5)
+
+    def score(x: IntArray) -> FloatArray:
+        if metric == "nps":
+            return np.where(x >= 9, 100.0, np.where(x <= 6, -100.0, 0.0))
+        return np.where(x >= 4, 100.0, 0.0) if metric == "share" else x.astype(float)
+
+    for _ in range(15):
+        xa = rng.integers(low, high + 1, rng.integers(5, 120))
+        xb = rng.integers(low, high + 1, rng.integers(5, 120))
+        wa = rng.choice([0.5, 1.0, 2.5], xa.size) if weighted else None
+        wb = rng.choice([0.5, 1.0, 2.5], xb.size) if weighted else None
+        c = cx.compare(func(xa, weight=wa), func(xb, weight=wb))
+        z, p = ref.pooled_test(score(xa), wa, score(xb), wb, bessel=metric == "mean")
+        assert c.z == pytest.approx(z, rel=1e-9, abs=1e-12)
+        assert c.p_value == pytest.approx(p, rel=1e-8, abs=1e-300)
+
+
+def test_pooled_test_sees_groups_that_each_answer_alike() -> None:
+    # Wald has se = 0 here (each group answered alike) and cannot weigh the evidence; the
+    # pooled variance is that of 5 promoters and 3 detractors together.
+    c = cx.compare(nps_counts(5, 0, 0), nps_counts(0, 0, 3))
+    z, p = ref.pooled_test(np.full(5, 100.0), None, np.full(3, -100.0), None, bessel=False)
+    assert c.z == pytest.approx(z, rel=1e-12) and c.p_value == pytest.approx(p, rel=1e-9)
+    assert 0 < c.p_value < 0.01
+    assert cx.compare(nps_counts(5, 0, 0), nps_counts(0, 0, 3), test="wald").se == 0
+    with pytest.raises(cx.ArgumentError, match="test"):
+        cx.compare(nps_counts(5, 0, 0), nps_counts(0, 0, 3), test="t")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("ci", ["wald", "newcombe"])
+def test_note_says_when_test_and_interval_disagree(ci: str) -> None:
+    """Every pair of share outcomes at n = 40 per group: the note is there exactly when
+    p < 0.05 and the 95% interval holds 0, or the other way round — and that is rare (4 of
+    1,679 testable pairs with Wald, 8 with Newcombe)."""
+    disagree = 0
+    for x_a in range(41):
+        for x_b in range(41):
+            c = cx.compare(csat_counts(x_a, 40), csat_counts(x_b, 40), ci=ci)  # type: ignore[arg-type]
+            if math.isnan(c.p_value):
+                continue
+            split = (c.p_value < 0.05) != (c.ci_low > 0 or c.ci_high < 0)
+            assert (c.note is not None and "borderline" in c.note) == split, (x_a, x_b, c)
+            disagree += split
+    assert 0 < disagree < 0.01 * 41 * 41
 
 
 # --------------------------------------------------------------------------------------------
@@ -268,7 +350,9 @@ def test_bootstrap_difference_interval_equals_scipy_on_the_same_resamples(
         ).confidence_interval
         ours = cx.compare(a, b, ci="bootstrap", bootstrap=method, n_resamples=RESAMPLES,
                           seed=BOOT_SEED, confidence=confidence)
-        assert ours.note is None and ours.method == f"bootstrap-{method}"
+        # Not degenerate (a note, if any, is the test and interval disagreeing about 0).
+        assert ours.note is None or ours.note.startswith("borderline")
+        assert ours.method == f"bootstrap-{method}"
         assert (ours.seed, ours.n_resamples) == (BOOT_SEED, RESAMPLES)
         assert ours.ci_low * UNIT == pytest.approx(theirs.low, rel=1e-10, abs=1e-8)
         assert ours.ci_high * UNIT == pytest.approx(theirs.high, rel=1e-10, abs=1e-8)

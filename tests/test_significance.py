@@ -1,7 +1,8 @@
 """``cx.significance`` and the overlap rule of ``cx.compare``.
 
 - ``against="rest"`` equals ``compare`` on an explicit disjoint split (the complement computed
-  from its own rows), unweighted and weighted, to the last bit.
+  from its own rows), unweighted and weighted, to the last bit — also with 5,000 segments,
+  where the rest is the core's exact complement (total minus segment), not a union of 4,999.
 - Adjusted p-values are ``adjust_pvalues`` of the family's raw p-values; the family excludes
   small bases (status ``"small-base"``, kept in the table with NaN p-values).
 - ``compare`` refuses overlapping samples (a segment and its overall, a result and itself) with
@@ -57,6 +58,33 @@ def test_rest_equals_compare_on_a_disjoint_split(seed: int, weighted: bool, metr
         assert test.comparison is not None
         assert test.comparison.b.n == rest.n
         assert test.comparison.b.effective_n == rest.effective_n
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_rest_of_many_segments_equals_the_explicit_split(weighted: bool) -> None:
+    rng = np.random.default_rng(5_000)
+    n, segments = 60_000, 5_000
+    region = rng.integers(0, segments, n)
+    scores = rng.integers(0, 11, n)
+    weights = rng.choice([0.5, 1.0, 2.0, 3.25], n) if weighted else None
+    res = cx.nps(scores, by=pa.array(region), weight=weights)
+    family = cx.significance(res, against="rest", adjust="bh", min_n=None)
+    assert len(family) == len(res) == segments
+    rows = list(res)
+    # Every rest holds exactly the rows outside its segment.
+    for test, segment in zip(family, rows, strict=True):
+        assert test.comparison is not None and test.comparison.b.n == n - segment.n
+    # A sample of them, to the last bit, against the complement computed from its own rows.
+    for i in [0, 1, segments // 2, segments - 1, *rng.integers(0, segments, 12)]:
+        test, segment = family.tests[i], rows[i]
+        mask = region != segment.segment[0]
+        rest = cx.nps(scores[mask], weight=None if weights is None else weights[mask])
+        want = cx.compare(segment, rest)
+        assert test.comparison is not None
+        assert test.comparison.b.effective_n == rest.effective_n
+        assert test.comparison.b.weighted_n == rest.weighted_n
+        assert (test.difference, test.se, test.ci_low, test.ci_high, test.p_value) == (
+            want.difference, want.se, want.ci_low, want.ci_high, want.p_value)
 
 
 def test_adjusted_p_values_are_the_family_adjusted() -> None:
@@ -181,6 +209,19 @@ def test_rest_of_an_accumulator_result_is_a_snapshot() -> None:
     assert [t.p_value for t in cx.significance(res, min_n=None)] == before
     assert before == [t.p_value for t in cx.significance(
         cx.nps(table, score="score", by="region"), min_n=None)]
+
+
+def test_wald_test_stays_selectable() -> None:
+    res = cx.nps(survey(7), score="score", by="region")
+    pooled = cx.significance(res, min_n=None)
+    wald = cx.significance(res, min_n=None, test="wald")
+    assert pooled.test == "pooled" and wald.test == "wald" and "wald z-tests" in wald.family
+    for p, w in zip(pooled, wald, strict=True):
+        assert (p.difference, p.ci_low, p.ci_high) == (w.difference, w.ci_low, w.ci_high)
+        assert p.comparison is not None and w.comparison is not None
+        assert w.p_value == w.comparison.p_value == cx.compare(
+            w.comparison.a, w.comparison.b, test="wald").p_value
+        assert p.p_value == cx.compare(p.comparison.a, p.comparison.b).p_value
 
 
 def test_bootstrap_differences_are_reproducible_from_the_seed() -> None:

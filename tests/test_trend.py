@@ -191,6 +191,38 @@ def test_window_change_compares_disjoint_windows_and_statuses() -> None:
         ["first"] * 3 + ["partial-window", "partial-window", "ok"])
 
 
+def test_overlapping_rows_of_a_trend_are_refused() -> None:
+    rng = np.random.default_rng(12)
+    days = pa.array(np.datetime64("2024-01-01") + rng.integers(0, 150, 3_000)
+                    .astype("timedelta64[D]"), pa.date32())
+    region = pa.array(rng.choice(["a", "b"], 3_000))
+    scores = rng.integers(0, 11, 3_000)
+    res = cx.trend(scores, time=days, every="month", by=region)
+    a, b = res.series("a"), res.series("b")
+    overall = res.overall
+    # The overall series holds every segment: same period overlaps, in both orders.
+    for x, y in ((overall[2].result, a[2].result), (b[3].result, overall[3].result)):
+        with pytest.raises(cx.OverlappingSamplesError, match="overall series"):
+            cx.compare(x, y)
+    with pytest.raises(cx.OverlappingSamplesError, match="same"):
+        cx.compare(a[1].result, a[1].result)
+    # Disjoint rows are fine: other periods, other segments, one segment over two periods.
+    cx.compare(overall[2].result, a[1].result)
+    cx.compare(a[2].result, b[2].result)
+    cx.compare(a[2].result, a[1].result)
+    # Windows of 2 months: a window overlaps the one a month before, not two months before.
+    windows = cx.trend(scores, time=days, every="month", by=region, window=2)
+    wa = windows.series("a")
+    with pytest.raises(cx.OverlappingSamplesError, match="share periods"):
+        cx.compare(wa[3].result, wa[2].result)
+    with pytest.raises(cx.OverlappingSamplesError, match="overall series"):
+        cx.compare(windows.overall[3].result, wa[2].result)
+    cx.compare(wa[3].result, wa[1].result)
+    cx.compare(windows.overall[3].result, wa[1].result)
+    # Every change the trend and significance(..., "previous") report is between disjoint rows.
+    assert len(cx.significance(windows, against="previous", min_n=None)) > 0
+
+
 def test_bad_arguments_and_missing_times() -> None:
     with pytest.raises(cx.ArgumentError, match="every"):
         cx.trend([10], time=pa.array([dt.date(2024, 1, 1)]), every="fortnight")  # type: ignore[arg-type]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -10,19 +9,29 @@ from typing import Literal
 from . import _native
 from ._engine import BootstrapMethod, check_options, check_seed, fresh_seed
 from ._results import MetricResult
+from ._unions import UnionOrigin
 from .errors import ArgumentError, OverlappingSamplesError
 
-__all__ = ["Alternative", "Comparison", "compare", "margin_of_error", "sample_size"]
+__all__ = ["Alternative", "Comparison", "TestMethod", "compare", "margin_of_error",
+           "sample_size"]
 
 CompareMethod = Literal["wald", "newcombe", "bootstrap"]
 Alternative = Literal["two-sided", "greater", "less"]
+TestMethod = Literal["pooled", "wald"]
 _ALTERNATIVES = ("two-sided", "greater", "less")
+_TESTS = ("pooled", "wald")
 
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
     """``a.value − b.value`` with its interval and the z-test of no difference (two-sided, or
-    one-sided as ``alternative`` says; the interval is two-sided at ``confidence`` either way)."""
+    one-sided as ``alternative`` says; the interval is two-sided at ``confidence`` either way).
+
+    ``se`` is the interval's standard error (each group's own variance); ``z`` is the test's
+    statistic: with ``test="pooled"`` the difference over its se under no difference (the two
+    groups pooled), with ``test="wald"`` the difference over ``se``. ``note`` says when the test
+    and the interval disagree about 0 (a borderline difference) or why an interval degenerated.
+    """
 
     metric: str
     difference: float
@@ -39,6 +48,7 @@ class Comparison:
     seed: int | None = None
     note: str | None = None
     alternative: str = "two-sided"
+    test: str = "pooled"
 
     def __str__(self) -> str:
         return (
@@ -58,14 +68,19 @@ def compare(
     bootstrap: BootstrapMethod = "bca",
     seed: int | None = None,
     alternative: Alternative = "two-sided",
+    test: TestMethod = "pooled",
 ) -> Comparison:
     """The difference ``a − b`` of two independent results of the same metric.
 
     ``ci``: ``"wald"`` (se = sqrt(se_a² + se_b²)), ``"newcombe"`` (Newcombe's hybrid score
     interval for shares; for NPS the same construction on Tango's score intervals), or
-    ``"bootstrap"`` (each group resampled independently from its histogram). The p-value is the
+    ``"bootstrap"`` (each group resampled independently from its histogram). The p-value is a
     z-test of no difference: two-sided, or with ``alternative="greater"`` (``"less"``) the
-    one-sided test of a > b (a < b). ``confidence`` defaults to ``a.confidence``.
+    one-sided test of a > b (a < b). ``test="pooled"`` (default) is the score-type test, its
+    variance estimated under no difference from both groups pooled (for NPS the three-category
+    pooled variance, for a share the pooled proportion, on effective n's); ``test="wald"`` is
+    the z-test on each group's own variance, too liberal in the far tail at a few hundred
+    responses. ``confidence`` defaults to ``a.confidence``.
     Compare two segments with ``compare(res["North"], res["South"])``.
 
     The groups must not share respondents: a segment against its own overall, or a result
@@ -83,6 +98,8 @@ def compare(
         raise ArgumentError("compare() takes results returned by cxmetrics' metric functions")
     if alternative not in _ALTERNATIVES:
         raise ArgumentError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
+    if test not in _TESTS:
+        raise ArgumentError(f"test must be one of {_TESTS}, got {test!r}")
     check_independent(a, b)
     if (a.metric, a.scale, definition.bucket_names) != (
         b.metric, b.scale, b.definition.bucket_names,
@@ -99,14 +116,13 @@ def compare(
         _side(b),
         ci,
         float(level),
+        test,
+        alternative,
         bootstrap,
         n_resamples,
         used_seed or 0,
         _stream(a, b) if ci == "bootstrap" else 0,
     )
-    if alternative != "two-sided" and not math.isnan(z):
-        # One-sided p from the same z: P(Z ≥ z) for a > b, P(Z ≤ z) for a < b.
-        p = 0.5 * math.erfc((z if alternative == "greater" else -z) / math.sqrt(2))
     return Comparison(
         metric=a.metric,
         difference=value,
@@ -123,6 +139,7 @@ def compare(
         seed=used_seed,
         note=note,
         alternative=alternative,
+        test=test,
     )
 
 
@@ -130,6 +147,12 @@ def check_independent(a: MetricResult, b: MetricResult) -> None:
     """Refuses two results that share respondents (a z-test for independent groups would
     understate the difference's variance)."""
     same_call = a.origin is not None and a.origin == b.origin
+    if a is not b and same_call and isinstance(a.origin, UnionOrigin):
+        # Results made of unions of cells (a trend's periods and windows): the call knows.
+        why = a.origin.overlap(a.segment, b.segment)
+        if why is not None:
+            raise OverlappingSamplesError(why)
+        return
     if a is b or (same_call and a.segment == b.segment):
         raise OverlappingSamplesError(
             "a and b are the same result (the same respondents twice); a comparison needs two "
@@ -145,13 +168,14 @@ def check_independent(a: MetricResult, b: MetricResult) -> None:
         )
 
 
-def difference(a: MetricResult, b: MetricResult, ci: CompareMethod, confidence: float
+def difference(a: MetricResult, b: MetricResult, ci: CompareMethod, confidence: float,
+               test: TestMethod = "pooled"
                ) -> tuple[float, float, float, float, float, float, str | None]:
     """(value, se, low, high, z, p, note) of a − b by an analytic method, for callers that
     have already checked the pair (one metric, independent groups), e.g. the periods of one
     trend; the same numbers as :func:`compare`."""
     assert a.definition is not None and ci != "bootstrap"
-    return _native.compare(a.definition.native, _side(a), _side(b), ci, float(confidence))
+    return _native.compare(a.definition.native, _side(a), _side(b), ci, float(confidence), test)
 
 
 def _side(r: MetricResult) -> tuple[list[int], float, float, float, bool]:
@@ -159,10 +183,9 @@ def _side(r: MetricResult) -> tuple[list[int], float, float, float, bool]:
 
 
 def _stream(a: MetricResult, b: MetricResult) -> int:
-    """A bootstrap stream from both segments' keys, so the draws do not depend on call order
-    elsewhere."""
-    digest = hashlib.blake2b(repr((a.segment, b.segment)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little")
+    """A bootstrap stream from both segments' keys (the core's key-stream derivation), so the
+    draws do not depend on call order elsewhere."""
+    return _native.key_stream(repr((a.segment, b.segment)).encode())
 
 
 def _variance(metric: str, promoters: float | None, detractors: float | None,
@@ -180,14 +203,14 @@ def _variance(metric: str, promoters: float | None, detractors: float | None,
         p, d = promoters, detractors
         if not (0 <= p <= 1 and 0 <= d <= 1 and p + d <= 1):
             raise ArgumentError("promoters and detractors must be shares in [0, 1] summing to ≤ 1")
-        return p + d - (p - d) ** 2
+        return _native.net_variance(p, d)
     if metric == "share":
         if promoters is not None or detractors is not None:
             raise ArgumentError("promoters=/detractors= are for metric='nps'; a share takes share=")
         p = 0.5 if share is None else share
         if not 0 <= p <= 1:
             raise ArgumentError("share must be in [0, 1]")
-        return p * (1 - p)
+        return _native.net_variance(p, 0.0)  # a share: x ∈ {1, 0}
     raise ArgumentError(f"metric must be 'nps' or 'share', got {metric!r}")
 
 

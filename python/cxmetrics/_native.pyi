@@ -24,8 +24,11 @@ __all__ = [
     "check_seed",
     "compare",
     "composite_estimate",
+    "estimate_complements",
     "estimate_groups",
+    "key_stream",
     "margin_of_error",
+    "net_variance",
     "sample_size",
     "split_legacy_accumulator",
 ]
@@ -173,15 +176,36 @@ def compare(
     b: tuple[list[int], float, float, float, bool],
     method: str,
     confidence: float,
+    test: str = "pooled",
+    alternative: str = "two-sided",
     bootstrap: str = "bca",
     n_resamples: int = 10_000,
     seed: int = 0,
     stream: int = 0,
 ) -> tuple[float, float, float, float, float, float, str | None]:
-    """a − b: (value, se, low, high, z, p_value, note).
+    """a − b: (value, se, low, high, z, p_value, note); ``test`` is "pooled" or "wald",
+    ``alternative`` "two-sided", "greater" or "less".
 
     Each side is (counts per scale point, value, se, effective n, weighted).
     """
+
+def estimate_complements(
+    source: Aggregation,
+    metric: Metric,
+    universes: list[list[int]],
+    parts: list[tuple[int, list[int]]],
+    ci: str | None,
+    confidence: float,
+    bootstrap: str = "bca",
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> pa.RecordBatch:
+    """One row per (u, part): the union of segments ``universes[u]`` minus the union of
+    ``part`` (a subset of it), subtracted exactly; key column ``group``."""
+def key_stream(data: bytes) -> int:
+    """The core's random-stream id of some key bytes (FNV-1a)."""
+def net_variance(positive: float, negative: float) -> float:
+    """Per-response variance of x in {+1, 0, -1} with those shares of +1 and -1."""
 
 def accumulator_to_bytes(definition: dict[str, object],
                          aggregation: Aggregation | None = None) -> bytes:

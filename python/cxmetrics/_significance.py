@@ -20,10 +20,10 @@ import pyarrow as pa
 
 from ._adjust import adjust_pvalues, describe, method_name
 from ._arrow import to_pandas, to_polars
-from ._compare import Alternative, CompareMethod, Comparison, compare
+from ._compare import Alternative, CompareMethod, Comparison, TestMethod, compare
 from ._engine import fresh_seed
 from ._results import MetricResult, SegmentedResult
-from ._unions import ANALYTIC, check_min_n, estimate_unions, status_of
+from ._unions import ANALYTIC, check_min_n, estimate_complements, status_of
 from .errors import ArgumentError
 
 if TYPE_CHECKING:
@@ -75,11 +75,12 @@ class SignificanceResult:
     """
 
     __slots__ = ("adjust", "against", "alpha", "alternative", "by", "confidence", "family",
-                 "family_size", "method", "metric", "min_n", "tests")
+                 "family_size", "method", "metric", "min_n", "test", "tests")
 
     def __init__(self, *, metric: str, by: tuple[str, ...], against: str, adjust: str | None,
                  alpha: float, alternative: str, confidence: float, method: str,
-                 min_n: float | None, tests: list[SignificanceRow], family: str) -> None:
+                 min_n: float | None, tests: list[SignificanceRow], family: str,
+                 test: str = "pooled") -> None:
         self.metric = metric
         self.by = by
         self.against = against
@@ -91,6 +92,7 @@ class SignificanceResult:
         self.min_n = min_n
         self.tests = tests
         self.family = family
+        self.test = test
         self.family_size = sum(t.status == "ok" for t in tests)
 
     def __len__(self) -> int:
@@ -151,6 +153,7 @@ def significance(
     ci: CompareMethod = "wald",
     confidence: float | None = None,
     seed: int | None = None,
+    test: TestMethod = "pooled",
 ) -> SignificanceResult:
     """Tests every segment (or period) of ``result`` and adjusts the family's p-values.
 
@@ -162,7 +165,9 @@ def significance(
     in the table with status ``"small-base"`` and are not tested. ``ci`` is the interval of
     each difference (see :func:`compare`); with ``ci="bootstrap"`` every test resamples from
     ``seed`` (a fresh one when None, recorded in each test's ``comparison``), each pair on its
-    own stream.
+    own stream. ``test``: ``"pooled"`` (default), the score-type z-test whose variance is
+    estimated under no difference from both groups pooled — it keeps the familywise error at
+    150 responses per segment, where ``"wald"`` (each group's own variance) does not.
     """
     from ._trend import TrendResult
 
@@ -198,18 +203,20 @@ def significance(
                             f"{type(result).__name__}")
     if ci == "bootstrap" and seed is None:
         seed = fresh_seed()
-    tests = [_test(a, b, ci, level, alternative, min_n, against, seed) for a, b in pairs]
+    tests = [_test(a, b, ci, level, alternative, min_n, against, seed, test)
+             for a, b in pairs]
     tests = _adjusted(tests, adjust, alpha)
     family = (f"{sum(t.status == 'ok' for t in tests)} tests of {metric}: {what}"
-              f"{' by ' + ', '.join(by) if by else ''}; {describe(adjust)} at alpha = {alpha:g}, "
+              f"{' by ' + ', '.join(by) if by else ''}; {test} z-tests, {describe(adjust)} at "
+              f"alpha = {alpha:g}, "
               f"{alternative}; groups with effective n below {min_n:g} not tested"
               if min_n is not None else
               f"{sum(t.status == 'ok' for t in tests)} tests of {metric}: {what}; "
-              f"{describe(adjust)} at alpha = {alpha:g}, {alternative}")
+              f"{test} z-tests, {describe(adjust)} at alpha = {alpha:g}, {alternative}")
     return SignificanceResult(metric=metric, by=by, against=against, adjust=adjust,
                               alpha=float(alpha), alternative=alternative,
                               confidence=float(level), method=ci, min_n=min_n, tests=tests,
-                              family=family)
+                              family=family, test=test)
 
 
 Pair = tuple[MetricResult, MetricResult]
@@ -225,12 +232,13 @@ def _rest_pairs(result: SegmentedResult, confidence: float) -> list[Pair]:
     definition = rows[0].definition if rows else None
     if definition is None:
         return []
-    everyone = range(len(rows))
-    groups = [[j for j in everyone if j != i] for i in everyone]
+    # Every segment is one universe; each rest is it minus the segment, subtracted in the core.
+    everyone = [list(range(len(rows)))]
     method = result.overall.method
-    rest = estimate_unions(aggregation, definition, groups, [("rest",)] * len(rows),
-                           ci=method if method in ANALYTIC else None,
-                           confidence=confidence)
+    rest = estimate_complements(aggregation, definition, everyone,
+                                [(0, [i]) for i in range(len(rows))], [("rest",)] * len(rows),
+                                ci=method if method in ANALYTIC else None,
+                                confidence=confidence)
     return list(zip(rows, rest, strict=True))
 
 
@@ -260,11 +268,12 @@ def _trend_rest_pairs(trend: TrendResult, confidence: float | None
     if not trend.by or tallies is None:
         raise ArgumentError("against='rest' on a trend needs segments: call cx.trend(..., by=...)")
     position = {period: t for t, period in enumerate(trend.periods)}
-    groups = [tallies.rest_of(i, position[row.period]) for i, row in enumerate(trend.rows)]
+    # Each period's (or window's) respondents are a universe; a row's rest is it minus the row.
+    parts = [(position[row.period], tallies.row_members[i]) for i, row in enumerate(trend.rows)]
     method = trend.method
-    rest = estimate_unions(tallies.aggregation, tallies.definition, groups,
-                           [("rest",)] * len(groups),
-                           ci=method if method in ANALYTIC else None, confidence=level)
+    rest = estimate_complements(tallies.aggregation, tallies.definition,
+                                tallies.period_members, parts, [("rest",)] * len(parts),
+                                ci=method if method in ANALYTIC else None, confidence=level)
     pairs = [(row.result, other) for row, other in zip(trend.rows, rest, strict=True)]
     what = f"each segment against the rest of the respondents in the same {trend.every}"
     return pairs, what, trend.by, level
@@ -272,7 +281,7 @@ def _trend_rest_pairs(trend: TrendResult, confidence: float | None
 
 def _test(a: MetricResult, b: MetricResult, ci: CompareMethod, confidence: float,
           alternative: Alternative, min_n: float | None, against: str,
-          seed: int | None) -> SignificanceRow:
+          seed: int | None, test: TestMethod) -> SignificanceRow:
     status_a, status_b = status_of(a, min_n), status_of(b, min_n)
     status = "empty" if "empty" in (status_a, status_b) else (
         "small-base" if "small-base" in (status_a, status_b) else "ok")
@@ -281,7 +290,8 @@ def _test(a: MetricResult, b: MetricResult, ci: CompareMethod, confidence: float
     if status == "empty":
         return SignificanceRow(a.segment, label_b, nan, nan, nan, nan, nan, nan, False,
                                status, a.effective_n, b.effective_n)
-    c = compare(a, b, ci=ci, confidence=confidence, alternative=alternative, seed=seed)
+    c = compare(a, b, ci=ci, confidence=confidence, alternative=alternative, seed=seed,
+                test=test)
     # Left out of the family: the difference is shown, the test is not made.
     p = c.p_value if status == "ok" else nan
     return SignificanceRow(a.segment, label_b, c.difference, c.ci_low, c.ci_high, c.se, p,

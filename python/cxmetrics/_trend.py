@@ -18,7 +18,7 @@ from ._compare import CompareMethod, compare, difference
 from ._periods import Every, check_every, period_column, period_label, period_range
 from ._registry import definition_of
 from ._results import MetricResult
-from ._unions import check_min_n, estimate_unions, set_statuses, status_of
+from ._unions import UnionOrigin, check_min_n, estimate_unions, set_statuses, status_of
 from .errors import ArgumentError, ColumnError
 
 __all__ = ["TrendResult", "TrendRow", "trend"]
@@ -84,10 +84,49 @@ class TrendTallies:
     row_members: list[list[int]]
     period_members: list[list[int]]
 
-    def rest_of(self, row: int, period: int) -> list[int]:
-        """Every other segment's tallies in the same period (or window)."""
-        own = set(self.row_members[row])
-        return [g for g in self.period_members[period] if g not in own]
+
+class TrendOrigin(UnionOrigin):
+    """The origin of one trend's results. Two of them share respondents when their windows share
+    a period and they are one segment, or one of them is the overall series (which holds every
+    segment): labels are ``(*segment, period)``, the overall's ``(period,)``."""
+
+    position: dict[dt.date, int]
+    window: int
+    n_by: int
+
+    def overlap(self, a: tuple[Any, ...], b: tuple[Any, ...]) -> str | None:
+        if not (a and b and a[-1] in self.position and b[-1] in self.position):
+            return None
+        gap = abs(self.position[a[-1]] - self.position[b[-1]])
+        if gap >= self.window:
+            return None
+        overall_a, overall_b = self.n_by > 0 and len(a) == 1, self.n_by > 0 and len(b) == 1
+        if a == b:
+            return ("a and b are the same row of one trend (the same respondents twice); a "
+                    "comparison needs two independent groups")
+        if overall_a or overall_b:
+            part = b if overall_a else a
+            return (f"{_key_text(part)} is part of the trend's overall series in "
+                    f"{'that period' if self.window == 1 else 'overlapping windows'}, so the "
+                    "two samples overlap and the test would be invalid; test each segment "
+                    "against the rest of its period instead: cx.significance(trend, "
+                    "against='rest')")
+        if a[:-1] == b[:-1]:
+            return (f"the windows of {_key_text(a)} and {_key_text(b)} share periods, so the "
+                    "two samples overlap; compare windows that do not overlap (the change "
+                    "column compares each window with the one just before it)")
+        return None
+
+
+def _key_text(key: tuple[Any, ...]) -> str:
+    return " / ".join(str(k) for k in key)
+
+
+def _origin(periods: list[dt.date], window: int, n_by: int) -> TrendOrigin:
+    origin = TrendOrigin(next(_engine._ORIGINS))
+    origin.position = {p: t for t, p in enumerate(periods)}
+    origin.window, origin.n_by = window, n_by
+    return origin
 
 
 class TrendResult:
@@ -207,8 +246,9 @@ def trend(
     k-period figures (the periods' tallies added exactly). ``ci="auto"`` is the metric's own
     default. ``min_n`` flags rows whose effective n is below it (status ``"small-base"``), and
     no change is tested for them. Each row's change is tested against the previous period (with
-    a window, the window just before, which shares no period) with ``change_ci``; periods of
-    different respondents are independent, a panel of the same people is not.
+    a window, the window just before, which shares no period): its interval by ``change_ci``,
+    its p-value by the pooled z-test of :func:`compare`; periods of different respondents are
+    independent, a panel of the same people is not.
     ``metric_options`` go to the metric (``scale=``, ``top=``, ``statistic=``, …).
     """
     check_every(every)
@@ -286,7 +326,7 @@ def trend(
     estimates = estimate_unions(agg, definition, [window_members(s, t) for s, t in series],
                                 labels, ci=ci, confidence=float(confidence),
                                 bootstrap=bootstrap, n_resamples=n_resamples, seed=used_seed,
-                                origin=next(_engine._ORIGINS))
+                                origin=_origin(periods, k, len(by_names)))
     set_statuses(estimates, [_status(e, min_n, partial=t < k - 1)
                              for e, (_, t) in zip(estimates, series, strict=True)])
     by_position = {key: e for key, e in zip(series, estimates, strict=True)}
@@ -333,7 +373,7 @@ def _row(segment: tuple[Any, ...], period: dt.date, every: str, result: MetricRe
     else:
         # The periods of one trend are one metric and disjoint: compare()'s checks hold.
         value, _, low, high, _, p, _ = difference(result, previous, change_ci, confidence)
-    # Every answer alike in both periods: se = 0 and no test is possible.
+    # Every answer alike in both periods: no variance, even pooled, and no test is possible.
     status = "zero-variance" if math.isnan(p) else "ok"
     return TrendRow(segment, period, label, result, previous, value, low, high, p, status)
 

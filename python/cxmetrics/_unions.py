@@ -10,9 +10,20 @@ from . import _engine, _native
 from ._engine import MetricDef
 from ._results import MetricResult, rows_of
 
-__all__ = ["ANALYTIC", "estimate_unions", "set_statuses", "status_of"]
+__all__ = ["ANALYTIC", "UnionOrigin", "estimate_complements", "estimate_unions", "set_statuses",
+           "status_of"]
 
 ANALYTIC = ("wald", "adjusted-wald", "score", "wilson", "t")
+
+
+class UnionOrigin(int):
+    """The origin token of a call whose results are unions of cells (a trend's periods and
+    windows, its overall series): it equals the plain token, and it knows which two of its
+    results share respondents, which the labels alone cannot say."""
+
+    def overlap(self, a: tuple[Any, ...], b: tuple[Any, ...]) -> str | None:
+        """Why results labelled ``a`` and ``b`` of this call share respondents, or None."""
+        raise NotImplementedError
 
 
 def estimate_unions(aggregation: _native.Aggregation, metric: MetricDef,
@@ -29,9 +40,30 @@ def estimate_unions(aggregation: _native.Aggregation, metric: MetricDef,
         method = _engine._Method(ci, float(confidence))
     batch = _native.estimate_groups(aggregation, metric.native, [list(g) for g in groups], ci,
                                     float(confidence), bootstrap, n_resamples, seed or 0)
+    return _labelled(batch, metric, segments, method, aggregation.weighted, origin)
+
+
+def estimate_complements(aggregation: _native.Aggregation, metric: MetricDef,
+                         universes: Sequence[Sequence[int]],
+                         parts: Sequence[tuple[int, Sequence[int]]],
+                         segments: Sequence[tuple[Any, ...]], *, ci: str | None,
+                         confidence: float) -> list[MetricResult]:
+    """One result per ``(u, part)``: the union of ``universes[u]`` minus the union of ``part``
+    (a subset of it), labelled ``segments[i]`` — "the rest" of a segment, subtracted exactly in
+    the core from a total added once (linear in the segments, not quadratic)."""
+    method = _engine._Method(ci, float(confidence))
+    batch = _native.estimate_complements(
+        aggregation, metric.native, [list(u) for u in universes],
+        [(u, list(part)) for u, part in parts], ci, float(confidence))
+    return _labelled(batch, metric, segments, method, aggregation.weighted, None)
+
+
+def _labelled(batch: Any, metric: MetricDef, segments: Sequence[tuple[Any, ...]],
+              method: _engine._Method, weighted: bool, origin: int | None
+              ) -> list[MetricResult]:
     rows = rows_of(metric, batch, method=method.name, confidence=method.confidence,
                    n_resamples=method.n_resamples, seed=method.seed,
-                   weighted=aggregation.weighted, origin=origin)
+                   weighted=weighted, origin=origin)
     for row, key in zip(rows, segments, strict=True):
         _set(row, "segment", tuple(key))
     return rows

@@ -1,7 +1,6 @@
-//! Module-level functions: comparisons of two results and survey planning.
+//! Module-level functions: survey planning and composite estimates.
 
-use cxmetrics_core::bootstrap::{BootstrapMethod, BootstrapSpec};
-use cxmetrics_core::compare::{compare as compare_sides, DiffMethod, Side};
+use cxmetrics_core::bootstrap::BootstrapMethod;
 use cxmetrics_core::composite::CompositeInterval;
 use cxmetrics_core::estimate::Interval;
 use cxmetrics_core::planning;
@@ -13,72 +12,7 @@ use cxmetrics_core::report::IntervalRequest;
 
 use crate::aggregation::Aggregation;
 use crate::errors::{argument, run_detached, Names};
-use crate::metric::Metric;
-use crate::options::{interval_request, Bootstrap, Ci, CompareMethod, Confidence, Resamples, Seed};
-
-/// One side of a comparison: per-point counts, value, se, effective n, weighted flag.
-type SideArgs = (Vec<u64>, f64, f64, f64, bool);
-
-/// (value, se, low, high, z, p_value, note) of a difference.
-type DifferenceTuple = (f64, f64, f64, f64, f64, f64, Option<&'static str>);
-
-fn as_side(s: &SideArgs) -> Side<'_> {
-    Side {
-        counts: &s.0,
-        value: s.1,
-        se: s.2,
-        effective_n: s.3,
-        weighted: s.4,
-    }
-}
-
-/// a − b: (value, se, low, high, z, p_value, note).
-#[pyfunction]
-#[pyo3(signature = (metric, a, b, method, confidence, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0), stream=0),
-       text_signature = "(metric, a, b, method, confidence, bootstrap='bca', n_resamples=10000, seed=0, stream=0)")]
-#[allow(clippy::too_many_arguments)]
-pub fn compare(
-    py: Python<'_>,
-    metric: &Metric,
-    a: SideArgs,
-    b: SideArgs,
-    method: CompareMethod,
-    confidence: Confidence,
-    bootstrap: Bootstrap,
-    n_resamples: Resamples,
-    seed: Seed,
-    stream: u64,
-) -> PyResult<DifferenceTuple> {
-    let spec = metric.spec.clone();
-    let method = match method {
-        CompareMethod::Wald => DiffMethod::Wald,
-        CompareMethod::Newcombe => DiffMethod::Newcombe,
-        CompareMethod::Bootstrap => DiffMethod::Bootstrap(BootstrapSpec {
-            n_resamples: n_resamples.0,
-            method: bootstrap.0,
-            confidence: confidence.0,
-            seed: seed.0,
-        }),
-    };
-    for side in [&a, &b] {
-        if side.0.len() != spec.scale.points() {
-            return Err(argument(
-                "the results compared are on a different scale from the metric",
-            ));
-        }
-    }
-    run_detached(py, &Names::default(), || {
-        let d = compare_sides(
-            &spec,
-            &as_side(&a),
-            &as_side(&b),
-            method,
-            confidence.0,
-            stream,
-        )?;
-        Ok((d.value, d.se, d.low, d.high, d.z, d.p_value, d.note))
-    })
-}
+use crate::options::{interval_request, Bootstrap, Ci, Confidence, Resamples, Seed};
 
 /// Margin of error in points for `n` responses whose per-response variance is `v`.
 #[pyfunction]

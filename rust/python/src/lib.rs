@@ -12,6 +12,7 @@ mod functions;
 mod groups;
 mod metric;
 mod options;
+mod significance;
 mod test_slowdown;
 
 use aggregation::Aggregation;
@@ -22,7 +23,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Metric>()?;
     m.add_class::<Aggregation>()?;
     m.add_class::<drivers::DriverStats>()?;
-    m.add_function(wrap_pyfunction!(functions::compare, m)?)?;
+    m.add_function(wrap_pyfunction!(significance::compare, m)?)?;
+    m.add_function(wrap_pyfunction!(significance::estimate_complements, m)?)?;
+    m.add_function(wrap_pyfunction!(significance::key_stream, m)?)?;
+    m.add_function(wrap_pyfunction!(significance::net_variance, m)?)?;
     m.add_function(wrap_pyfunction!(functions::composite_estimate, m)?)?;
     m.add_function(wrap_pyfunction!(functions::margin_of_error, m)?)?;
     m.add_function(wrap_pyfunction!(groups::estimate_groups, m)?)?;
