@@ -16,7 +16,7 @@ use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
 
 use crate::error::{CoreError, Result, Role};
-use crate::group::{ChunkGroups, KeyIndex};
+use crate::group::{ChunkPlan, GroupKeys, KeyIndex};
 use crate::scale::Scale;
 use crate::streams::{chunk_key, key_stream, OVERALL_STREAM};
 use crate::tally::{align, check_weights, tally_chunk, Columns, Tallies, WeightRange};
@@ -282,16 +282,24 @@ impl Aggregator {
             if crate::cancel::requested() {
                 return Err(CoreError::Cancelled);
             }
-            let groups = ChunkGroups::new(&chunk[1..1 + self.n_keys])?;
+            let replicates = draw_key.map(|key| (self.replicates(), chunk_key(key, j as u64)));
+            // Replicate draws read each row's id in a second pass: whole-chunk ids for them.
+            let plan = ChunkPlan::new(&chunk[1..1 + self.n_keys], replicates.is_none())?;
             let w = w
                 .as_ref()
                 .map(|(w, range)| (w.as_primitive::<Float64Type>().values().as_ref(), *range));
-            let replicates = draw_key.map(|key| (self.replicates(), chunk_key(key, j as u64)));
-            let (local, first_bad) = tally_chunk(&chunk[0], w, &groups, self.scale, replicates)?;
+            let (parts, first_bad) = tally_chunk(&chunk[0], w, &plan, self.scale, replicates)?;
             if let (None, Some((i, v))) = (&invalid, first_bad) {
                 invalid = Some((start + i as u64, v));
             }
-            partial.absorb_local(&groups, &local)?;
+            for (local, keys) in &parts {
+                let keys = match (keys, &plan) {
+                    (Some(keys), _) => keys,
+                    (None, ChunkPlan::Whole(groups)) => &groups.keys,
+                    (None, ChunkPlan::Morsels(_)) => unreachable!("morsel tallies carry keys"),
+                };
+                partial.absorb_local(keys, local)?;
+            }
             start += chunk[0].len() as u64;
         }
         if let (false, Some((first_row, first_value))) = (drop_invalid, invalid) {
@@ -309,7 +317,7 @@ impl Aggregator {
     }
 
     /// Folds the local tallies of one chunk into global segments.
-    fn absorb_local(&mut self, groups: &ChunkGroups<'_>, local: &Tallies) -> Result<()> {
+    fn absorb_local(&mut self, keys: &GroupKeys, local: &Tallies) -> Result<()> {
         let Some(index) = self.index.as_mut() else {
             self.tallies.add_segment(0, local, 0);
             return Ok(());
@@ -318,7 +326,7 @@ impl Aggregator {
             .filter(|&s| !local.segment_is_empty(s))
             .map(|s| s as u32)
             .collect();
-        let values = groups.key_values(&used)?;
+        let values = keys.key_values(&used)?;
         let global = index.intern(&values)?;
         self.tallies.grow(index.len());
         for (&l, &g) in used.iter().zip(&global) {
