@@ -313,7 +313,31 @@ impl Aggregator {
                 first_value,
             });
         }
+        if self.is_fresh() && partial.key_types() == self.key_types() {
+            // Nothing to merge into: the update's tallies and index are the result (no second
+            // interning of every key, which costs as much as the first with many segments).
+            self.merge_counts_checked(&partial)?;
+            self.index = partial.index;
+            self.tallies = partial.tallies;
+            return Ok(());
+        }
         self.merge(&partial)
+    }
+
+    /// Whether no row has been added yet (no segment, or one empty unsegmented one).
+    fn is_fresh(&self) -> bool {
+        self.index.as_ref().is_some_and(|i| i.is_empty()) && self.tallies.segments() == 0
+    }
+
+    /// The row-count limit [`Aggregator::merge`] checks, for a merge done another way.
+    fn merge_counts_checked(&self, other: &Aggregator) -> Result<()> {
+        if self.tallies.rows_total() + other.tallies.rows_total() > u128::from(u64::MAX) {
+            return Err(CoreError::CountOverflow(format!(
+                "together the inputs hold {} rows, more than 2^64 − 1",
+                self.tallies.rows_total() + other.tallies.rows_total()
+            )));
+        }
+        Ok(())
     }
 
     /// Folds the local tallies of one chunk into global segments.
@@ -350,12 +374,7 @@ impl Aggregator {
         }
         // Every count (and every total over segments) must stay below 2^64: checked once here,
         // so the per-cell additions below cannot wrap.
-        if self.tallies.rows_total() + other.tallies.rows_total() > u128::from(u64::MAX) {
-            return Err(CoreError::CountOverflow(format!(
-                "together the inputs hold {} rows, more than 2^64 − 1",
-                self.tallies.rows_total() + other.tallies.rows_total()
-            )));
-        }
+        self.merge_counts_checked(other)?;
         if other.key_types() != self.key_types() {
             let unified =
                 unify_key_types(self.key_types(), other.key_types()).ok_or_else(|| {

@@ -9,6 +9,8 @@
 //! [`GroupKeys`] naming its ids, and the aggregator folds every task's keys into the global
 //! index as it does for chunks, so the result is the same whatever the split.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 
 use arrow_array::cast::AsArray;
@@ -180,7 +182,7 @@ impl<'a> MorselPlan<'a> {
             } else {
                 Vec::new()
             },
-            tuples: FxHashMap::default(),
+            tuples: PackedMap::default(),
             tuple_ids: Vec::new(),
             last_tuple: (u128::MAX, 0),
             corrupt: false,
@@ -194,7 +196,7 @@ pub struct TaskIds<'p, 'a> {
     tables: Vec<Option<Table<'a>>>,
     /// Per key column, the morsel's column ids (several keys combined by a table only).
     codes: Vec<Vec<u32>>,
-    tuples: FxHashMap<u128, u32>,
+    tuples: PackedMap,
     /// `tuple_ids[l * n_keys + j]`: column `j`'s id in combined id `l`.
     tuple_ids: Vec<u32>,
     last_tuple: (u128, u32),
@@ -366,13 +368,54 @@ struct Table<'a> {
     column: Hashed<'a>,
     /// Byte strings shorter than 16 bytes, packed with their length into one u128 (no
     /// pointer, no memcmp), and 64-bit integers.
-    short: FxHashMap<u128, u32>,
+    short: PackedMap,
     /// Longer byte strings.
     long: FxHashMap<&'a [u8], u32>,
     /// The last short key and its id: runs of one key skip the table.
     last: (u128, u32),
     null_id: Option<u32>,
     lookup: Vec<Option<u32>>,
+}
+
+/// A table keyed by packed u128 keys (see [`PackedHasher`]).
+type PackedMap = HashMap<u128, u32, BuildHasherDefault<PackedHasher>>;
+
+/// The hash of a packed key: two rounds of a folded 64×64→128-bit multiply, so every bit of both
+/// halves reaches the bucket bits and the tag bits. (FxHash's multiply-add leaves the high
+/// bytes of the low half out of the bucket bits: keys such as "agent_00001" … "agent_14999",
+/// which differ there, then collide in clusters; measured 2.5× slower on 15,000 such keys.)
+#[derive(Default)]
+struct PackedHasher(u64);
+
+#[inline(always)]
+fn fold_multiply(a: u64, b: u64) -> u64 {
+    let m = u128::from(a) * u128::from(b);
+    (m as u64) ^ ((m >> 64) as u64)
+}
+
+impl Hasher for PackedHasher {
+    #[inline(always)]
+    fn write_u128(&mut self, v: u128) {
+        // The constants' high bytes are not ASCII and exceed 15, so neither factor is zero for a
+        // packed byte string (whose top byte is its length), nor the second for an integer.
+        let x = fold_multiply(
+            v as u64 ^ 0x243f_6a88_85a3_08d3,
+            (v >> 64) as u64 ^ 0x1319_8a2e_0370_7344,
+        );
+        self.0 = fold_multiply(x ^ 0xa409_3822_299f_31d0, 0x082e_fa98_ec4e_6c89);
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by u128 keys; any input still hashes well through the u128 path.
+        for chunk in bytes.chunks(16) {
+            let mut word = [0u8; 16];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u128(u128::from_le_bytes(word) ^ u128::from(self.0));
+        }
+    }
+    #[inline(always)]
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// No packed key equals this: a packed byte string has its length (< 16) in the top byte.
@@ -382,7 +425,7 @@ impl<'a> Table<'a> {
     fn new(column: Hashed<'a>) -> Self {
         Self {
             column,
-            short: FxHashMap::default(),
+            short: PackedMap::default(),
             long: FxHashMap::default(),
             last: (NO_KEY, 0),
             null_id: None,
@@ -530,13 +573,17 @@ impl<'a> Table<'a> {
                 // Inline: the bytes follow the length in the view itself.
                 self.short_id(pack(view >> 32, len), i)
             } else {
-                let buffer = (view >> 64) as u32 as usize;
+                let data: &'a [u8] = buffers[(view >> 64) as u32 as usize].as_slice();
                 let offset = (view >> 96) as u32 as usize;
-                let value: &'a [u8] = &buffers[buffer].as_slice()[offset..offset + len];
-                if len < 16 {
-                    self.short_id(pack_slice(value), i)
+                if len >= 16 {
+                    self.long_id(&data[offset..offset + len], i)
+                } else if offset + 16 <= data.len() {
+                    let word = u128::from_le_bytes(
+                        data[offset..offset + 16].try_into().expect("16 bytes"),
+                    );
+                    self.short_id(pack(word, len), i)
                 } else {
-                    self.long_id(value, i)
+                    self.short_id(pack_slice(&data[offset..offset + len]), i)
                 }
             };
         }
