@@ -339,12 +339,15 @@ pub(super) fn tally_with<S: ScoreValue>(
     Ok((tallies, first))
 }
 
+/// The first invalid score of a chunk (row index and value), if any.
+pub(super) type FirstInvalid = Option<(usize, String)>;
+
 /// Tallies a chunk's scores grouped morsel by morsel (no replicates): per task its tallies and
 /// keys, and the first invalid score (index and value), if any.
 pub(super) fn tally_by_morsels<S: ScoreValue>(
     plan: &MorselPlan<'_>,
     scores: ScoreTally<'_, S>,
-) -> Result<(Vec<(Tallies, GroupKeys)>, Option<(usize, String)>)> {
+) -> Result<(Vec<(Tallies, GroupKeys)>, FirstInvalid)> {
     debug_assert!(
         scores.replicates.is_none(),
         "replicates need whole-chunk ids"
