@@ -16,7 +16,7 @@ use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
 
 use crate::error::{CoreError, Result, Role};
-use crate::group::{ChunkGroups, KeyIndex};
+use crate::group::{ChunkPlan, GroupKeys, KeyIndex};
 use crate::scale::Scale;
 use crate::streams::{chunk_key, key_stream, OVERALL_STREAM};
 use crate::tally::{align, check_weights, tally_chunk, Columns, Tallies, WeightRange};
@@ -282,16 +282,24 @@ impl Aggregator {
             if crate::cancel::requested() {
                 return Err(CoreError::Cancelled);
             }
-            let groups = ChunkGroups::new(&chunk[1..1 + self.n_keys])?;
+            let replicates = draw_key.map(|key| (self.replicates(), chunk_key(key, j as u64)));
+            // Replicate draws read each row's id in a second pass: whole-chunk ids for them.
+            let plan = ChunkPlan::new(&chunk[1..1 + self.n_keys], replicates.is_none())?;
             let w = w
                 .as_ref()
                 .map(|(w, range)| (w.as_primitive::<Float64Type>().values().as_ref(), *range));
-            let replicates = draw_key.map(|key| (self.replicates(), chunk_key(key, j as u64)));
-            let (local, first_bad) = tally_chunk(&chunk[0], w, &groups, self.scale, replicates)?;
+            let (parts, first_bad) = tally_chunk(&chunk[0], w, &plan, self.scale, replicates)?;
             if let (None, Some((i, v))) = (&invalid, first_bad) {
                 invalid = Some((start + i as u64, v));
             }
-            partial.absorb_local(&groups, &local)?;
+            for (local, keys) in &parts {
+                let keys = match (keys, &plan) {
+                    (Some(keys), _) => keys,
+                    (None, ChunkPlan::Whole(groups)) => &groups.keys,
+                    (None, ChunkPlan::Morsels(_)) => unreachable!("morsel tallies carry keys"),
+                };
+                partial.absorb_local(keys, local)?;
+            }
             start += chunk[0].len() as u64;
         }
         if let (false, Some((first_row, first_value))) = (drop_invalid, invalid) {
@@ -305,11 +313,35 @@ impl Aggregator {
                 first_value,
             });
         }
+        if self.is_fresh() && partial.key_types() == self.key_types() {
+            // Nothing to merge into: the update's tallies and index are the result (no second
+            // interning of every key, which costs as much as the first with many segments).
+            self.merge_counts_checked(&partial)?;
+            self.index = partial.index;
+            self.tallies = partial.tallies;
+            return Ok(());
+        }
         self.merge(&partial)
     }
 
+    /// Whether no row has been added yet (no segment, or one empty unsegmented one).
+    fn is_fresh(&self) -> bool {
+        self.index.as_ref().is_some_and(|i| i.is_empty()) && self.tallies.segments() == 0
+    }
+
+    /// The row-count limit [`Aggregator::merge`] checks, for a merge done another way.
+    fn merge_counts_checked(&self, other: &Aggregator) -> Result<()> {
+        if self.tallies.rows_total() + other.tallies.rows_total() > u128::from(u64::MAX) {
+            return Err(CoreError::CountOverflow(format!(
+                "together the inputs hold {} rows, more than 2^64 − 1",
+                self.tallies.rows_total() + other.tallies.rows_total()
+            )));
+        }
+        Ok(())
+    }
+
     /// Folds the local tallies of one chunk into global segments.
-    fn absorb_local(&mut self, groups: &ChunkGroups<'_>, local: &Tallies) -> Result<()> {
+    fn absorb_local(&mut self, keys: &GroupKeys, local: &Tallies) -> Result<()> {
         let Some(index) = self.index.as_mut() else {
             self.tallies.add_segment(0, local, 0);
             return Ok(());
@@ -318,7 +350,7 @@ impl Aggregator {
             .filter(|&s| !local.segment_is_empty(s))
             .map(|s| s as u32)
             .collect();
-        let values = groups.key_values(&used)?;
+        let values = keys.key_values(&used)?;
         let global = index.intern(&values)?;
         self.tallies.grow(index.len());
         for (&l, &g) in used.iter().zip(&global) {
@@ -342,12 +374,7 @@ impl Aggregator {
         }
         // Every count (and every total over segments) must stay below 2^64: checked once here,
         // so the per-cell additions below cannot wrap.
-        if self.tallies.rows_total() + other.tallies.rows_total() > u128::from(u64::MAX) {
-            return Err(CoreError::CountOverflow(format!(
-                "together the inputs hold {} rows, more than 2^64 − 1",
-                self.tallies.rows_total() + other.tallies.rows_total()
-            )));
-        }
+        self.merge_counts_checked(other)?;
         if other.key_types() != self.key_types() {
             let unified =
                 unify_key_types(self.key_types(), other.key_types()).ok_or_else(|| {

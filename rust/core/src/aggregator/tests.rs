@@ -1,4 +1,5 @@
 use super::*;
+use crate::exact_sum::ExactSum;
 use arrow_array::types::Int32Type;
 use arrow_array::{DictionaryArray, Float64Array, Int64Array, Int8Array, StringArray};
 use std::sync::Arc;
@@ -179,4 +180,162 @@ fn parallel_matches_serial() {
     // Row i has score i % 11 and key i % 3: segment a holds rows 0, 3, 6, ...
     let expected_a_zero = (0..n).filter(|i| i % 3 == 0 && i % 11 == 0).count() as u64;
     assert_eq!(g.tallies.counts(0)[0], expected_a_zero);
+}
+
+/// A seeded generator for the large-input tests (SplitMix64).
+struct Rows(u64);
+impl Rows {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = crate::streams::splitmix64(self.0);
+        self.0 % below
+    }
+    /// `n` codes below `card`, about one in `null_every` null, in runs now and then.
+    fn codes(&mut self, n: usize, card: u64, null_every: u64) -> Vec<Option<u64>> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let code = (self.next(null_every) != 0).then(|| self.next(card));
+            let run = if self.next(8) == 0 { self.next(40) } else { 1 };
+            for _ in 0..run.min((n - out.len()) as u64) {
+                out.push(code);
+            }
+        }
+        out
+    }
+}
+
+/// One key column of the large-input tests, in the layout named by `kind`.
+fn key_column(kind: &str, codes: &[Option<u64>]) -> ArrayRef {
+    use arrow_array::{BooleanArray, LargeStringArray, StringViewArray};
+    // Short strings (packed), 13–15 bytes (packed, not inline in a view) and long ones.
+    let text = |c: u64| match c % 3 {
+        0 => format!("k{c}"),
+        1 => format!("segment_{c:05}"),
+        _ => format!("a-much-longer-segment-name-{c}"),
+    };
+    let strings = || codes.iter().map(|c| c.map(text));
+    match kind {
+        "utf8" => Arc::new(StringArray::from_iter(strings())),
+        "large_utf8" => Arc::new(LargeStringArray::from_iter(strings())),
+        "string_view" => Arc::new(StringViewArray::from_iter(strings())),
+        "dictionary" => {
+            let owned: Vec<Option<String>> = strings().collect();
+            let d: DictionaryArray<Int32Type> = owned.iter().map(|s| s.as_deref()).collect();
+            Arc::new(d)
+        }
+        "int64_wide" => Arc::new(Int64Array::from_iter(
+            codes
+                .iter()
+                .map(|c| c.map(|c| c as i64 * 1_000_000_007 - 5)),
+        )),
+        "int32_narrow" => Arc::new(arrow_array::Int32Array::from_iter(
+            codes.iter().map(|c| c.map(|c| c as i32 - 3)),
+        )),
+        "bool" => Arc::new(BooleanArray::from_iter(
+            codes.iter().map(|c| c.map(|c| c % 2 == 1)),
+        )),
+        other => panic!("unknown kind {other}"),
+    }
+}
+
+/// The display text of every row of a key column, in its logical type (what `finish` reports).
+fn key_texts(column: &ArrayRef) -> Vec<String> {
+    let logical =
+        arrow_cast::cast(column, &crate::group::logical_key_type(column.data_type())).unwrap();
+    let options = arrow_cast::display::FormatOptions::new().with_null("∅");
+    let f = arrow_cast::display::ArrayFormatter::try_new(logical.as_ref(), &options).unwrap();
+    (0..logical.len()).map(|i| f.value(i).to_string()).collect()
+}
+
+/// Large inputs (several tasks, many morsels) against a plain per-row reference: counts per
+/// (key tuple, score code), and exact weight sums, for every key route of the morsel path.
+#[test]
+fn large_inputs_match_a_per_row_reference() {
+    use std::collections::HashMap;
+    let n = 300_007;
+    let shapes: &[&[(&str, u64)]] = &[
+        &[("utf8", 60)],
+        &[("large_utf8", 5_000)],
+        &[("string_view", 200)],
+        &[("int64_wide", 70_000)],
+        &[("utf8", 60), ("utf8", 3)],
+        &[("utf8", 60), ("int64_wide", 4), ("dictionary", 3)],
+        &[("dictionary", 50), ("int32_narrow", 7)],
+        &[("dictionary", 300), ("int32_narrow", 300)],
+        &[
+            ("string_view", 40),
+            ("bool", 2),
+            ("int32_narrow", 5),
+            ("utf8", 3),
+        ],
+    ];
+    for (s, shape) in shapes.iter().enumerate() {
+        for weighted in [false, true] {
+            let mut rng = Rows(s as u64 * 2 + weighted as u64);
+            let keys: Vec<ArrayRef> = shape
+                .iter()
+                .map(|&(kind, card)| key_column(kind, &rng.codes(n, card, 50)))
+                .collect();
+            // Scores 0..=10, some missing, some invalid (12).
+            let scores: Vec<Option<i8>> = (0..n)
+                .map(|_| match rng.next(40) {
+                    0 => None,
+                    1 => Some(12),
+                    _ => Some(rng.next(11) as i8),
+                })
+                .collect();
+            let weights: Vec<f64> = (0..n)
+                .map(|_| 0.5 + rng.next(1000) as f64 / 256.0)
+                .collect();
+            let texts: Vec<Vec<String>> = keys.iter().map(key_texts).collect();
+            let mut expected: HashMap<Vec<String>, (Vec<u64>, Vec<ExactSum>)> = HashMap::new();
+            for i in 0..n {
+                let key: Vec<String> = texts.iter().map(|t| t[i].clone()).collect();
+                let cell = expected
+                    .entry(key)
+                    .or_insert_with(|| (vec![0; 13], vec![ExactSum::ZERO; 11]));
+                let code = match scores[i] {
+                    None => 11,
+                    Some(v) if v > 10 => 12,
+                    Some(v) => v as usize,
+                };
+                cell.0[code] += 1;
+                if code < 11 {
+                    cell.1[code].add(weights[i]);
+                }
+            }
+            let types = keys
+                .iter()
+                .map(|k| crate::group::logical_key_type(k.data_type()))
+                .collect();
+            let mut agg = Aggregator::new(nps_scale(), Some(types), weighted).unwrap();
+            // Two chunks of different lengths for the keys: chunk boundaries mid-morsel.
+            let split = 123_457;
+            agg.update(
+                &Columns {
+                    score: vec![Arc::new(Int8Array::from(scores.clone()))],
+                    keys: keys
+                        .iter()
+                        .map(|k| vec![k.slice(0, split), k.slice(split, n - split)])
+                        .collect(),
+                    weight: weighted.then(|| vec![Arc::new(Float64Array::from(weights)) as _]),
+                },
+                true,
+                0,
+            )
+            .unwrap();
+            let g = agg.finish().unwrap();
+            let out_texts: Vec<Vec<String>> = g.keys.iter().map(key_texts).collect();
+            assert_eq!(g.tallies.segments(), expected.len(), "shape {s}");
+            for seg in 0..g.tallies.segments() {
+                let key: Vec<String> = out_texts.iter().map(|t| t[seg].clone()).collect();
+                let (counts, sums) = &expected[&key];
+                let t = &g.tallies;
+                assert_eq!(t.counts(seg), &counts[..11], "shape {s} {key:?}");
+                assert_eq!((t.missing(seg), t.invalid(seg)), (counts[11], counts[12]));
+                if weighted {
+                    assert_eq!(t.exact_weight_sums(seg).unwrap().0, &sums[..], "{key:?}");
+                }
+            }
+        }
+    }
 }

@@ -21,6 +21,7 @@ use crate::error::{CoreError, Result, Role};
 const DENSE_INT_RANGE: i64 = 1 << 16;
 
 /// How to recover the key value of a local id of one key column.
+#[derive(Clone)]
 pub(super) struct KeyValues {
     /// Candidate values, of the column's (or dictionary's) raw type.
     pub(super) values: ArrayRef,
@@ -56,11 +57,12 @@ pub(super) fn key_column_ids(column: &ArrayRef, j: usize) -> Result<KeyColumnIds
         }
         DataType::Int8 => int_ids(column.as_primitive::<Int8Type>(), column),
         DataType::Int16 => int_ids(column.as_primitive::<Int16Type>(), column),
-        DataType::Int32 => in_place_int_ids::<Int32Type>(column, offset_i32),
-        DataType::Int64 => in_place_int_ids::<Int64Type>(column, offset_i64),
-        // Temporal keys are integers too: the same offset route (their values keep the type).
-        DataType::Date32 => in_place_int_ids::<Date32Type>(column, offset_i32),
-        DataType::Date64 => in_place_int_ids::<Date64Type>(column, offset_i64),
+        DataType::Int32 | DataType::Int64 | DataType::Date32 | DataType::Date64 => {
+            Ok(match offset_ids(column)? {
+                Some(ids) => ids,
+                None => hashed_wide_int(column),
+            })
+        }
         DataType::UInt8 => int_ids(column.as_primitive::<UInt8Type>(), column),
         DataType::UInt16 => int_ids(column.as_primitive::<UInt16Type>(), column),
         DataType::UInt32 => int_ids(column.as_primitive::<UInt32Type>(), column),
@@ -307,13 +309,42 @@ fn dense_range(lo: i64, hi: i64) -> Option<usize> {
         .map(|r| (r + 1) as usize)
 }
 
+/// In-place offset ids of a 32- or 64-bit integer or date column (Int32, Int64, Date32,
+/// Date64) whose values span a narrow range; None when the range is wide (the caller hashes).
+pub(super) fn offset_ids(column: &ArrayRef) -> Result<Option<KeyColumnIds<'_>>> {
+    match column.data_type() {
+        DataType::Int32 => in_place_int_ids::<Int32Type>(column, offset_i32),
+        DataType::Int64 => in_place_int_ids::<Int64Type>(column, offset_i64),
+        // Temporal keys are integers too: the same offset route (their values keep the type).
+        DataType::Date32 => in_place_int_ids::<Date32Type>(column, offset_i32),
+        DataType::Date64 => in_place_int_ids::<Date64Type>(column, offset_i64),
+        _ => Ok(None),
+    }
+}
+
+/// Whole-chunk hashed ids of a wide Int32, Int64, Date32 or Date64 column.
+fn hashed_wide_int(column: &ArrayRef) -> KeyColumnIds<'_> {
+    macro_rules! go {
+        ($t:ty) => {{
+            let a = column.as_primitive::<$t>();
+            hashed(column, |i| a.is_valid(i).then(|| a.value(i)))
+        }};
+    }
+    match column.data_type() {
+        DataType::Int32 => go!(Int32Type),
+        DataType::Date32 => go!(Date32Type),
+        DataType::Date64 => go!(Date64Type),
+        _ => go!(Int64Type),
+    }
+}
+
 /// Offset ids read in place from a 32- or 64-bit integer or temporal column (no per-row
-/// vector); hashed when the range is wide. Values are reported in the column's logical type:
+/// vector); None when the range is wide. Values are reported in the column's logical type:
 /// Int64 for integers, the type itself for dates.
 fn in_place_int_ids<'a, T>(
     column: &'a ArrayRef,
     make: MakeOffsetIds<'a, T::Native>,
-) -> Result<KeyColumnIds<'a>>
+) -> Result<Option<KeyColumnIds<'a>>>
 where
     T: ArrowPrimitiveType,
     T::Native: Into<i64> + Hash + Eq,
@@ -321,7 +352,7 @@ where
     let a = column.as_primitive::<T>();
     let (lo, hi) = value_range(a);
     let Some(range) = dense_range(lo, hi) else {
-        return Ok(hashed(column, |i| a.is_valid(i).then(|| a.value(i))));
+        return Ok(None);
     };
     let offsets = Int64Array::from_iter_values((0..range as i64).map(|o| lo + o));
     let values: ArrayRef = match column.data_type() {
@@ -345,7 +376,7 @@ where
     };
     let mut lookup: Vec<Option<u32>> = (0..range as u32).map(Some).collect();
     lookup.push(None);
-    Ok(KeyColumnIds {
+    Ok(Some(KeyColumnIds {
         ids: make(
             a.values(),
             lo,
@@ -354,7 +385,7 @@ where
         ),
         cardinality: range + 1,
         values: KeyValues { values, lookup },
-    })
+    }))
 }
 
 fn int_ids<'a, T>(

@@ -14,9 +14,11 @@
 
 mod index;
 mod key_columns;
+mod morsel;
 
 pub use index::{logical_key_type, KeyIndex};
 use key_columns::{key_column_ids, KeyColumnIds, KeyValues};
+pub use morsel::{ChunkPlan, MorselIds, MorselPlan, TaskIds, MORSEL_ROWS};
 
 use arrow_array::{ArrayRef, UInt32Array};
 use arrow_buffer::{BooleanBuffer, NullBuffer};
@@ -236,69 +238,16 @@ impl<K: RowIds> RowIds for NullableIds<'_, K> {
     }
 }
 
-/// The local grouping of one chunk.
-pub struct ChunkGroups<'a> {
-    /// Each row's local id.
-    pub ids: LocalIds<'a>,
-    /// How many local ids there are (ids are below this).
-    pub n_local: usize,
+/// How to name the local ids of a grouping: per key column how its ids map to values, and for
+/// several keys which column ids each combined id stands for.
+#[derive(Clone)]
+pub struct GroupKeys {
     columns: Vec<KeyValues>,
     /// For several keys: `tuples[l * n_keys + j]` = local id of key column `j` in combined id `l`.
     tuples: Option<Vec<u32>>,
 }
 
-impl<'a> ChunkGroups<'a> {
-    /// Every row's local id as one vector (for passes that cannot take the ids in their loop).
-    pub fn row_ids(&self, len: usize) -> Vec<u32> {
-        materialise(&self.ids, len)
-    }
-
-    /// Groups the rows of one chunk by its key columns (all of the same length).
-    pub fn new(keys: &'a [ArrayRef]) -> Result<Self> {
-        if keys.is_empty() {
-            return Ok(Self {
-                ids: LocalIds::Single,
-                n_local: 1,
-                columns: Vec::new(),
-                tuples: None,
-            });
-        }
-        let mut per_key = keys
-            .iter()
-            .enumerate()
-            .map(|(j, k)| key_column_ids(k, j))
-            .collect::<Result<Vec<_>>>()?;
-        if per_key.len() == 1 {
-            let only = per_key.pop().expect("one key");
-            return Ok(Self {
-                ids: only.ids,
-                n_local: only.cardinality,
-                columns: vec![only.values],
-                tuples: None,
-            });
-        }
-        let len = keys[0].len();
-        let cards: Vec<usize> = per_key.iter().map(|k| k.cardinality).collect();
-        let (ids, n_local, tuples) = match dense_product(&cards) {
-            Some(p) => (
-                mixed_radix_ids(&per_key, &cards, len),
-                p,
-                mixed_radix_tuples(&cards, p),
-            ),
-            None => {
-                let owned: Vec<Vec<u32>> =
-                    per_key.iter().map(|k| materialise(&k.ids, len)).collect();
-                hashed_tuples(&owned, len)
-            }
-        };
-        Ok(Self {
-            ids: LocalIds::Owned(ids),
-            n_local,
-            columns: per_key.into_iter().map(|k| k.values).collect(),
-            tuples: Some(tuples),
-        })
-    }
-
+impl GroupKeys {
     /// The key values of the given local ids, one array per key column (raw types).
     pub fn key_values(&self, local: &[u32]) -> Result<Vec<ArrayRef>> {
         let n_keys = self.columns.len();
@@ -319,6 +268,85 @@ impl<'a> ChunkGroups<'a> {
                 Ok(arrow_select::take::take(col.values.as_ref(), &index, None)?)
             })
             .collect()
+    }
+}
+
+/// The local grouping of one chunk.
+pub struct ChunkGroups<'a> {
+    /// Each row's local id.
+    pub ids: LocalIds<'a>,
+    /// How many local ids there are (ids are below this).
+    pub n_local: usize,
+    /// The keys the local ids stand for.
+    pub keys: GroupKeys,
+}
+
+impl<'a> ChunkGroups<'a> {
+    /// Every row's local id as one vector (for passes that cannot take the ids in their loop).
+    pub fn row_ids(&self, len: usize) -> Vec<u32> {
+        materialise(&self.ids, len)
+    }
+
+    /// Groups the rows of one chunk by its key columns (all of the same length).
+    pub fn new(keys: &'a [ArrayRef]) -> Result<Self> {
+        let per_key = keys
+            .iter()
+            .enumerate()
+            .map(|(j, k)| key_column_ids(k, j))
+            .collect::<Result<Vec<_>>>()?;
+        let len = keys.first().map_or(0, |k| k.len());
+        Ok(Self::from_columns(per_key, len))
+    }
+
+    /// Groups `len` rows by the per-column ids already computed.
+    fn from_columns(mut per_key: Vec<KeyColumnIds<'a>>, len: usize) -> Self {
+        if per_key.is_empty() {
+            return Self {
+                ids: LocalIds::Single,
+                n_local: 1,
+                keys: GroupKeys {
+                    columns: Vec::new(),
+                    tuples: None,
+                },
+            };
+        }
+        if per_key.len() == 1 {
+            let only = per_key.pop().expect("one key");
+            return Self {
+                ids: only.ids,
+                n_local: only.cardinality,
+                keys: GroupKeys {
+                    columns: vec![only.values],
+                    tuples: None,
+                },
+            };
+        }
+        let cards: Vec<usize> = per_key.iter().map(|k| k.cardinality).collect();
+        let (ids, n_local, tuples) = match dense_product(&cards) {
+            Some(p) => (
+                mixed_radix_ids(&per_key, &cards, len),
+                p,
+                mixed_radix_tuples(&cards, p),
+            ),
+            None => {
+                let owned: Vec<Vec<u32>> =
+                    per_key.iter().map(|k| materialise(&k.ids, len)).collect();
+                hashed_tuples(&owned, len)
+            }
+        };
+        Self {
+            ids: LocalIds::Owned(ids),
+            n_local,
+            keys: GroupKeys {
+                columns: per_key.into_iter().map(|k| k.values).collect(),
+                tuples: Some(tuples),
+            },
+        }
+    }
+
+    /// The key values of the given local ids, one array per key column (raw types).
+    pub fn key_values(&self, local: &[u32]) -> Result<Vec<ArrayRef>> {
+        self.keys.key_values(local)
     }
 }
 

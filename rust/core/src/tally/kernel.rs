@@ -11,7 +11,7 @@ use super::poisson::{poisson_one, BLOCK_ROWS, MAX_POISSON};
 use super::Tallies;
 use crate::error::{CoreError, Result};
 use crate::exact_sum::{ExactSum, Window};
-use crate::group::{LocalIds, RowIds, WithRowIds};
+use crate::group::{GroupKeys, LocalIds, MorselIds, MorselPlan, RowIds, WithRowIds, MORSEL_ROWS};
 use crate::scale::ScoreValue;
 use crate::streams::replicate_block_rng;
 
@@ -264,6 +264,37 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
             .expect("at least two tasks")
     }
 
+    /// The tallies of all rows grouped morsel by morsel (see `group::morsel`): per task, its
+    /// tallies by its task-local ids and the keys those ids stand for, in row order.
+    fn tally_morsels(&self, plan: &MorselPlan<'_>) -> Result<Vec<(Tallies, GroupKeys)>> {
+        let len = self.values.len();
+        let weighted = self.weights.is_some();
+        let tasks = (len / MIN_ROWS_PER_TASK).clamp(1, rayon::current_num_threads());
+        let step = len.div_ceil(tasks).max(1);
+        // Weighted rows sum into a per-call table of window sums (see `run`): one call per task.
+        let morsel = if weighted { step } else { MORSEL_ROWS };
+        (0..tasks)
+            .into_par_iter()
+            .map(|t| {
+                let rows = (t * step).min(len)..((t + 1) * step).min(len);
+                let mut ids = plan.task();
+                let mut out = Tallies::new(self.points, weighted, 1);
+                let mut buffer = vec![0u32; morsel.min(rows.len())];
+                let mut start = rows.start;
+                while start < rows.end {
+                    let end = (start + morsel).min(rows.end);
+                    let buffer = &mut buffer[..end - start];
+                    ids.fill(start..end, buffer);
+                    // One more than the ids handed out: the last segment is the (empty) sink.
+                    out.grow(ids.n_local() + 1);
+                    self.run(&MorselIds { ids: buffer, start }, start..end, &mut out);
+                    start = end;
+                }
+                Ok((out, ids.into_keys()?))
+            })
+            .collect()
+    }
+
     /// Index and description of the first invalid score, if any.
     fn first_invalid(&self) -> Option<(usize, String)> {
         (0..self.values.len())
@@ -306,4 +337,29 @@ pub(super) fn tally_with<S: ScoreValue>(
         None
     };
     Ok((tallies, first))
+}
+
+/// The first invalid score of a chunk (row index and value), if any.
+pub(super) type FirstInvalid = Option<(usize, String)>;
+
+/// Tallies a chunk's scores grouped morsel by morsel (no replicates): per task its tallies and
+/// keys, and the first invalid score (index and value), if any.
+pub(super) fn tally_by_morsels<S: ScoreValue>(
+    plan: &MorselPlan<'_>,
+    scores: ScoreTally<'_, S>,
+) -> Result<(Vec<(Tallies, GroupKeys)>, FirstInvalid)> {
+    debug_assert!(
+        scores.replicates.is_none(),
+        "replicates need whole-chunk ids"
+    );
+    let parts = scores.tally_morsels(plan)?;
+    let any_invalid = parts
+        .iter()
+        .any(|(t, _)| (0..t.segments()).any(|s| t.invalid(s) > 0));
+    let first = if any_invalid {
+        scores.first_invalid()
+    } else {
+        None
+    };
+    Ok((parts, first))
 }

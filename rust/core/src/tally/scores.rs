@@ -6,20 +6,24 @@ use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
 
-use super::kernel::{tally_with, ScoreTally};
+use super::kernel::{tally_by_morsels, tally_with, ScoreTally};
 use super::{Tallies, WeightRange};
 use crate::error::{CoreError, Result, Role};
-use crate::group::ChunkGroups;
+use crate::group::{ChunkPlan, GroupKeys};
 use crate::scale::Scale;
+
+/// Local tallies of one chunk, each with the keys of its local ids (None: the keys of the
+/// plan's whole-chunk grouping).
+pub(crate) type LocalTallies = Vec<(Tallies, Option<GroupKeys>)>;
 
 /// Tallies one aligned chunk. Returns the local tallies and the first invalid score.
 pub(crate) fn tally_chunk(
     score: &ArrayRef,
     weights: Option<(&[f64], WeightRange)>,
-    groups: &ChunkGroups<'_>,
+    plan: &ChunkPlan<'_>,
     scale: Scale,
     replicates: Option<(usize, u64)>,
-) -> Result<(Tallies, Option<(usize, String)>)> {
+) -> Result<(LocalTallies, Option<(usize, String)>)> {
     macro_rules! go {
         ($array:expr) => {{
             let a = $array;
@@ -33,10 +37,22 @@ pub(crate) fn tally_chunk(
                 replicates,
                 windows: weights.and_then(|(_, range)| range.windows(rows)),
             };
-            tally_with(&groups.ids, groups.n_local, scores)
+            match plan {
+                ChunkPlan::Whole(groups) => {
+                    let (t, first) = tally_with(&groups.ids, groups.n_local, scores)?;
+                    (vec![(t, None)], first)
+                }
+                ChunkPlan::Morsels(plan) => {
+                    let (parts, first) = tally_by_morsels(plan, scores)?;
+                    (
+                        parts.into_iter().map(|(t, k)| (t, Some(k))).collect(),
+                        first,
+                    )
+                }
+            }
         }};
     }
-    match score.data_type() {
+    Ok(match score.data_type() {
         DataType::Int8 => go!(score.as_primitive::<Int8Type>()),
         DataType::Int16 => go!(score.as_primitive::<Int16Type>()),
         DataType::Int32 => go!(score.as_primitive::<Int32Type>()),
@@ -50,22 +66,24 @@ pub(crate) fn tally_chunk(
         DataType::Float16 => {
             // A rare layout: widen once to f64 (exact for every half float).
             let wide = arrow_cast::cast(score, &DataType::Float64)?;
-            tally_chunk(&wide, weights, groups, scale, replicates)
+            return tally_chunk(&wide, weights, plan, scale, replicates);
         }
         DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => {
             let wide = decimal_as_f64(score)?;
-            tally_chunk(&wide, weights, groups, scale, replicates)
+            return tally_chunk(&wide, weights, plan, scale, replicates);
         }
         DataType::Null => {
             let a = arrow_array::Int8Array::new_null(score.len());
             go!(&a)
         }
-        other => Err(CoreError::UnsupportedType {
-            role: Role::Score,
-            data_type: other.to_string(),
-            why: "scores must be integers or floats",
-        }),
-    }
+        other => {
+            return Err(CoreError::UnsupportedType {
+                role: Role::Score,
+                data_type: other.to_string(),
+                why: "scores must be integers or floats",
+            })
+        }
+    })
 }
 
 /// Decimal scores as f64, exactly where it matters: a value with a fractional part, however
