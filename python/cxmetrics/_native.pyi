@@ -8,7 +8,9 @@ __all__ = [
     "BOOTSTRAP_METHODS",
     "CI_METHODS",
     "COMPARE_METHODS",
+    "MAX_REPLICATES",
     "MAX_RESAMPLES",
+    "METRIC_OPTIONS",
     "ON_INVALID",
     "Aggregation",
     "DriverStats",
@@ -17,14 +19,21 @@ __all__ = [
     "accumulator_from_bytes",
     "accumulator_from_legacy",
     "accumulator_to_bytes",
+    "box_range",
+    "check_definition",
     "check_mergeable",
     "check_options",
+    "check_replicates",
     "check_seed",
     "compare",
     "composite_estimate",
+    "detectable_difference",
     "estimate_groups",
     "margin_of_error",
+    "nps_variance",
     "sample_size",
+    "sample_size_two_groups",
+    "share_variance",
     "split_legacy_accumulator",
 ]
 
@@ -34,12 +43,17 @@ BOOTSTRAP_METHODS: list[str]
 ON_INVALID: list[str]
 COMPARE_METHODS: list[str]
 MAX_RESAMPLES: int
+MAX_REPLICATES: int
+METRIC_OPTIONS: dict[str, list[str]]
 
 def check_options(ci: str | None, confidence: float, on_invalid: str = "raise",
                   bootstrap: str = "bca", n_resamples: int = 10_000) -> None:
     """Raises ArgumentError for the first option that does not fit."""
 def check_seed(seed: int) -> int:
     """``seed`` if it is an int in [0, 2**64), else ArgumentError."""
+
+def check_replicates(replicates: object) -> int:
+    """``replicates`` if it is an int in 1..MAX_REPLICATES, else ArgumentError."""
 
 @final
 class Metric:
@@ -164,7 +178,20 @@ def check_mergeable(mine: dict[str, object], theirs: dict[str, object],
                     both_hold_data: bool) -> None:
     """Raises IncompatibleAccumulatorError unless the two definitions may merge."""
 
+def check_definition(definition: dict[str, object]) -> None:
+    """Raises ArgumentError unless the accumulator definition is valid."""
+
+def box_range(low: int, high: int, k: object, top: bool) -> tuple[int, int]:
+    """The score range of the ``k`` highest (``top``) or lowest points of ``low..high``."""
+
 def margin_of_error(n: float, v: float, confidence: float) -> float: ...
+def nps_variance(promoters: float | None = None, detractors: float | None = None) -> float: ...
+def share_variance(share: float | None = None) -> float: ...
+def detectable_difference(n: tuple[float, float], v: tuple[float, float], power: float,
+                          confidence: float, one_sided: bool) -> float: ...
+def sample_size_two_groups(difference: float, ratio: float, v: tuple[float, float],
+                           power: float, confidence: float, one_sided: bool
+                           ) -> tuple[int, int]: ...
 def sample_size(margin: float, v: float, confidence: float) -> int: ...
 def composite_estimate(
     cells: Aggregation,
