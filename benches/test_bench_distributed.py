@@ -1,8 +1,9 @@
 """Spark and Dask wall time for the 1M-row job, beside the native engines and one machine.
 
-Data: the integration tests' survey (``tests/distributed_data.py``): 1,040,000 rows in 9 Parquet
-files (8 × 130,000 + an empty one), int64 scores with nulls and a few invalid 11s, string regions
-with nulls and two odd segments, lognormal float64 weights. Written once per module, untimed.
+Data: the integration tests' survey (``tests/helpers/distributed_data.py``): 1,040,000 rows in
+9 Parquet files (8 × 130,000 + an empty one), int64 scores with nulls and a few invalid 11s,
+string regions with nulls and two odd segments, lognormal float64 weights. Written once per
+module, untimed.
 
 - ``spark``: ``cxmetrics.spark.nps(df, "score", by="region", weight="w", on_invalid="drop")`` on
   ``spark.read.parquet(dir)`` in a ``local[2]`` session (the settings of ``tests/test_spark.py``:
@@ -52,8 +53,8 @@ _TESTS = str(Path(__file__).resolve().parent.parent / "tests")
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
 
-from distributed_data import local_spark, write_survey  # noqa: E402  (needs the path above)
-from same_result import assert_same_result  # noqa: E402
+from helpers.distributed_data import local_spark, write_survey  # noqa: E402  (needs the path above)
+from helpers.same_result import assert_same_result  # noqa: E402
 
 SPARK_ROUNDS = 3  # a Spark job takes seconds; 3 timed rounds keep the suite's growth small
 DASK_ROUNDS = 5

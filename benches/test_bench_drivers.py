@@ -8,8 +8,8 @@ measured in the same run (``pytest benches/test_bench_drivers.py --benchmark-ena
   65,536 subsets) against the NumPy all-subsets reference working from the same sufficient
   statistic: BLAS Gram matrix, then one ``np.linalg.solve`` per subset.
 - ``shapley 10 · refits``: 20k rows × 10 drivers, against refitting every one of the 1,024
-  subset models from the rows, with ``np.linalg.lstsq`` (tests/drivers_reference.py) and with
-  statsmodels ``WLS`` (rounds = 1: these take seconds each).
+  subset models from the rows, with ``np.linalg.lstsq`` (tests/helpers/drivers_reference.py)
+  and with statsmodels ``WLS`` (rounds = 1: these take seconds each).
 Each peer's importances are checked against cxmetrics' to 1e-9.
 """
 
@@ -29,7 +29,7 @@ import pytest
 import cxmetrics as cx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import drivers_reference as ref
+from helpers import drivers_reference as ref
 
 ROWS = 1_000_000
 

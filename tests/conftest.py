@@ -1,4 +1,5 @@
-"""Shared test set-up: make ``tests/reference.py`` importable in every pytest import mode."""
+"""Shared test set-up: make the ``helpers`` package (``tests/helpers/``) importable in every
+pytest import mode."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 import cxmetrics as cx
 from cxmetrics import _accumulator
-from same_result import assert_same_result
+from helpers.same_result import assert_same_result
 
 Accumulator = getattr(cx, "Accumulator", _accumulator.Accumulator)
 IncompatibleAccumulatorError = getattr(

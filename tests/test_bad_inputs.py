@@ -1,7 +1,7 @@
 """The bad-input matrix: every public metric function × many Arrow (and NumPy) types for the
 scores, the segment keys and the weights. Each call either gives the plain NumPy reference's
-numbers (tests/reference.py) on the values the input holds, or raises a ``cx.CxError``; any other
-exception type, or a different number, fails.
+numbers (tests/helpers/reference.py) on the values the input holds, or raises a
+``cx.CxError``; any other exception type, or a different number, fails.
 
 The oracle reads the values back with ``to_pylist()`` (nulls are missing), so it does not share
 the package's conversion path.
@@ -20,7 +20,7 @@ import pyarrow as pa
 import pytest
 
 import cxmetrics as cx
-import reference as ref
+from helpers import reference as ref
 
 SCORES = [5, 1, 4, None, 3, 5, 2, 4, 1, 5, 5, 3]  # valid on every scale used below
 

@@ -55,6 +55,7 @@ from numpy.typing import NDArray
 from scipy import stats
 
 import cxmetrics as cx
+from helpers.simulation import mc_sd
 
 SEED = 20_241_123
 FloatArray = NDArray[np.float64]
@@ -359,10 +360,6 @@ REPLICATES = 2000
 RESAMPLES = 1000
 TARGET = 95.0
 TOLERANCE = 1.5  # the accuracy target: 95% ± 1.5 points at n ≥ 100
-
-
-def mc_sd(replicates: int, p: float = 0.95) -> float:
-    return 100.0 * math.sqrt(p * (1 - p) / replicates)
 
 
 def surveys(pp: float, pm: float, n: int, replicates: int,

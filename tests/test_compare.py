@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 from scipy import stats
 
 import cxmetrics as cx
-import reference as ref
+from helpers import reference as ref
 
 SEED = 20_241_124
 IntArray = NDArray[np.int64]

@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 from scipy import special, stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import reference as ref
+from helpers import reference as ref
 
 SEED = 20_240_611
 # Surveys per cell.  Intervals are computed once per *distinct* count vector, and NPS / share
@@ -122,7 +122,7 @@ def draw(cell: Cell, replicates: int) -> tuple[Counts, NDArray[np.intp]]:
 
 
 # --------------------------------------------------------------------------------------------
-# the vectorised NumPy intervals (same formulas as tests/reference.py, on count vectors)
+# the vectorised NumPy intervals (same formulas as tests/helpers/reference.py, on count vectors)
 
 
 def _z() -> float:

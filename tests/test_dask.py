@@ -1,7 +1,7 @@
 """cxmetrics.dask on a LocalCluster (2 worker processes, loopback) against the single-machine
-result: ≥ 1M rows in 9 Parquet files (tests/distributed_data.py), Arrow-backed partitions; the
-results and the merged accumulator's bytes must equal one machine's, and both worker processes
-must have folded partitions.
+result: ≥ 1M rows in 9 Parquet files (tests/helpers/distributed_data.py), Arrow-backed
+partitions; the results and the merged accumulator's bytes must equal one machine's, and both
+worker processes must have folded partitions.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import pytest
 
 import cxmetrics as cx
 from cxmetrics import _accumulator
-from distributed_data import check_weighted_bootstrap, write_survey
-from same_result import assert_same_result
+from helpers.distributed_data import check_weighted_bootstrap, write_survey
+from helpers.same_result import assert_same_result
 
 pytest.importorskip("dask.dataframe")
 pytest.importorskip("distributed")

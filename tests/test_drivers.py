@@ -1,4 +1,4 @@
-"""Key driver analysis against the plain NumPy reference (tests/drivers_reference.py), a
+"""Key driver analysis against the plain NumPy reference (tests/helpers/drivers_reference.py), a
 published example, and the accumulator's merge/bytes guarantees."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cxmetrics as cx
-import drivers_reference as ref
+from helpers import drivers_reference as ref
 
 
 def _table(y: np.ndarray, x: np.ndarray, w: np.ndarray | None = None,

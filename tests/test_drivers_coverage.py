@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 import cxmetrics as cx
-import drivers_reference as ref
+from helpers import drivers_reference as ref
 
 SIGMA = np.array([[1.0, 0.4, 0.2], [0.4, 1.0, 0.3], [0.2, 0.3, 1.0]])
 BETA = np.array([0.5, 0.3, 0.15])

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import cxmetrics as cx
-from distributed_data import local_spark
+from helpers.distributed_data import local_spark
 
 ATTRS = ["product", "delivery", "support", "price", "app"]
 

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 
 import cxmetrics as cx
-import drivers_reference as ref
 from cxmetrics.cli import main
+from helpers import drivers_reference as ref
 
 ORIGINAL_COLUMNS = ["response_id", "submitted", "region", "channel", "touchpoint", "tier", "nps",
                     "csat", "ces", "weight"]

@@ -1,4 +1,4 @@
-"""Every segment-key shape against the plain NumPy reference (tests/reference.py).
+"""Every segment-key shape against the plain NumPy reference (tests/helpers/reference.py).
 
 Hypothesis draws 1–3 key columns of any supported layout — narrow and wide integers of several
 widths, dates, booleans, utf8 / large_utf8 / utf8_view strings, dictionaries — with nulls,
@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cxmetrics as cx
-from reference import nps as ref_nps
+from helpers.reference import nps as ref_nps
 
 KEY_KINDS = ("int32", "int64", "int64_wide", "int16", "uint8", "date32", "date64", "bool",
              "utf8", "large_string", "string_view", "dictionary")

@@ -4,7 +4,7 @@ Every metric and every analytic interval, on random surveys: sizes from 0 up, mi
 weights, segment layouts, and every input container the API accepts (Python lists, NumPy arrays
 of every integer and float dtype, pyarrow arrays and randomly chunked arrays, polars and pandas
 Series, pyarrow / polars / pandas tables, record batches and readers).  The expected numbers are
-computed by ``tests/reference.py`` on the valid subset of each segment.
+computed by ``tests/helpers/reference.py`` on the valid subset of each segment.
 
 Tolerances: counts and n exactly; value to 1e-12 relative (1e-11 absolute floor, as NPS can be
 0); se and interval bounds to 1e-9 absolute (1e-9 relative for Student-t bounds, whose critical
@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cxmetrics as cx
-import reference as ref
+from helpers import reference as ref
 
 Value = int | float | None
 Key = int | str | None

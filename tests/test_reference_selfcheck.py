@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize, stats
 
-import reference as ref
+from helpers import reference as ref
 
 Z95 = 1.959963984540054  # Φ⁻¹(0.975), e.g. from Abramowitz & Stegun / R qnorm(0.975)
 

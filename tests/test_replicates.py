@@ -2,16 +2,15 @@
 
 Each row is counted m ~ Poisson(1) times in each of B replicate histograms as it streams in, so
 weighted bootstrap intervals survive batching, bytes and distributed merges. Checked here: the
-replicate distribution against a plain NumPy Poisson bootstrap (tests/reference.py), coverage of
-the percentile interval over the DOMAIN.md grid, merge-order independence of bytes and results,
-refusal of correlated (shared-stream) merges, reproducibility from the seed, and the contracts
-of ``result()``.
+replicate distribution against a plain NumPy Poisson bootstrap (tests/helpers/reference.py),
+coverage of the percentile interval over the DOMAIN.md grid, merge-order independence of bytes and
+results, refusal of correlated (shared-stream) merges, reproducibility from the seed, and the
+contracts of ``result()``.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import pickle
 import sys
 from pathlib import Path
@@ -23,9 +22,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cxmetrics as cx
+from helpers.simulation import mc_sd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import reference as ref
+from helpers import reference as ref
 
 SEED = 20_240_611
 
@@ -93,10 +93,6 @@ GRID = ((0.2, 0.2), (0.5, 0.1), (0.7, 0.05), (0.1, 0.6), (0.33, 0.33))
 SURVEYS = 2000
 REPLICATES = 400
 CHUNK = 250  # surveys per accumulator (memory: 32 B x surveys x replicates x 11 values)
-
-
-def mc_sd(surveys: int, p: float = 0.95) -> float:
-    return 100.0 * math.sqrt(p * (1 - p) / surveys)
 
 
 def replicate_coverage(pp: float, pm: float, n: int, surveys: int = SURVEYS) -> float:

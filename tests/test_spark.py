@@ -1,8 +1,8 @@
 """cxmetrics.spark on a local Spark session (local[2], loopback) against the single-machine result.
 
-≥ 1M rows in 9 Parquet files (tests/distributed_data.py) read as ≥ 8 partitions; the results and
-the merged accumulator's bytes must equal those of one machine reading the same files, and at
-least two Python worker processes must have folded partitions.
+≥ 1M rows in 9 Parquet files (tests/helpers/distributed_data.py) read as ≥ 8 partitions; the
+results and the merged accumulator's bytes must equal those of one machine reading the same
+files, and at least two Python worker processes must have folded partitions.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import pytest
 
 import cxmetrics as cx
 from cxmetrics import _accumulator
-from distributed_data import check_weighted_bootstrap, local_spark, write_survey
-from same_result import assert_same_result
+from helpers.distributed_data import check_weighted_bootstrap, local_spark, write_survey
+from helpers.same_result import assert_same_result
 
 pytest.importorskip("pyspark")
 if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):

@@ -9,12 +9,17 @@ from __future__ import annotations
 from . import datasets
 from ._accumulator import Accumulator
 from ._adjust import adjust_pvalues
-from ._compare import Comparison, compare, margin_of_error, sample_size
+from ._compare import Comparison, compare
 from ._composite import composite
 from ._drivers import DriverImportance, DriversAccumulator, DriversResult, drivers
 from ._metrics import bottom_box, ces, csat, mean_score, nps, top_box
 from ._native import __version__
-from ._planning import detectable_difference, sample_size_two_groups
+from ._planning import (
+    detectable_difference,
+    margin_of_error,
+    sample_size,
+    sample_size_two_groups,
+)
 from ._results import MetricResult, SegmentedResult
 from ._significance import SignificanceResult, SignificanceRow, significance
 from ._topics import TopicImpact, topic_impact

@@ -22,110 +22,49 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from . import _engine, _native
+from . import _registry as reg
 from ._engine import BootstrapMethod, CiMethod, MetricDef, OnInvalid, check_seed
 from ._inputs import Columns, resolve_columns
+from ._registry import METRICS, MetricName
 from ._results import MetricResult, SegmentedResult
 from .errors import ArgumentError, ColumnError, CorruptStateError, IncompatibleAccumulatorError
-from .scale import CES2_SCALE, CES_EFFORT_SCALE, CSAT_SCALE, NPS_SCALE, Scale
+from .scale import Scale
 
 __all__ = ["METRICS", "Accumulator", "IncompatibleAccumulatorError", "MetricName"]
-
-MetricName = Literal["nps", "csat", "ces", "top_box", "bottom_box", "mean"]
-METRICS: tuple[str, ...] = ("nps", "csat", "ces", "top_box", "bottom_box", "mean")
 
 # The first bytes of an accumulator written before core format 3 (the JSON envelope).
 _LEGACY_PREFIX = b"\x89CXA"
 
-_TEN_POINT = Scale(1, 10)
-MAX_REPLICATES = 10_000  # the core's limit: 32 bytes per segment, scale value and replicate
-
-# Each metric's options with their defaults (the one-shot functions' defaults).
-_OPTIONS: dict[str, dict[str, object]] = {
-    "nps": {"scale": NPS_SCALE, "promoters": (9, 10), "detractors": (0, 6)},
-    "csat": {"scale": CSAT_SCALE, "satisfied": (4, 5), "statistic": "share"},
-    "ces": {"variant": "2.0", "statistic": None},
-    "top_box": {"scale": _TEN_POINT, "top": 2},
-    "bottom_box": {"scale": _TEN_POINT, "bottom": 2},
-    "mean": {"scale": CSAT_SCALE},
-}
-# The interval each metric uses when ``result()`` is not told (as the one-shot functions).
-_DEFAULT_CI: dict[str, str] = {"nps": "score", "top_box": "wilson", "bottom_box": "wilson",
-                               "mean": "t"}
-
-
-
-
-def _default_ci(definition: MetricDef) -> str:
-    """The interval a metric's one-shot function uses by default."""
-    if definition.name in _DEFAULT_CI:
-        return _DEFAULT_CI[definition.name]
-    return "wilson" if definition.bucket_names else "t"  # a share, or a mean
+# Options the definition dict stores as [low, high] lists (JSON-ready, as the core reads them).
+_PAIRS = ("scale", "promoters", "detractors", "satisfied")
 
 
 def _pair(value: object, name: str) -> tuple[int, int]:
+    if isinstance(value, Scale):
+        return value.low, value.high
     if (not isinstance(value, tuple | list) or len(value) != 2
             or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
-        raise ValueError(f"{name} must be a pair of ints (low, high), got {value!r}")
+        raise ArgumentError(f"{name} must be a pair of ints (low, high), got {value!r}")
     return int(value[0]), int(value[1])
 
 
-def _scale(value: object) -> Scale:
-    if isinstance(value, Scale):
-        return value
-    low, high = _pair(value, "scale")
-    return Scale(low, high)
-
-
 def _normalise(metric: str, given: dict[str, object]) -> dict[str, object]:
-    """The metric's full option set (defaults filled in) in JSON-ready form."""
-    if metric not in _OPTIONS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    defaults = _OPTIONS[metric]
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise ValueError(f"{metric} takes the options {sorted(defaults)}, not {unknown}")
-    options = {**defaults, **given}
-    out: dict[str, object] = {}
-    for name, value in options.items():
-        if name == "scale":
-            scale = _scale(value)
-            out[name] = [scale.low, scale.high]
-        elif name in ("promoters", "detractors", "satisfied"):
-            out[name] = list(_pair(value, name))
-        else:
-            out[name] = value
-    if metric == "ces":
-        variant = out["variant"]
-        if variant not in ("2.0", "effort"):
-            raise ValueError(f"variant must be '2.0' or 'effort', got {variant!r}")
-        if out["statistic"] is None:
-            out["statistic"] = "share" if variant == "2.0" else "mean"
-    return out
+    """The metric's full option set (the registry's defaults filled in) in the definition's
+    JSON-ready form: scales and ranges as ``[low, high]`` lists."""
+    options = reg.with_defaults(metric, given)
+    return {name: list(_pair(value, name)) if name in _PAIRS else value
+            for name, value in options.items()}
 
 
 def _metric_def(metric: str, options: dict[str, Any]) -> MetricDef:
-    """The engine's definition, built exactly as the one-shot function builds it."""
-    from ._metrics import _box, _share_or_mean
-
-    if metric == "ces":
-        if options["variant"] == "2.0":
-            return _share_or_mean("ces", CES2_SCALE, (5, 7), options["statistic"],
-                                  ("disagree", "agree"))
-        return _share_or_mean("ces", CES_EFFORT_SCALE, (1, 2), options["statistic"],
-                              ("rest", "low_effort"))
-    scale = _scale(options["scale"])
-    if metric == "nps":
-        return _engine.net("nps", scale, _pair(options["promoters"], "promoters"),
-                           _pair(options["detractors"], "detractors"),
-                           ("detractors", "passives", "promoters"))
-    if metric == "csat":
-        return _share_or_mean("csat", scale, _pair(options["satisfied"], "satisfied"),
-                              options["statistic"], ("unsatisfied", "satisfied"))
-    if metric == "top_box":
-        return _box("top_box", scale, options["top"], True)
-    if metric == "bottom_box":
-        return _box("bottom_box", scale, options["bottom"], False)
-    return _engine.mean("mean", scale)
+    """The engine's definition of a definition dict's options, built by the registry exactly as
+    the one-shot function builds it."""
+    typed: dict[str, object] = dict(options)
+    for name in _PAIRS:
+        if name in typed:
+            low, high = _pair(typed[name], name)
+            typed[name] = Scale(low, high) if name == "scale" else (low, high)
+    return reg.build(metric, typed)
 
 
 def _names(by: object) -> list[str] | None:
@@ -181,8 +120,7 @@ class Accumulator:
             ("scale", scale), ("promoters", promoters), ("detractors", detractors),
             ("satisfied", satisfied), ("statistic", statistic), ("variant", variant),
             ("top", top), ("bottom", bottom)) if value is not None}
-        if on_invalid not in ("raise", "drop"):
-            raise ValueError(f"on_invalid must be 'raise' or 'drop', got {on_invalid!r}")
+        _native.check_options(None, 0.5, on_invalid)  # on_invalid alone (0.5: any valid level)
         if score is None and (by is not None or weight is not None):
             raise ColumnError(
                 "by= and weight= name columns of a table, which needs score= as well; "
@@ -202,10 +140,11 @@ class Accumulator:
             "weight": weight,
         }
         if replicates is not None:
-            definition["bootstrap"] = _replicate_options(replicates, seed, stream, weight)
+            definition["bootstrap"] = _replicate_options(replicates, seed, stream)
         elif seed is not None or stream != 0:
             raise ArgumentError("seed= and stream= choose the random stream of bootstrap "
                                 "replicates; they need replicates=")
+        _native.check_definition(definition)
         self._init(definition, None, stream)
 
     def _init(self, definition: dict[str, object], agg: _native.Aggregation | None,
@@ -375,10 +314,9 @@ class Accumulator:
                         stream: int = 0) -> Accumulator:
         """A new, empty accumulator like this one that keeps ``replicates`` Poisson-bootstrap
         replicates drawn from stream ``stream`` of ``seed`` (weighted accumulators only)."""
-        weight = self._definition["weight"]
         definition = dict(self._definition)
-        definition["bootstrap"] = _replicate_options(
-            replicates, seed, stream, weight if isinstance(weight, str) else None)
+        definition["bootstrap"] = _replicate_options(replicates, seed, stream)
+        _native.check_definition(definition)
         return Accumulator._build(definition, None, stream)
 
     def copy(self) -> Accumulator:
@@ -421,8 +359,8 @@ class Accumulator:
         replicates = self.replicates
         if replicates is not None and ci == "bootstrap":
             return self._replicate_result(definition, confidence, n_resamples, bootstrap, seed)
-        n_resamples = 10_000 if n_resamples is None else n_resamples
-        bootstrap = "bca" if bootstrap is None else bootstrap
+        n_resamples = reg.N_RESAMPLES if n_resamples is None else n_resamples
+        bootstrap = reg.BOOTSTRAP if bootstrap is None else bootstrap
         method = self._check(definition, ci, confidence, n_resamples, bootstrap)
         by = self._definition["by"]
         agg = self._agg
@@ -442,14 +380,10 @@ class Accumulator:
                                     f"metric= too")
             return self._metric
         # The same defaults as the one-shot functions: the result is cx.<metric>(rows, ...).
-        given = {k: v for k, v in options.items() if v is not None}
-        try:
-            other = _metric_def(metric, _normalise(metric, given))
-        except ValueError as exc:
-            raise ArgumentError(str(exc)) from None
+        other = _metric_def(metric, _normalise(metric, options))
         if other.scale != self._metric.scale:
             hint = (f" (pass scale=cx.Scale({self.scale.low}, {self.scale.high}))"
-                    if "scale" in _OPTIONS[metric] else "")
+                    if "scale" in reg.OPTIONS[metric] else "")
             raise ArgumentError(
                 f"{metric} is on the scale {other.scale.low}..{other.scale.high} but this "
                 f"accumulator's answers are on {self.scale.low}..{self.scale.high}{hint}")
@@ -489,7 +423,7 @@ class Accumulator:
 
     def _check(self, definition: MetricDef, ci: str | None, confidence: float,
                n_resamples: int, bootstrap: str) -> str | None:
-        method = _default_ci(definition) if ci == "auto" else ci
+        method = reg.resolve_ci(ci, definition)
         _engine.check_options(method, confidence, str(self._definition["on_invalid"]),
                               bootstrap, n_resamples)
         return method
@@ -575,28 +509,18 @@ def _legacy_parts(data: bytes) -> tuple[object, bytes]:
     return definition, state
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _replicate_options(replicates: object, seed: object, stream: object,
-                       weight: str | None) -> dict[str, object]:
-    """The definition's ``bootstrap`` field, checked."""
-    if weight is None:
-        raise ArgumentError("replicates= keeps Poisson-bootstrap replicates for weighted data: "
-                            "name the weight= column (unweighted accumulators bootstrap exactly "
-                            "from their histograms, no replicates needed)")
-    if not _is_int(replicates) or not 1 <= replicates <= MAX_REPLICATES:  # type: ignore[operator]
-        raise ArgumentError(f"replicates must be an int from 1 to {MAX_REPLICATES}, "
-                            f"got {replicates!r}")
+def _replicate_options(replicates: object, seed: object, stream: object) -> dict[str, object]:
+    """The definition's ``bootstrap`` field, its count and seed checked by the binding (that
+    replicates need a weight column is the definition's rule, checked with it)."""
+    count = _native.check_replicates(replicates)
     if seed is not None:
         check_seed(seed)  # type: ignore[arg-type]
     _check_stream(stream)
-    return {"replicates": replicates, "seed": seed}
+    return {"replicates": count, "seed": seed}
 
 
 def _check_stream(stream: object) -> None:
-    if not _is_int(stream) or not 0 <= stream < 2**64:  # type: ignore[operator]
+    if isinstance(stream, bool) or not isinstance(stream, int) or not 0 <= stream < 2**64:
         raise ArgumentError(f"stream must be an int in [0, 2**64), got {stream!r}")
 
 

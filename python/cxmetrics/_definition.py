@@ -6,14 +6,16 @@ compare like any dataclass; the core's ``Metric`` is rebuilt from these fields w
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 from . import _native
 from .scale import Scale
 
-__all__ = ["MetricDef", "MetricKind", "mean", "net", "share"]
+__all__ = ["MetricDef", "MetricKind", "check_scale", "fits_64_bits", "mean", "net", "share"]
 
 MetricKind = Literal["net", "share", "mean"]
 Bounds = tuple[int, int]
@@ -66,20 +68,34 @@ def mean(name: str, scale: Scale) -> MetricDef:
     return _checked(MetricDef(name, scale, "mean", (), ()))
 
 
+def check_scale(scale: object) -> Scale:
+    """``scale`` if it is a ``Scale``, else ArgumentError."""
+    from .errors import ArgumentError
+
+    if not isinstance(scale, Scale):
+        raise ArgumentError(f"scale must be a cx.Scale, e.g. cx.Scale(0, 10), got {scale!r}")
+    return scale
+
+
 def _checked(metric: MetricDef) -> MetricDef:
     """The core checks the rule (bounds inside the scale, buckets apart) when it is built;
     a scale that is not a ``Scale`` or bounds beyond 64-bit integers are an ArgumentError."""
+    check_scale(metric.scale)
+    with fits_64_bits(metric.scale, metric.bounds):
+        _native_metric(metric)
+    return metric
+
+
+@contextlib.contextmanager
+def fits_64_bits(scale: Scale, bounds: object) -> Iterator[None]:
+    """Turns the binding's OverflowError (a bound beyond 64-bit integers) into ArgumentError."""
     from .errors import ArgumentError
 
-    if not isinstance(metric.scale, Scale):
-        raise ArgumentError(f"scale must be a cx.Scale, e.g. cx.Scale(0, 10), got "
-                            f"{metric.scale!r}")
     try:
-        _native_metric(metric)
+        yield
     except OverflowError:
         raise ArgumentError(f"scale and bucket bounds must fit in 64-bit integers, got "
-                            f"{metric.scale} and {metric.bounds}") from None
-    return metric
+                            f"{scale} and {bounds}") from None
 
 
 def _pair(bounds: tuple[int, int]) -> tuple[int, int]:

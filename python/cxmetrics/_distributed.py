@@ -15,6 +15,20 @@ from ._accumulator import Accumulator
 from ._drivers import MAGIC as _DRIVERS_MAGIC
 from ._drivers import DriversAccumulator, DriversResult, Method
 from ._engine import BootstrapMethod, CiMethod, OnInvalid
+from ._registry import (
+    BOOTSTRAP,
+    BOX_POINTS,
+    CES_VARIANT,
+    CSAT_SATISFIED,
+    CSAT_STATISTIC,
+    MEAN_DEFAULT_CI,
+    N_RESAMPLES,
+    NET_DEFAULT_CI,
+    NPS_DETRACTORS,
+    NPS_PROMOTERS,
+    SHARE_DEFAULT_CI,
+    TEN_POINT_SCALE,
+)
 from ._results import MetricResult, SegmentedResult
 from .errors import ArgumentError
 from .scale import CSAT_SCALE, NPS_SCALE, Scale
@@ -27,7 +41,6 @@ Fold = Callable[[Any, Accumulator], Accumulator]
 # Any accumulator a fold can carry: metric tallies or driver statistics.
 State = Accumulator | DriversAccumulator
 Key = str | Sequence[str]
-_TEN_POINT = Scale(1, 10)
 
 T = TypeVar("T")
 
@@ -132,24 +145,24 @@ class MetricFunctions:
 
     @overload
     def nps(self, df: object, score: str, *, by: None = None, weight: str | None = None,
-            ci: CiMethod | None = "score", confidence: float = 0.95, n_resamples: int = 10_000,
-            bootstrap: BootstrapMethod = "bca", seed: int | None = None,
-            on_invalid: OnInvalid = "raise", scale: Scale = NPS_SCALE,
-            promoters: tuple[int, int] = (9, 10), detractors: tuple[int, int] = (0, 6)
+            ci: CiMethod | None = ..., confidence: float = ..., n_resamples: int = ...,
+            bootstrap: BootstrapMethod = ..., seed: int | None = None,
+            on_invalid: OnInvalid = "raise", scale: Scale = ...,
+            promoters: tuple[int, int] = ..., detractors: tuple[int, int] = ...
             ) -> MetricResult: ...
     @overload
     def nps(self, df: object, score: str, *, by: Key, weight: str | None = None,
-            ci: CiMethod | None = "score", confidence: float = 0.95, n_resamples: int = 10_000,
-            bootstrap: BootstrapMethod = "bca", seed: int | None = None,
-            on_invalid: OnInvalid = "raise", scale: Scale = NPS_SCALE,
-            promoters: tuple[int, int] = (9, 10), detractors: tuple[int, int] = (0, 6)
+            ci: CiMethod | None = ..., confidence: float = ..., n_resamples: int = ...,
+            bootstrap: BootstrapMethod = ..., seed: int | None = None,
+            on_invalid: OnInvalid = "raise", scale: Scale = ...,
+            promoters: tuple[int, int] = ..., detractors: tuple[int, int] = ...
             ) -> SegmentedResult: ...
     def nps(self, df: object, score: str, *, by: Key | None = None, weight: str | None = None,
-            ci: CiMethod | None = "score", confidence: float = 0.95, n_resamples: int = 10_000,
-            bootstrap: BootstrapMethod = "bca", seed: int | None = None,
-            on_invalid: OnInvalid = "raise", scale: Scale = NPS_SCALE,
-            promoters: tuple[int, int] = (9, 10), detractors: tuple[int, int] = (0, 6)
-            ) -> MetricResult | SegmentedResult:
+            ci: CiMethod | None = NET_DEFAULT_CI, confidence: float = 0.95,
+            n_resamples: int = N_RESAMPLES, bootstrap: BootstrapMethod = BOOTSTRAP,
+            seed: int | None = None, on_invalid: OnInvalid = "raise", scale: Scale = NPS_SCALE,
+            promoters: tuple[int, int] = NPS_PROMOTERS,
+            detractors: tuple[int, int] = NPS_DETRACTORS) -> MetricResult | SegmentedResult:
         """Net Promoter Score of the ``score`` column of ``df`` (see :func:`cxmetrics.nps`)."""
         acc = Accumulator("nps", score=score, by=by, weight=weight, on_invalid=on_invalid,
                           scale=scale, promoters=promoters, detractors=detractors)
@@ -157,24 +170,24 @@ class MetricFunctions:
 
     @overload
     def csat(self, df: object, score: str, *, by: None = None, weight: str | None = None,
-             ci: CiMethod | Literal["auto"] | None = "auto", confidence: float = 0.95,
-             n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+             ci: CiMethod | Literal["auto"] | None = ..., confidence: float = ...,
+             n_resamples: int = ..., bootstrap: BootstrapMethod = ...,
              seed: int | None = None, on_invalid: OnInvalid = "raise",
-             statistic: Literal["share", "mean"] = "share", scale: Scale = CSAT_SCALE,
-             satisfied: tuple[int, int] = (4, 5)) -> MetricResult: ...
+             statistic: Literal["share", "mean"] = ..., scale: Scale = ...,
+             satisfied: tuple[int, int] = ...) -> MetricResult: ...
     @overload
     def csat(self, df: object, score: str, *, by: Key, weight: str | None = None,
-             ci: CiMethod | Literal["auto"] | None = "auto", confidence: float = 0.95,
-             n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+             ci: CiMethod | Literal["auto"] | None = ..., confidence: float = ...,
+             n_resamples: int = ..., bootstrap: BootstrapMethod = ...,
              seed: int | None = None, on_invalid: OnInvalid = "raise",
-             statistic: Literal["share", "mean"] = "share", scale: Scale = CSAT_SCALE,
-             satisfied: tuple[int, int] = (4, 5)) -> SegmentedResult: ...
+             statistic: Literal["share", "mean"] = ..., scale: Scale = ...,
+             satisfied: tuple[int, int] = ...) -> SegmentedResult: ...
     def csat(self, df: object, score: str, *, by: Key | None = None, weight: str | None = None,
              ci: CiMethod | Literal["auto"] | None = "auto", confidence: float = 0.95,
-             n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+             n_resamples: int = N_RESAMPLES, bootstrap: BootstrapMethod = BOOTSTRAP,
              seed: int | None = None, on_invalid: OnInvalid = "raise",
-             statistic: Literal["share", "mean"] = "share", scale: Scale = CSAT_SCALE,
-             satisfied: tuple[int, int] = (4, 5)) -> MetricResult | SegmentedResult:
+             statistic: Literal["share", "mean"] = CSAT_STATISTIC, scale: Scale = CSAT_SCALE,
+             satisfied: tuple[int, int] = CSAT_SATISFIED) -> MetricResult | SegmentedResult:
         """CSAT of the ``score`` column of ``df`` (see :func:`cxmetrics.csat`)."""
         acc = Accumulator("csat", score=score, by=by, weight=weight, on_invalid=on_invalid,
                           statistic=statistic, scale=scale, satisfied=satisfied)
@@ -182,23 +195,23 @@ class MetricFunctions:
 
     @overload
     def ces(self, df: object, score: str, *, by: None = None, weight: str | None = None,
-            ci: CiMethod | Literal["auto"] | None = "auto", confidence: float = 0.95,
-            n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+            ci: CiMethod | Literal["auto"] | None = ..., confidence: float = ...,
+            n_resamples: int = ..., bootstrap: BootstrapMethod = ...,
             seed: int | None = None, on_invalid: OnInvalid = "raise",
-            variant: Literal["2.0", "effort"] = "2.0",
+            variant: Literal["2.0", "effort"] = ...,
             statistic: Literal["share", "mean"] | None = None) -> MetricResult: ...
     @overload
     def ces(self, df: object, score: str, *, by: Key, weight: str | None = None,
-            ci: CiMethod | Literal["auto"] | None = "auto", confidence: float = 0.95,
-            n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+            ci: CiMethod | Literal["auto"] | None = ..., confidence: float = ...,
+            n_resamples: int = ..., bootstrap: BootstrapMethod = ...,
             seed: int | None = None, on_invalid: OnInvalid = "raise",
-            variant: Literal["2.0", "effort"] = "2.0",
+            variant: Literal["2.0", "effort"] = ...,
             statistic: Literal["share", "mean"] | None = None) -> SegmentedResult: ...
     def ces(self, df: object, score: str, *, by: Key | None = None, weight: str | None = None,
             ci: CiMethod | Literal["auto"] | None = "auto", confidence: float = 0.95,
-            n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+            n_resamples: int = N_RESAMPLES, bootstrap: BootstrapMethod = BOOTSTRAP,
             seed: int | None = None, on_invalid: OnInvalid = "raise",
-            variant: Literal["2.0", "effort"] = "2.0",
+            variant: Literal["2.0", "effort"] = CES_VARIANT,
             statistic: Literal["share", "mean"] | None = None
             ) -> MetricResult | SegmentedResult:
         """Customer Effort Score of the ``score`` column of ``df`` (see :func:`cxmetrics.ces`)."""
@@ -208,22 +221,22 @@ class MetricFunctions:
 
     @overload
     def top_box(self, df: object, score: str, *, by: None = None, weight: str | None = None,
-                ci: CiMethod | None = "wilson", confidence: float = 0.95,
-                n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+                ci: CiMethod | None = ..., confidence: float = ...,
+                n_resamples: int = ..., bootstrap: BootstrapMethod = ...,
                 seed: int | None = None, on_invalid: OnInvalid = "raise",
-                scale: Scale = _TEN_POINT, top: int = 2) -> MetricResult: ...
+                scale: Scale = ..., top: int = ...) -> MetricResult: ...
     @overload
     def top_box(self, df: object, score: str, *, by: Key, weight: str | None = None,
-                ci: CiMethod | None = "wilson", confidence: float = 0.95,
-                n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+                ci: CiMethod | None = ..., confidence: float = ...,
+                n_resamples: int = ..., bootstrap: BootstrapMethod = ...,
                 seed: int | None = None, on_invalid: OnInvalid = "raise",
-                scale: Scale = _TEN_POINT, top: int = 2) -> SegmentedResult: ...
+                scale: Scale = ..., top: int = ...) -> SegmentedResult: ...
     def top_box(self, df: object, score: str, *, by: Key | None = None,
-                weight: str | None = None, ci: CiMethod | None = "wilson",
-                confidence: float = 0.95, n_resamples: int = 10_000,
-                bootstrap: BootstrapMethod = "bca", seed: int | None = None,
-                on_invalid: OnInvalid = "raise", scale: Scale = _TEN_POINT, top: int = 2
-                ) -> MetricResult | SegmentedResult:
+                weight: str | None = None, ci: CiMethod | None = SHARE_DEFAULT_CI,
+                confidence: float = 0.95, n_resamples: int = N_RESAMPLES,
+                bootstrap: BootstrapMethod = BOOTSTRAP, seed: int | None = None,
+                on_invalid: OnInvalid = "raise", scale: Scale = TEN_POINT_SCALE,
+                top: int = BOX_POINTS) -> MetricResult | SegmentedResult:
         """Top-box share of the ``score`` column of ``df`` (see :func:`cxmetrics.top_box`)."""
         acc = Accumulator("top_box", score=score, by=by, weight=weight, on_invalid=on_invalid,
                           scale=scale, top=top)
@@ -231,23 +244,23 @@ class MetricFunctions:
 
     @overload
     def bottom_box(self, df: object, score: str, *, by: None = None,
-                   weight: str | None = None, ci: CiMethod | None = "wilson",
-                   confidence: float = 0.95, n_resamples: int = 10_000,
-                   bootstrap: BootstrapMethod = "bca", seed: int | None = None,
-                   on_invalid: OnInvalid = "raise", scale: Scale = _TEN_POINT,
-                   bottom: int = 2) -> MetricResult: ...
+                   weight: str | None = None, ci: CiMethod | None = ...,
+                   confidence: float = ..., n_resamples: int = ...,
+                   bootstrap: BootstrapMethod = ..., seed: int | None = None,
+                   on_invalid: OnInvalid = "raise", scale: Scale = ...,
+                   bottom: int = ...) -> MetricResult: ...
     @overload
     def bottom_box(self, df: object, score: str, *, by: Key, weight: str | None = None,
-                   ci: CiMethod | None = "wilson", confidence: float = 0.95,
-                   n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+                   ci: CiMethod | None = ..., confidence: float = ...,
+                   n_resamples: int = ..., bootstrap: BootstrapMethod = ...,
                    seed: int | None = None, on_invalid: OnInvalid = "raise",
-                   scale: Scale = _TEN_POINT, bottom: int = 2) -> SegmentedResult: ...
+                   scale: Scale = ..., bottom: int = ...) -> SegmentedResult: ...
     def bottom_box(self, df: object, score: str, *, by: Key | None = None,
-                   weight: str | None = None, ci: CiMethod | None = "wilson",
-                   confidence: float = 0.95, n_resamples: int = 10_000,
-                   bootstrap: BootstrapMethod = "bca", seed: int | None = None,
-                   on_invalid: OnInvalid = "raise", scale: Scale = _TEN_POINT,
-                   bottom: int = 2) -> MetricResult | SegmentedResult:
+                   weight: str | None = None, ci: CiMethod | None = SHARE_DEFAULT_CI,
+                   confidence: float = 0.95, n_resamples: int = N_RESAMPLES,
+                   bootstrap: BootstrapMethod = BOOTSTRAP, seed: int | None = None,
+                   on_invalid: OnInvalid = "raise", scale: Scale = TEN_POINT_SCALE,
+                   bottom: int = BOX_POINTS) -> MetricResult | SegmentedResult:
         """Bottom-box share of ``score`` in ``df`` (see :func:`cxmetrics.bottom_box`)."""
         acc = Accumulator("bottom_box", score=score, by=by, weight=weight,
                           on_invalid=on_invalid, scale=scale, bottom=bottom)
@@ -255,21 +268,21 @@ class MetricFunctions:
 
     @overload
     def mean_score(self, df: object, score: str, *, by: None = None,
-                   weight: str | None = None, ci: CiMethod | None = "t",
-                   confidence: float = 0.95, n_resamples: int = 10_000,
-                   bootstrap: BootstrapMethod = "bca", seed: int | None = None,
-                   on_invalid: OnInvalid = "raise", scale: Scale = CSAT_SCALE
+                   weight: str | None = None, ci: CiMethod | None = ...,
+                   confidence: float = ..., n_resamples: int = ...,
+                   bootstrap: BootstrapMethod = ..., seed: int | None = None,
+                   on_invalid: OnInvalid = "raise", scale: Scale = ...
                    ) -> MetricResult: ...
     @overload
     def mean_score(self, df: object, score: str, *, by: Key, weight: str | None = None,
-                   ci: CiMethod | None = "t", confidence: float = 0.95,
-                   n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+                   ci: CiMethod | None = ..., confidence: float = ...,
+                   n_resamples: int = ..., bootstrap: BootstrapMethod = ...,
                    seed: int | None = None, on_invalid: OnInvalid = "raise",
-                   scale: Scale = CSAT_SCALE) -> SegmentedResult: ...
+                   scale: Scale = ...) -> SegmentedResult: ...
     def mean_score(self, df: object, score: str, *, by: Key | None = None,
-                   weight: str | None = None, ci: CiMethod | None = "t",
-                   confidence: float = 0.95, n_resamples: int = 10_000,
-                   bootstrap: BootstrapMethod = "bca", seed: int | None = None,
+                   weight: str | None = None, ci: CiMethod | None = MEAN_DEFAULT_CI,
+                   confidence: float = 0.95, n_resamples: int = N_RESAMPLES,
+                   bootstrap: BootstrapMethod = BOOTSTRAP, seed: int | None = None,
                    on_invalid: OnInvalid = "raise", scale: Scale = CSAT_SCALE
                    ) -> MetricResult | SegmentedResult:
         """Mean score of ``score`` in ``df`` (see :func:`cxmetrics.mean_score`)."""

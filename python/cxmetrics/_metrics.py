@@ -6,17 +6,29 @@ from collections.abc import Sequence
 from typing import Any, Literal, overload
 
 from . import _engine
+from . import _registry as reg
 from ._engine import BootstrapMethod, CiMethod, OnInvalid
+from ._registry import (
+    BOOTSTRAP,
+    BOX_POINTS,
+    CES_VARIANT,
+    CSAT_SATISFIED,
+    CSAT_STATISTIC,
+    MEAN_DEFAULT_CI,
+    N_RESAMPLES,
+    NET_DEFAULT_CI,
+    NPS_DETRACTORS,
+    NPS_PROMOTERS,
+    SHARE_DEFAULT_CI,
+    TEN_POINT_SCALE,
+)
 from ._results import MetricResult, SegmentedResult
-from .scale import CES2_SCALE, CES_EFFORT_SCALE, CSAT_SCALE, NPS_SCALE, Scale
+from .scale import CSAT_SCALE, NPS_SCALE, Scale
 
 __all__ = ["bottom_box", "ces", "csat", "mean_score", "nps", "top_box"]
 
-TEN_POINT_SCALE = Scale(1, 10)
-
-# The default NPS interval: Tango's score interval keeps its coverage at small n and extreme
-# shares, where Wald collapses (three promoters give Wald [100, 100]); ci="wald" stays available.
-NPS_DEFAULT_CI = "score"
+# Every default below is the registry's (_registry.py); the overloads only narrow the result
+# type, so they leave their defaults as `...`.
 
 # A column of scores/keys/weights, or a column name when `data` is a table.
 Column = Any
@@ -45,102 +57,82 @@ def _run(metric: _engine.MetricDef, data: object, score: object, by: object, wei
 
 @overload
 def nps(data: object, score: str | None = None, *, by: None = None, weight: Column = None,
-        ci: CiMethod | None = "score", confidence: float = 0.95, n_resamples: int = 10_000,
-        bootstrap: BootstrapMethod = "bca", seed: int | None = None,
-        on_invalid: OnInvalid = "raise", min_n: float | None = None, scale: Scale = NPS_SCALE,
-        promoters: tuple[int, int] = (9, 10), detractors: tuple[int, int] = (0, 6)
+        ci: CiMethod | None = ..., confidence: float = ..., n_resamples: int = ...,
+        bootstrap: BootstrapMethod = ..., seed: int | None = None,
+        on_invalid: OnInvalid = "raise", min_n: float | None = None, scale: Scale = ...,
+        promoters: tuple[int, int] = ..., detractors: tuple[int, int] = ...
         ) -> MetricResult: ...
 @overload
 def nps(data: object, score: str | None = None, *, by: Column | Sequence[Column],
-        weight: Column = None, ci: CiMethod | None = "score", confidence: float = 0.95,
-        n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca", seed: int | None = None,
-        on_invalid: OnInvalid = "raise", min_n: float | None = None, scale: Scale = NPS_SCALE,
-        promoters: tuple[int, int] = (9, 10), detractors: tuple[int, int] = (0, 6)
+        weight: Column = None, ci: CiMethod | None = ..., confidence: float = ...,
+        n_resamples: int = ..., bootstrap: BootstrapMethod = ..., seed: int | None = None,
+        on_invalid: OnInvalid = "raise", min_n: float | None = None, scale: Scale = ...,
+        promoters: tuple[int, int] = ..., detractors: tuple[int, int] = ...
         ) -> SegmentedResult: ...
 def nps(data: object, score: str | None = None, *, by: ByArg = None, weight: Column = None,
-        ci: CiMethod | None = "score", confidence: float = 0.95, n_resamples: int = 10_000,
-        bootstrap: BootstrapMethod = "bca", seed: int | None = None,
-        on_invalid: OnInvalid = "raise", min_n: float | None = None, scale: Scale = NPS_SCALE,
-        promoters: tuple[int, int] = (9, 10), detractors: tuple[int, int] = (0, 6)
-        ) -> MetricResult | SegmentedResult:
+        ci: CiMethod | None = NET_DEFAULT_CI, confidence: float = 0.95,
+        n_resamples: int = N_RESAMPLES, bootstrap: BootstrapMethod = BOOTSTRAP,
+        seed: int | None = None, on_invalid: OnInvalid = "raise", min_n: float | None = None,
+        scale: Scale = NPS_SCALE, promoters: tuple[int, int] = NPS_PROMOTERS,
+        detractors: tuple[int, int] = NPS_DETRACTORS) -> MetricResult | SegmentedResult:
     """Net Promoter Score: 100 × (promoters − detractors) / n, in points.
 
     ``ci``: ``"score"`` (Tango's score interval, the default: it keeps its coverage at small n),
     ``"wald"``, ``"adjusted-wald"``, ``"bootstrap"``, ``"bayes"`` or ``None``. ``scale``,
     ``promoters`` and ``detractors`` change the bucket rule.
     """
-    metric = _engine.net("nps", scale, promoters, detractors,
-                         ("detractors", "passives", "promoters"))
-    return _run(metric, data, score, by, weight, ci, confidence, n_resamples, bootstrap, seed,
-                on_invalid, min_n)
-
-
-def _share_or_mean(name: str, scale: Scale, hit: tuple[int, int], statistic: str,
-                   buckets: tuple[str, str]) -> _engine.MetricDef:
-    if statistic == "share":
-        return _engine.share(name, scale, hit, buckets)
-    if statistic == "mean":
-        return _engine.mean(name, scale)
-    raise ValueError(f"statistic must be 'share' or 'mean', got {statistic!r}")
-
-
-def _default_ci(ci: CiMethod | Literal["auto"] | None, statistic: str) -> str | None:
-    if ci == "auto":
-        return "wilson" if statistic == "share" else "t"
-    return ci
+    return _run(reg.nps(scale, promoters, detractors), data, score, by, weight, ci, confidence,
+                n_resamples, bootstrap, seed, on_invalid, min_n)
 
 
 @overload
 def csat(data: object, score: str | None = None, *, by: None = None, weight: Column = None,
-         ci: CiMethod | Literal["auto"] | None = "auto", confidence: float = 0.95,
-         n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca", seed: int | None = None,
-         on_invalid: OnInvalid = "raise",
-         min_n: float | None = None, statistic: Literal["share", "mean"] = "share",
-         scale: Scale = CSAT_SCALE, satisfied: tuple[int, int] = (4, 5)) -> MetricResult: ...
+         ci: CiMethod | Literal["auto"] | None = ..., confidence: float = ...,
+         n_resamples: int = ..., bootstrap: BootstrapMethod = ..., seed: int | None = None,
+         on_invalid: OnInvalid = "raise", min_n: float | None = None,
+         statistic: Literal["share", "mean"] = ..., scale: Scale = ...,
+         satisfied: tuple[int, int] = ...) -> MetricResult: ...
 @overload
 def csat(data: object, score: str | None = None, *, by: Column | Sequence[Column],
-         weight: Column = None, ci: CiMethod | Literal["auto"] | None = "auto",
-         confidence: float = 0.95, n_resamples: int = 10_000,
-         bootstrap: BootstrapMethod = "bca", seed: int | None = None,
-         on_invalid: OnInvalid = "raise",
-         min_n: float | None = None, statistic: Literal["share", "mean"] = "share",
-         scale: Scale = CSAT_SCALE, satisfied: tuple[int, int] = (4, 5)) -> SegmentedResult: ...
+         weight: Column = None, ci: CiMethod | Literal["auto"] | None = ...,
+         confidence: float = ..., n_resamples: int = ..., bootstrap: BootstrapMethod = ...,
+         seed: int | None = None, on_invalid: OnInvalid = "raise", min_n: float | None = None,
+         statistic: Literal["share", "mean"] = ..., scale: Scale = ...,
+         satisfied: tuple[int, int] = ...) -> SegmentedResult: ...
 def csat(data: object, score: str | None = None, *, by: ByArg = None, weight: Column = None,
          ci: CiMethod | Literal["auto"] | None = "auto", confidence: float = 0.95,
-         n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca", seed: int | None = None,
-         on_invalid: OnInvalid = "raise",
-         min_n: float | None = None, statistic: Literal["share", "mean"] = "share",
-         scale: Scale = CSAT_SCALE, satisfied: tuple[int, int] = (4, 5)
-         ) -> MetricResult | SegmentedResult:
+         n_resamples: int = N_RESAMPLES, bootstrap: BootstrapMethod = BOOTSTRAP,
+         seed: int | None = None, on_invalid: OnInvalid = "raise", min_n: float | None = None,
+         statistic: Literal["share", "mean"] = CSAT_STATISTIC, scale: Scale = CSAT_SCALE,
+         satisfied: tuple[int, int] = CSAT_SATISFIED) -> MetricResult | SegmentedResult:
     """CSAT: percent satisfied (top-2-box 4–5 on 1–5) or, with ``statistic="mean"``, the mean.
 
     ``ci="auto"`` is Wilson for the share and Student-t for the mean.
     """
-    metric = _share_or_mean("csat", scale, satisfied, statistic, ("unsatisfied", "satisfied"))
-    return _run(metric, data, score, by, weight, _default_ci(ci, statistic), confidence,
+    metric = reg.csat(scale, satisfied, statistic)
+    return _run(metric, data, score, by, weight, reg.resolve_ci(ci, metric), confidence,
                 n_resamples, bootstrap, seed, on_invalid, min_n)
 
 
 @overload
 def ces(data: object, score: str | None = None, *, by: None = None, weight: Column = None,
-        ci: CiMethod | Literal["auto"] | None = "auto", confidence: float = 0.95,
-        n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca", seed: int | None = None,
-        on_invalid: OnInvalid = "raise",
-        min_n: float | None = None, variant: Literal["2.0", "effort"] = "2.0",
+        ci: CiMethod | Literal["auto"] | None = ..., confidence: float = ...,
+        n_resamples: int = ..., bootstrap: BootstrapMethod = ..., seed: int | None = None,
+        on_invalid: OnInvalid = "raise", min_n: float | None = None,
+        variant: Literal["2.0", "effort"] = ...,
         statistic: Literal["share", "mean"] | None = None) -> MetricResult: ...
 @overload
 def ces(data: object, score: str | None = None, *, by: Column | Sequence[Column],
-        weight: Column = None, ci: CiMethod | Literal["auto"] | None = "auto",
-        confidence: float = 0.95, n_resamples: int = 10_000,
-        bootstrap: BootstrapMethod = "bca", seed: int | None = None,
-        on_invalid: OnInvalid = "raise",
-        min_n: float | None = None, variant: Literal["2.0", "effort"] = "2.0",
+        weight: Column = None, ci: CiMethod | Literal["auto"] | None = ...,
+        confidence: float = ..., n_resamples: int = ..., bootstrap: BootstrapMethod = ...,
+        seed: int | None = None, on_invalid: OnInvalid = "raise", min_n: float | None = None,
+        variant: Literal["2.0", "effort"] = ...,
         statistic: Literal["share", "mean"] | None = None) -> SegmentedResult: ...
 def ces(data: object, score: str | None = None, *, by: ByArg = None, weight: Column = None,
         ci: CiMethod | Literal["auto"] | None = "auto", confidence: float = 0.95,
-        n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca", seed: int | None = None,
-        on_invalid: OnInvalid = "raise",
-        min_n: float | None = None, variant: Literal["2.0", "effort"] = "2.0",
+        n_resamples: int = N_RESAMPLES, bootstrap: BootstrapMethod = BOOTSTRAP,
+        seed: int | None = None, on_invalid: OnInvalid = "raise", min_n: float | None = None,
+        variant: Literal["2.0", "effort"] = CES_VARIANT,
         statistic: Literal["share", "mean"] | None = None) -> MetricResult | SegmentedResult:
     """Customer Effort Score.
 
@@ -148,96 +140,83 @@ def ces(data: object, score: str | None = None, *, by: ByArg = None, weight: Col
     ``variant="effort"``: effort on 1–5, value = mean effort (lower is better); with
     ``statistic="share"`` the percent of low-effort answers (1–2) instead.
     """
-    if variant == "2.0":
-        stat = statistic or "share"
-        metric = _share_or_mean("ces", CES2_SCALE, (5, 7), stat, ("disagree", "agree"))
-    elif variant == "effort":
-        stat = statistic or "mean"
-        metric = _share_or_mean("ces", CES_EFFORT_SCALE, (1, 2), stat, ("rest", "low_effort"))
-    else:
-        raise ValueError(f"variant must be '2.0' or 'effort', got {variant!r}")
-    return _run(metric, data, score, by, weight, _default_ci(ci, stat), confidence,
+    metric = reg.ces(variant, statistic)
+    return _run(metric, data, score, by, weight, reg.resolve_ci(ci, metric), confidence,
                 n_resamples, bootstrap, seed, on_invalid, min_n)
-
-
-def _box(name: str, scale: Scale, k: int, top: bool) -> _engine.MetricDef:
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= scale.points:
-        raise ValueError(f"{'top' if top else 'bottom'} must be an int in 1..{scale.points}")
-    hit = (scale.high - k + 1, scale.high) if top else (scale.low, scale.low + k - 1)
-    return _engine.share(name, scale, hit, ("rest", "top" if top else "bottom"))
 
 
 @overload
 def top_box(data: object, score: str | None = None, *, by: None = None, weight: Column = None,
-            ci: CiMethod | None = "wilson", confidence: float = 0.95, n_resamples: int = 10_000,
-            bootstrap: BootstrapMethod = "bca", seed: int | None = None,
-            on_invalid: OnInvalid = "raise",
-            min_n: float | None = None, scale: Scale = ..., top: int = 2
-            ) -> MetricResult: ...
+            ci: CiMethod | None = ..., confidence: float = ..., n_resamples: int = ...,
+            bootstrap: BootstrapMethod = ..., seed: int | None = None,
+            on_invalid: OnInvalid = "raise", min_n: float | None = None, scale: Scale = ...,
+            top: int = ...) -> MetricResult: ...
 @overload
 def top_box(data: object, score: str | None = None, *, by: Column | Sequence[Column],
-            weight: Column = None, ci: CiMethod | None = "wilson", confidence: float = 0.95,
-            n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
-            seed: int | None = None, on_invalid: OnInvalid = "raise",
-            min_n: float | None = None, scale: Scale = ...,
-            top: int = 2) -> SegmentedResult: ...
+            weight: Column = None, ci: CiMethod | None = ..., confidence: float = ...,
+            n_resamples: int = ..., bootstrap: BootstrapMethod = ..., seed: int | None = None,
+            on_invalid: OnInvalid = "raise", min_n: float | None = None, scale: Scale = ...,
+            top: int = ...) -> SegmentedResult: ...
 def top_box(data: object, score: str | None = None, *, by: ByArg = None, weight: Column = None,
-            ci: CiMethod | None = "wilson", confidence: float = 0.95, n_resamples: int = 10_000,
-            bootstrap: BootstrapMethod = "bca", seed: int | None = None,
-            on_invalid: OnInvalid = "raise",
-            min_n: float | None = None, scale: Scale = TEN_POINT_SCALE, top: int = 2
+            ci: CiMethod | None = SHARE_DEFAULT_CI, confidence: float = 0.95,
+            n_resamples: int = N_RESAMPLES, bootstrap: BootstrapMethod = BOOTSTRAP,
+            seed: int | None = None, on_invalid: OnInvalid = "raise",
+            min_n: float | None = None, scale: Scale = TEN_POINT_SCALE, top: int = BOX_POINTS
             ) -> MetricResult | SegmentedResult:
     """Percent of answers in the top ``top`` values of ``scale``."""
-    return _run(_box("top_box", scale, top, True), data, score, by, weight, ci, confidence,
+    return _run(reg.box("top_box", scale, top, True), data, score, by, weight, ci, confidence,
                 n_resamples, bootstrap, seed, on_invalid, min_n)
 
 
 @overload
 def bottom_box(data: object, score: str | None = None, *, by: None = None,
-               weight: Column = None, ci: CiMethod | None = "wilson", confidence: float = 0.95,
-               n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+               weight: Column = None, ci: CiMethod | None = ..., confidence: float = ...,
+               n_resamples: int = ..., bootstrap: BootstrapMethod = ...,
                seed: int | None = None, on_invalid: OnInvalid = "raise",
                min_n: float | None = None, scale: Scale = ...,
-               bottom: int = 2) -> MetricResult: ...
+               bottom: int = ...) -> MetricResult: ...
 @overload
 def bottom_box(data: object, score: str | None = None, *, by: Column | Sequence[Column],
-               weight: Column = None, ci: CiMethod | None = "wilson", confidence: float = 0.95,
-               n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+               weight: Column = None, ci: CiMethod | None = ..., confidence: float = ...,
+               n_resamples: int = ..., bootstrap: BootstrapMethod = ...,
                seed: int | None = None, on_invalid: OnInvalid = "raise",
                min_n: float | None = None, scale: Scale = ...,
-               bottom: int = 2) -> SegmentedResult: ...
+               bottom: int = ...) -> SegmentedResult: ...
 def bottom_box(data: object, score: str | None = None, *, by: ByArg = None,
-               weight: Column = None, ci: CiMethod | None = "wilson", confidence: float = 0.95,
-               n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
-               seed: int | None = None, on_invalid: OnInvalid = "raise", min_n: float | None = None,
-               scale: Scale = TEN_POINT_SCALE, bottom: int = 2) -> MetricResult | SegmentedResult:
+               weight: Column = None, ci: CiMethod | None = SHARE_DEFAULT_CI,
+               confidence: float = 0.95, n_resamples: int = N_RESAMPLES,
+               bootstrap: BootstrapMethod = BOOTSTRAP, seed: int | None = None,
+               on_invalid: OnInvalid = "raise", min_n: float | None = None,
+               scale: Scale = TEN_POINT_SCALE, bottom: int = BOX_POINTS
+               ) -> MetricResult | SegmentedResult:
     """Percent of answers in the bottom ``bottom`` values of ``scale``."""
-    return _run(_box("bottom_box", scale, bottom, False), data, score, by, weight, ci,
+    return _run(reg.box("bottom_box", scale, bottom, False), data, score, by, weight, ci,
                 confidence, n_resamples, bootstrap, seed, on_invalid, min_n)
 
 
 @overload
 def mean_score(data: object, score: str | None = None, *, by: None = None,
-               weight: Column = None, ci: CiMethod | None = "t", confidence: float = 0.95,
-               n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+               weight: Column = None, ci: CiMethod | None = ..., confidence: float = ...,
+               n_resamples: int = ..., bootstrap: BootstrapMethod = ...,
                seed: int | None = None, on_invalid: OnInvalid = "raise",
                min_n: float | None = None, scale: Scale = ...
                ) -> MetricResult: ...
 @overload
 def mean_score(data: object, score: str | None = None, *, by: Column | Sequence[Column],
-               weight: Column = None, ci: CiMethod | None = "t", confidence: float = 0.95,
-               n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
+               weight: Column = None, ci: CiMethod | None = ..., confidence: float = ...,
+               n_resamples: int = ..., bootstrap: BootstrapMethod = ...,
                seed: int | None = None, on_invalid: OnInvalid = "raise",
                min_n: float | None = None, scale: Scale = ...
                ) -> SegmentedResult: ...
 def mean_score(data: object, score: str | None = None, *, by: ByArg = None,
-               weight: Column = None, ci: CiMethod | None = "t", confidence: float = 0.95,
-               n_resamples: int = 10_000, bootstrap: BootstrapMethod = "bca",
-               seed: int | None = None, on_invalid: OnInvalid = "raise", min_n: float | None = None,
+               weight: Column = None, ci: CiMethod | None = MEAN_DEFAULT_CI,
+               confidence: float = 0.95, n_resamples: int = N_RESAMPLES,
+               bootstrap: BootstrapMethod = BOOTSTRAP, seed: int | None = None,
+               on_invalid: OnInvalid = "raise", min_n: float | None = None,
                scale: Scale = CSAT_SCALE) -> MetricResult | SegmentedResult:
     """Mean score on ``scale`` (default 1–5) with a Student-t interval."""
-    return _run(_engine.mean("mean", scale), data, score, by, weight, ci, confidence,
-                n_resamples, bootstrap, seed, on_invalid, min_n)
+    return _run(reg.mean_score(scale), data, score, by, weight, ci, confidence, n_resamples,
+                bootstrap, seed, on_invalid, min_n)
 
 
 for _f in (nps, csat, ces, top_box, bottom_box, mean_score):

@@ -10,7 +10,9 @@ __all__ = [
     "BOOTSTRAP_METHODS",
     "CI_METHODS",
     "COMPARE_METHODS",
+    "MAX_REPLICATES",
     "MAX_RESAMPLES",
+    "METRIC_OPTIONS",
     "ON_INVALID",
     "Aggregation",
     "DriverStats",
@@ -19,17 +21,23 @@ __all__ = [
     "accumulator_from_bytes",
     "accumulator_from_legacy",
     "accumulator_to_bytes",
+    "box_range",
+    "check_definition",
     "check_mergeable",
     "check_options",
+    "check_replicates",
     "check_seed",
     "compare",
     "composite_estimate",
+    "detectable_difference",
     "estimate_complements",
     "estimate_groups",
     "key_stream",
     "margin_of_error",
-    "net_variance",
+    "nps_variance",
     "sample_size",
+    "sample_size_two_groups",
+    "share_variance",
     "split_legacy_accumulator",
 ]
 
@@ -39,12 +47,17 @@ BOOTSTRAP_METHODS: list[str]
 ON_INVALID: list[str]
 COMPARE_METHODS: list[str]
 MAX_RESAMPLES: int
+MAX_REPLICATES: int
+METRIC_OPTIONS: dict[str, list[str]]
 
 def check_options(ci: str | None, confidence: float, on_invalid: str = "raise",
                   bootstrap: str = "bca", n_resamples: int = 10_000) -> None:
     """Raises ArgumentError for the first option that does not fit."""
 def check_seed(seed: int) -> int:
     """``seed`` if it is an int in [0, 2**64), else ArgumentError."""
+
+def check_replicates(replicates: object) -> int:
+    """``replicates`` if it is an int in 1..MAX_REPLICATES, else ArgumentError."""
 
 @final
 class Metric:
@@ -204,8 +217,6 @@ def estimate_complements(
     ``part`` (a subset of it), subtracted exactly; key column ``group``."""
 def key_stream(data: bytes) -> int:
     """The core's random-stream id of some key bytes (FNV-1a)."""
-def net_variance(positive: float, negative: float) -> float:
-    """Per-response variance of x in {+1, 0, -1} with those shares of +1 and -1."""
 
 def accumulator_to_bytes(definition: dict[str, object],
                          aggregation: Aggregation | None = None) -> bytes:
@@ -224,7 +235,20 @@ def check_mergeable(mine: dict[str, object], theirs: dict[str, object],
                     both_hold_data: bool) -> None:
     """Raises IncompatibleAccumulatorError unless the two definitions may merge."""
 
+def check_definition(definition: dict[str, object]) -> None:
+    """Raises ArgumentError unless the accumulator definition is valid."""
+
+def box_range(low: int, high: int, k: object, top: bool) -> tuple[int, int]:
+    """The score range of the ``k`` highest (``top``) or lowest points of ``low..high``."""
+
 def margin_of_error(n: float, v: float, confidence: float) -> float: ...
+def nps_variance(promoters: float | None = None, detractors: float | None = None) -> float: ...
+def share_variance(share: float | None = None) -> float: ...
+def detectable_difference(n: tuple[float, float], v: tuple[float, float], power: float,
+                          confidence: float, one_sided: bool) -> float: ...
+def sample_size_two_groups(difference: float, ratio: float, v: tuple[float, float],
+                           power: float, confidence: float, one_sided: bool
+                           ) -> tuple[int, int]: ...
 def sample_size(margin: float, v: float, confidence: float) -> int: ...
 def composite_estimate(
     cells: Aggregation,

@@ -5,37 +5,53 @@ and the responses it needs to detect a given one (normal approximation, as in th
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
-from typing import Literal
+from typing import Literal, get_args
 
-from ._compare import Alternative, _variance
+from . import _native
+from ._compare import Alternative
 from .errors import ArgumentError
 
-__all__ = ["detectable_difference", "sample_size_two_groups"]
+__all__ = [
+    "detectable_difference",
+    "margin_of_error",
+    "sample_size",
+    "sample_size_two_groups",
+    "variance",
+]
 
-_ALTERNATIVES = ("two-sided", "greater", "less")
+_ALTERNATIVES = get_args(Alternative)
 
 
-def _z_sum(power: float, confidence: float, alternative: str) -> float:
-    if not 0 < power < 1:
-        raise ArgumentError(f"power must be strictly between 0 and 1, got {power!r}")
-    if not 0 < confidence < 1:
-        raise ArgumentError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
+def variance(metric: str, promoters: float | None, detractors: float | None,
+             share: float | None) -> float:
+    """Per-response variance (in units of the metric / 100) from the core's formula; the worst
+    case when the shares are not given."""
+    if metric == "nps":
+        if share is not None:
+            raise ArgumentError(
+                "share= is for metric='share'; NPS takes promoters= and detractors="
+            )
+        return _native.nps_variance(promoters, detractors)
+    if metric == "share":
+        if promoters is not None or detractors is not None:
+            raise ArgumentError("promoters=/detractors= are for metric='nps'; a share takes share=")
+        return _native.share_variance(share)
+    raise ArgumentError(f"metric must be 'nps' or 'share', got {metric!r}")
+
+
+def _one_sided(alternative: str) -> bool:
     if alternative not in _ALTERNATIVES:
         raise ArgumentError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
-    alpha = 1 - confidence
-    tail = alpha / 2 if alternative == "two-sided" else alpha
-    normal = NormalDist()
-    return normal.inv_cdf(1 - tail) + normal.inv_cdf(power)
+    return alternative != "two-sided"
 
 
 def _variances(metric: str, promoters: float | None, detractors: float | None,
                share: float | None, promoters_b: float | None, detractors_b: float | None,
                share_b: float | None) -> tuple[float, float]:
-    v_a = _variance(metric, promoters, detractors, share)
+    v_a = variance(metric, promoters, detractors, share)
     if promoters_b is None and detractors_b is None and share_b is None:
         return v_a, v_a
-    return v_a, _variance(metric, promoters_b, detractors_b, share_b)
+    return v_a, variance(metric, promoters_b, detractors_b, share_b)
 
 
 def _check_n(name: str, n: float) -> float:
@@ -69,8 +85,9 @@ def detectable_difference(
     """
     v_a, v_b = _variances(metric, promoters, detractors, share, promoters_b, detractors_b,
                           share_b)
-    n_a, n_b = _check_n("n_a", n_a), _check_n("n_b", n_b)
-    return _z_sum(power, confidence, alternative) * 100 * math.sqrt(v_a / n_a + v_b / n_b)
+    n = (_check_n("n_a", n_a), _check_n("n_b", n_b))
+    return _native.detectable_difference(n, (v_a, v_b), power, confidence,
+                                         _one_sided(alternative))
 
 
 def sample_size_two_groups(
@@ -98,8 +115,39 @@ def sample_size_two_groups(
     ratio = _check_n("ratio", ratio)
     v_a, v_b = _variances(metric, promoters, detractors, share, promoters_b, detractors_b,
                           share_b)
-    z = _z_sum(power, confidence, alternative)
-    n_a = (z * 100 / abs(difference)) ** 2 * (v_a + v_b / ratio)
-    # A hair of tolerance so that exact products (e.g. 1,570.0000000002) do not round up.
-    n_a_int = math.ceil(n_a * (1 - 1e-12))
-    return n_a_int, math.ceil(n_a_int * ratio * (1 - 1e-12))
+    return _native.sample_size_two_groups(float(difference), ratio, (v_a, v_b), power,
+                                          confidence, _one_sided(alternative))
+
+
+def margin_of_error(
+    n: float,
+    *,
+    metric: Literal["nps", "share"] = "nps",
+    confidence: float = 0.95,
+    promoters: float | None = None,
+    detractors: float | None = None,
+    share: float | None = None,
+) -> float:
+    """Half-width in points of the Wald interval with ``n`` responses (worst case by default:
+    for NPS all answers promoters or detractors, for a share p = ½)."""
+    return _native.margin_of_error(
+        float(n), variance(metric, promoters, detractors, share), float(confidence)
+    )
+
+
+def sample_size(
+    margin: float,
+    *,
+    metric: Literal["nps", "share"] = "nps",
+    confidence: float = 0.95,
+    promoters: float | None = None,
+    detractors: float | None = None,
+    share: float | None = None,
+) -> int:
+    """Responses needed for a margin of error of at most ``margin`` points
+    (``sample_size(5)`` = 1,537 for NPS at 95% in the worst case)."""
+    if not math.isfinite(margin):
+        raise ArgumentError("margin must be finite")
+    return _native.sample_size(
+        float(margin), variance(metric, promoters, detractors, share), float(confidence)
+    )

@@ -18,17 +18,18 @@ from typing import Any, NoReturn
 import pyarrow as pa
 
 import cxmetrics as cx
-from cxmetrics import _cli_drivers
+from cxmetrics import _cli_drivers, _native
 from cxmetrics._cli_common import add_filter_option, load_input, note_seed
 from cxmetrics._cli_significance import add_significance_command
 from cxmetrics._cli_trend import add_trend_command
+from cxmetrics._registry import BOX_POINTS, METRICS
 from cxmetrics._report import ReportSpec, format_csv, format_json, format_table, report_rows
 
 __all__ = ["main"]
 
-METRICS = ("nps", "csat", "ces", "top_box", "bottom_box", "mean")
-CI_METHODS = ("none", "wald", "adjusted-wald", "score", "wilson", "t", "bootstrap", "bayes")
-BOOTSTRAP_METHODS = ("percentile", "basic", "bca")
+# The option vocabulary is the binding's (rust/python/src/options.rs); "none" is the CLI's None.
+CI_METHODS = ("none", *_native.CI_METHODS)
+BOOTSTRAP_METHODS = tuple(_native.BOOTSTRAP_METHODS)
 FORMATS = ("table", "csv", "json")
 
 # Scales of the sample survey's score columns, so --sample works with every metric unaided.
@@ -228,11 +229,11 @@ def _metric_call(args: argparse.Namespace) -> tuple[Callable[..., Any], dict[str
     if args.metric == "top_box":
         if args.top is not None:
             kwargs["top"] = args.top
-        return cx.top_box, kwargs, f"top-{args.top or 2} %"
+        return cx.top_box, kwargs, f"top-{args.top or BOX_POINTS} %"
     if args.metric == "bottom_box":
         if args.bottom is not None:
             kwargs["bottom"] = args.bottom
-        return cx.bottom_box, kwargs, f"bottom-{args.bottom or 2} %"
+        return cx.bottom_box, kwargs, f"bottom-{args.bottom or BOX_POINTS} %"
     return cx.mean_score, kwargs, "mean"
 
 

@@ -70,6 +70,11 @@ impl MetricSpec {
         }
     }
 
+    /// Share of the `k` highest (`top`) or lowest scale points: a top- or bottom-box share.
+    pub fn box_share(scale: Scale, k: i64, top: bool) -> Result<Self> {
+        Self::share(scale, box_range(scale, k, top)?)
+    }
+
     /// Net Promoter Score: 0-10, promoters 9-10, detractors 0-6.
     pub fn nps() -> Self {
         Self::net(Scale { low: 0, high: 10 }, (9, 10), (0, 6)).expect("preset is valid")
@@ -166,6 +171,23 @@ impl MetricSpec {
             Kind::Mean => self.statistic(mass),
         }
     }
+}
+
+/// The inclusive range of the `k` highest (`top`) or lowest scale points (the bucket of a top-
+/// or bottom-box share); `InvalidArgument` unless 1 ≤ k ≤ the scale's points.
+pub fn box_range(scale: Scale, k: i64, top: bool) -> Result<(i64, i64)> {
+    let points = scale.points() as i64;
+    if !(1..=points).contains(&k) {
+        return Err(CoreError::InvalidArgument(format!(
+            "{} must be an int in 1..{points}",
+            if top { "top" } else { "bottom" }
+        )));
+    }
+    Ok(if top {
+        (scale.high - k + 1, scale.high)
+    } else {
+        (scale.low, scale.low + k - 1)
+    })
 }
 
 fn nonempty(scale: &Scale, (lo, hi): (i64, i64), what: &str) -> Result<Range<usize>> {

@@ -15,6 +15,17 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString};
 use crate::aggregation::Aggregation;
 use crate::errors::{run_detached_sized, to_py_err, Names};
 
+/// Each metric's option names as the facade's definition dict holds them, in the order of the
+/// metric function's signature (the facade's registry is checked against this by a test).
+pub const METRIC_OPTIONS: [(&str, &[&str]); 6] = [
+    ("nps", &["scale", "promoters", "detractors"]),
+    ("csat", &["scale", "satisfied", "statistic"]),
+    ("ces", &["variant", "statistic"]),
+    ("top_box", &["scale", "top"]),
+    ("bottom_box", &["scale", "bottom"]),
+    ("mean", &["scale"]),
+];
+
 /// Reads the facade's definition dict. `Err` names what is wrong (the caller decides whether
 /// that is a bad argument or corrupt bytes).
 fn from_py(obj: &Bound<'_, PyAny>) -> Result<Definition, String> {
@@ -68,15 +79,11 @@ fn from_py(obj: &Bound<'_, PyAny>) -> Result<Definition, String> {
         .cast::<PyDict>()
         .map_err(|_| "options is not a dict".to_string())?;
     let metric_name = text(&get("metric"), "metric")?;
-    let option_names: &[&str] = match metric_name.as_str() {
-        "nps" => &["scale", "promoters", "detractors"],
-        "csat" => &["scale", "satisfied", "statistic"],
-        "ces" => &["variant", "statistic"],
-        "top_box" => &["scale", "top"],
-        "bottom_box" => &["scale", "bottom"],
-        "mean" => &["scale"],
-        other => return Err(format!("unknown metric {other:?}")),
-    };
+    let option_names = METRIC_OPTIONS
+        .iter()
+        .find(|(name, _)| *name == metric_name)
+        .map(|(_, names)| *names)
+        .ok_or_else(|| format!("unknown metric {metric_name:?}"))?;
     let mut given: Vec<String> = options
         .keys()
         .iter()
@@ -349,6 +356,25 @@ pub fn accumulator_from_legacy<'py>(
         .check_state(state.as_ref())
         .map_err(|e| corrupt(py, e.to_string()))?;
     Ok((to_py(py, &definition)?, state.map(Aggregation::from_state)))
+}
+
+/// Checks a definition (its options against its scale, its columns, its replicates) before an
+/// accumulator is built; `ArgumentError` naming the fault.
+#[pyfunction]
+pub fn check_definition(py: Python<'_>, definition: &Bound<'_, PyAny>) -> PyResult<()> {
+    let definition = from_py(definition).map_err(|m| argument(py, m))?;
+    definition
+        .check()
+        .map_err(|e| to_py_err(py, e, &Names::default()))
+}
+
+/// Adds `METRIC_OPTIONS` to the module (a dict: metric -> its option names).
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let options = PyDict::new(m.py());
+    for (metric, names) in METRIC_OPTIONS {
+        options.set_item(metric, names.to_vec())?;
+    }
+    m.add("METRIC_OPTIONS", options)
 }
 
 /// Refuses (IncompatibleAccumulatorError) to merge accumulators of different definitions;

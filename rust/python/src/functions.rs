@@ -11,7 +11,7 @@ use pyo3_arrow::PyRecordBatch;
 use cxmetrics_core::report::IntervalRequest;
 
 use crate::aggregation::Aggregation;
-use crate::errors::{argument, run_detached, Names};
+use crate::errors::{argument, run_detached, Error, Names};
 use crate::options::{interval_request, Bootstrap, Ci, Confidence, Resamples, Seed};
 
 /// Margin of error in points for `n` responses whose per-response variance is `v`.
@@ -28,6 +28,49 @@ pub fn sample_size(py: Python<'_>, margin: f64, v: f64, confidence: f64) -> PyRe
     run_detached(py, &Names::default(), || {
         planning::sample_size(margin, v, confidence)
     })
+}
+
+/// Per-response variance of an NPS answer from its promoter and detractor shares (neither:
+/// the worst case, 1).
+#[pyfunction]
+#[pyo3(signature = (promoters=None, detractors=None))]
+pub fn nps_variance(promoters: Option<f64>, detractors: Option<f64>) -> PyResult<f64> {
+    Ok(planning::nps_variance(promoters, detractors).map_err(Error::from)?)
+}
+
+/// Per-response variance p(1 − p) of a share (None: the worst case, p = ½).
+#[pyfunction]
+#[pyo3(signature = (share=None))]
+pub fn share_variance(share: Option<f64>) -> PyResult<f64> {
+    Ok(planning::share_variance(share).map_err(Error::from)?)
+}
+
+/// The smallest difference (points) the z-test detects between two independent groups.
+#[pyfunction]
+pub fn detectable_difference(
+    n: (f64, f64),
+    v: (f64, f64),
+    power: f64,
+    confidence: f64,
+    one_sided: bool,
+) -> PyResult<f64> {
+    Ok(planning::detectable_difference(n, v, power, confidence, one_sided).map_err(Error::from)?)
+}
+
+/// Responses per group `(n_a, n_b)` to detect a difference of `difference` points.
+#[pyfunction]
+pub fn sample_size_two_groups(
+    difference: f64,
+    ratio: f64,
+    v: (f64, f64),
+    power: f64,
+    confidence: f64,
+    one_sided: bool,
+) -> PyResult<(u64, u64)> {
+    Ok(
+        planning::sample_size_two_groups(difference, ratio, v, power, confidence, one_sided)
+            .map_err(Error::from)?,
+    )
 }
 
 /// Composite index estimates from an aggregation keyed by (segment keys…, answers…): per

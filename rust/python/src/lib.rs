@@ -26,17 +26,23 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(significance::compare, m)?)?;
     m.add_function(wrap_pyfunction!(significance::estimate_complements, m)?)?;
     m.add_function(wrap_pyfunction!(significance::key_stream, m)?)?;
-    m.add_function(wrap_pyfunction!(significance::net_variance, m)?)?;
     m.add_function(wrap_pyfunction!(functions::composite_estimate, m)?)?;
     m.add_function(wrap_pyfunction!(functions::margin_of_error, m)?)?;
     m.add_function(wrap_pyfunction!(groups::estimate_groups, m)?)?;
     m.add_function(wrap_pyfunction!(functions::sample_size, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::nps_variance, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::share_variance, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::detectable_difference, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::sample_size_two_groups, m)?)?;
+    m.add_function(wrap_pyfunction!(metric::box_range, m)?)?;
+    m.add_function(wrap_pyfunction!(definition::check_definition, m)?)?;
     m.add_function(wrap_pyfunction!(definition::accumulator_to_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(definition::accumulator_from_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(definition::split_legacy_accumulator, m)?)?;
     m.add_function(wrap_pyfunction!(definition::accumulator_from_legacy, m)?)?;
     m.add_function(wrap_pyfunction!(definition::check_mergeable, m)?)?;
     options::register(m)?;
+    definition::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

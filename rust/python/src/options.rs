@@ -8,6 +8,7 @@ use cxmetrics_core::bootstrap::{check_resamples, BootstrapMethod, BootstrapSpec,
 use cxmetrics_core::estimate::Interval;
 use cxmetrics_core::quantile::check_confidence;
 use cxmetrics_core::report::IntervalRequest;
+use cxmetrics_core::streams::MAX_REPLICATES;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
 
@@ -158,6 +159,19 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Seed {
     }
 }
 
+/// `replicates=`: Poisson-bootstrap replicates an accumulator keeps, 1 to the core's
+/// `MAX_REPLICATES`.
+#[derive(Clone, Copy, Debug)]
+pub struct Replicates(pub usize);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Replicates {
+    type Error = PyErr;
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let n = whole(&obj, "replicates", 1..=MAX_REPLICATES as u64)?;
+        Ok(Replicates(n as usize))
+    }
+}
+
 /// `on_invalid=`: true when invalid scores are dropped (counted) rather than raised.
 #[derive(Clone, Copy, Debug)]
 pub struct OnInvalid {
@@ -245,6 +259,12 @@ pub fn check_seed(seed: Seed) -> u64 {
     seed.0
 }
 
+/// `replicates` if it is a valid replicate count, else `ArgumentError`.
+#[pyfunction]
+pub fn check_replicates(replicates: Replicates) -> usize {
+    replicates.0
+}
+
 /// Adds the vocabulary to the module, for the facade's `Literal` types to be checked against.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CI_METHODS", ci_methods())?;
@@ -252,7 +272,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ON_INVALID", ON_INVALID.to_vec())?;
     m.add("COMPARE_METHODS", COMPARE_METHODS.to_vec())?;
     m.add("MAX_RESAMPLES", MAX_RESAMPLES)?;
+    m.add("MAX_REPLICATES", MAX_REPLICATES)?;
     m.add_function(wrap_pyfunction!(check_options, m)?)?;
     m.add_function(wrap_pyfunction!(check_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(check_replicates, m)?)?;
     Ok(())
 }

@@ -6,7 +6,6 @@ use cxmetrics_core::bootstrap::{BootstrapMethod, BootstrapSpec};
 use cxmetrics_core::compare::{
     compare as compare_sides, Alternative, DiffMethod, Side, TestMethod,
 };
-use cxmetrics_core::estimate;
 use cxmetrics_core::streams;
 use cxmetrics_core::unions::estimate_complements as complements;
 use pyo3::prelude::*;
@@ -138,9 +137,3 @@ pub fn key_stream(data: &[u8]) -> u64 {
     streams::key_stream(data)
 }
 
-/// Per-response variance of x ∈ {+1, 0, −1} with P(+1) = `positive`, P(−1) = `negative` (a
-/// share is `negative` = 0).
-#[pyfunction]
-pub fn net_variance(positive: f64, negative: f64) -> f64 {
-    estimate::net_variance(positive, negative)
-}

@@ -151,21 +151,8 @@ impl Definition {
                 ))
             }
             MetricOptions::Ces { .. } => Ok(()),
-            MetricOptions::TopBox { k } | MetricOptions::BottomBox { k } => {
-                if (1..=scale.points() as i64).contains(k) {
-                    Ok(())
-                } else {
-                    return bad(format!(
-                        "{} must be an int in 1..{}",
-                        if matches!(self.metric, MetricOptions::TopBox { .. }) {
-                            "top"
-                        } else {
-                            "bottom"
-                        },
-                        scale.points()
-                    ));
-                }
-            }
+            MetricOptions::TopBox { k } => MetricSpec::box_share(scale, *k, true).map(drop),
+            MetricOptions::BottomBox { k } => MetricSpec::box_share(scale, *k, false).map(drop),
         };
         spec?;
         // Column names become Arrow field names, which cross the C data interface as C strings.
@@ -181,7 +168,12 @@ impl Definition {
             return bad("a definition that reads a table names no score column".into());
         }
         if self.replicates.is_some() && self.weight.is_none() {
-            return bad("bootstrap replicates are for weighted data: no weight column".into());
+            return bad(
+                "replicates= keeps Poisson-bootstrap replicates for weighted data: name \
+                        the weight= column (unweighted accumulators bootstrap exactly from their \
+                        histograms, no replicates needed)"
+                    .into(),
+            );
         }
         Ok(())
     }
