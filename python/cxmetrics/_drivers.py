@@ -219,9 +219,10 @@ class DriversAccumulator:
     ``ci="bootstrap"``, what its ``n_resamples`` Poisson-bootstrap replicates are drawn from:
     the histogram of distinct answer tuples (drawn when reported, keyed by ``seed`` alone, so
     any partitioning gives the same intervals), or past 131,072 distinct tuples replicates
-    drawn per row from stream ``stream`` of ``seed`` (see :attr:`resampling`). ``update`` adds a table's rows, ``merge`` combines two accumulators
-    of disjoint rows (the result equals one accumulator over all rows, bit for bit),
-    ``to_bytes``/``from_bytes`` and pickle persist it, ``result`` reports the importances.
+    drawn per row from stream ``stream`` of ``seed`` (see :attr:`resampling`). ``update`` adds
+    a table's rows, ``merge`` combines two accumulators of disjoint rows (the result equals one
+    accumulator over all rows, bit for bit), ``to_bytes``/``from_bytes`` and pickle persist it,
+    ``result`` reports the importances.
     """
 
     def __init__(

@@ -38,7 +38,6 @@ fn bounds(values: &[f64]) -> ColumnBounds {
     // Adding and removing 2^52 rounds to an integer: a value below 2^52 that survives is one.
     const TWO_52: f64 = 4_503_599_627_370_496.0;
     let (mut max, mut min, mut fraction) = ([0.0f64; LANES], [f64::INFINITY; LANES], [0.0; LANES]);
-    let mut chunks = values.chunks_exact(LANES);
     let mut lane = |l: usize, v: f64| {
         let a = v.abs();
         max[l] = if a > max[l] { a } else { max[l] };
@@ -47,6 +46,7 @@ fn bounds(values: &[f64]) -> ColumnBounds {
         let small = if a < TWO_52 { a } else { 0.5 };
         fraction[l] += ((small + TWO_52) - TWO_52 - small).abs();
     };
+    let mut chunks = values.chunks_exact(LANES);
     for chunk in chunks.by_ref() {
         for (l, &v) in chunk.iter().enumerate() {
             lane(l, v);
@@ -110,25 +110,35 @@ fn grids(a: ColumnBounds, b: ColumnBounds) -> Option<Vec<i32>> {
 #[inline(always)]
 fn level_sums<const L: usize>(a: &[f64], b: &[f64], magic: &[f64; L]) -> ([f64; L], bool) {
     const LANES: usize = 8;
+    // Lane arrays kept in registers; each statement is one SIMD operation over the lanes.
     let mut acc = [[0.0f64; LANES]; L];
     let mut left = [0.0f64; LANES];
-    let mut step = |l: usize, x: f64| {
-        let mut x = x;
-        for level in 0..L {
-            let h = (x + magic[level]) - magic[level];
-            x -= h;
-            acc[level][l] += h;
-        }
-        left[l] += x.abs();
-    };
     let (mut ca, mut cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     for (pa, pb) in ca.by_ref().zip(cb.by_ref()) {
+        let mut x = [0.0f64; LANES];
         for l in 0..LANES {
-            step(l, pa[l] * pb[l]);
+            x[l] = pa[l] * pb[l];
+        }
+        for (level, sums) in acc.iter_mut().enumerate() {
+            let m = magic[level];
+            for l in 0..LANES {
+                let h = (x[l] + m) - m;
+                x[l] -= h;
+                sums[l] += h;
+            }
+        }
+        for l in 0..LANES {
+            left[l] += x[l].abs();
         }
     }
-    for (&x, &y) in ca.remainder().iter().zip(cb.remainder()) {
-        step(0, x * y);
+    for (&pa, &pb) in ca.remainder().iter().zip(cb.remainder()) {
+        let mut x = pa * pb;
+        for (level, sums) in acc.iter_mut().enumerate() {
+            let h = (x + magic[level]) - magic[level];
+            x -= h;
+            sums[0] += h;
+        }
+        left[0] += x.abs();
     }
     // Every partial sum of a level's parts is exact, so the lanes add in any order.
     let sums = acc.map(|lanes| lanes.iter().sum());

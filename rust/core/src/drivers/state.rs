@@ -352,7 +352,7 @@ impl DriversState {
         let mut convert = false;
         if by_tuples && merged.overflow {
             // Too many distinct tuples in this batch: replicates per row from here on.
-            self.to_rows(draw.map_or(0, |d| d.key));
+            self.switch_to_rows(draw.map_or(0, |d| d.key));
             merged = pass(false, draw);
         } else if by_tuples {
             convert = true; // checked once the batch is merged in
@@ -367,7 +367,7 @@ impl DriversState {
             }
         }
         if convert && self.distinct_tuples() > MAX_TUPLES {
-            self.to_rows(draw.map_or(0, |d| d.key));
+            self.switch_to_rows(draw.map_or(0, |d| d.key));
         }
         if let (Some(streams), Some(draw)) = (self.streams.as_mut(), draw) {
             streams.commit(draw);
@@ -383,7 +383,7 @@ impl DriversState {
     /// Switches to replicates per row: each segment's tuples become B replicate Gram matrices
     /// (drawn as in [`super::tuples::replicates`] from `key`, which need not be the bootstrap
     /// key: these replicates are kept, not redrawn).
-    fn to_rows(&mut self, key: u64) {
+    fn switch_to_rows(&mut self, key: u64) {
         let (k, b) = (self.k(), self.replicates());
         for (segment, seg) in self.segments.iter_mut() {
             seg.replicates = replicates_of_tuples(&seg.tuples, k, b, key, segment);
@@ -418,7 +418,7 @@ impl DriversState {
             for side in [&mut left, &mut right] {
                 if side.resampling == Resampling::Tuples {
                     let key = side.streams.as_ref().map_or(0, |s| bootstrap_key(s) ^ 1);
-                    side.to_rows(key);
+                    side.switch_to_rows(key);
                 }
             }
         }
@@ -439,7 +439,7 @@ impl DriversState {
         };
         if out.resampling == Resampling::Tuples && out.distinct_tuples() > MAX_TUPLES {
             let key = out.streams.as_ref().map_or(0, |s| bootstrap_key(s) ^ 1);
-            out.to_rows(key);
+            out.switch_to_rows(key);
         }
         Ok(out)
     }
@@ -457,7 +457,13 @@ fn numeric(column: &ArrayRef, role: Role, first_row: u64) -> Result<Float64Array
     }
     let cast = arrow_cast::cast(column, &DataType::Float64)?;
     let values = cast.as_primitive::<Float64Type>().clone();
-    let bad = |v: f64| v.is_infinite() || v.abs() >= MAX_VALUE;
+    // Infinities are ≥ MAX_VALUE too; NaN (missing) is not.
+    let bad = |v: f64| v.abs() >= MAX_VALUE;
+    // A branch-free scan of the raw values first (null slots may hold anything, so a hit is
+    // examined below with the nulls).
+    if !values.values().iter().fold(false, |any, &v| any | bad(v)) {
+        return Ok(values);
+    }
     let mut count = 0u64;
     let mut first = None;
     for (i, v) in values.iter().enumerate() {
@@ -489,6 +495,10 @@ fn weights(column: &ArrayRef, first_row: u64) -> Result<Float64Array> {
     }
     let cast = arrow_cast::cast(column, &DataType::Float64)?;
     let values = cast.as_primitive::<Float64Type>().clone();
+    let in_range = |all: bool, &w: &f64| all & weight_in_range(w);
+    if values.null_count() == 0 && values.values().iter().fold(true, in_range) {
+        return Ok(values);
+    }
     let mut count = 0u64;
     let mut first: Option<(usize, String)> = None;
     for (i, v) in values.iter().enumerate() {
