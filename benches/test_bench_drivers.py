@@ -3,7 +3,10 @@ measured in the same run (``pytest benches/test_bench_drivers.py --benchmark-ena
 
 - ``drivers gram``: the pass over 1M rows × 10 weighted drivers (exact per-row Gram sums,
   ``DriversAccumulator.update`` with ``ci=None``) against ``(X·w)ᵀX`` with BLAS on the same
-  float64 design matrix [1, y, x1..x10] (already built: the peer does no conversion).
+  float64 design matrix [1, y, x1..x10] (already built: the peer does no conversion). The
+  outcome is continuous and the weights lognormal: two exact parts per term.
+- ``drivers gram ratings``: the same unweighted, with a 0-10 outcome (ratings and a score:
+  small integers, one part per term) against ``XᵀX`` with BLAS.
 - ``shapley 16``: ``cx.drivers(method="shapley")`` on 1M rows × 16 drivers (pass + R² of all
   65,536 subsets) against the NumPy all-subsets reference working from the same sufficient
   statistic: BLAS Gram matrix, then one ``np.linalg.solve`` per subset.
@@ -90,6 +93,43 @@ def test_gram_blas(benchmark: Any, record_timing: Callable[..., None]) -> None:
                               warmup_rounds=1)
     record_timing("drivers gram", "numpy-blas", benchmark)
     assert gram.shape == (12, 12) and gram[0, 0] == pytest.approx(w.sum(), rel=1e-12)
+
+
+@pytest.fixture(scope="module")
+def ratings() -> tuple[pa.Table, np.ndarray]:
+    table, design, _ = _design(ROWS, 10, 4)
+    y = np.clip(np.round(design[:, 1] / 2), 0, 10)
+    design = design.copy()
+    design[:, 1] = y
+    return table.set_column(table.column_names.index("y"), "y", pa.array(y)), design
+
+
+def test_gram_ratings(benchmark: Any, record_timing: Callable[..., None],
+                      ratings: tuple[pa.Table, np.ndarray]) -> None:
+    table, design = ratings
+    names = [f"x{j}" for j in range(10)]
+
+    def run() -> cx.DriversAccumulator:
+        acc = cx.DriversAccumulator("y", names, ci=None)
+        acc.update(table)
+        return acc
+
+    benchmark.group = "drivers gram · 1M rows × 10 ratings, unweighted"
+    acc = benchmark.pedantic(run, rounds=5, iterations=1, warmup_rounds=1)
+    record_timing("drivers gram ratings", "cxmetrics", benchmark)
+    got = np.array([r.importance for r in acc.result(min_n=0)])
+    want = ref.relative_weights(design[:, 1], design[:, 2:], np.ones(ROWS))
+    np.testing.assert_allclose(got, want, atol=1e-9)
+
+
+def test_gram_ratings_blas(benchmark: Any, record_timing: Callable[..., None],
+                           ratings: tuple[pa.Table, np.ndarray]) -> None:
+    design = ratings[1]
+    benchmark.group = "drivers gram · 1M rows × 10 ratings, unweighted"
+    gram = benchmark.pedantic(lambda: design.T @ design, rounds=5, iterations=1,
+                              warmup_rounds=1)
+    record_timing("drivers gram ratings", "numpy-blas", benchmark)
+    assert gram[0, 0] == ROWS
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,10 @@
 """Coverage of the drivers' percentile bootstrap intervals (Poisson replicates of the Gram
-matrix), with planted true importances: drivers ~ N(0, Σ), y = Xβ + ε, whose population
-correlation matrix gives the true relative weights and Shapley values (drivers_reference).
-The long runs (n = 200, 1,000, 10,000) are marked slow; their results are in
-docs/statistics.md."""
+matrix, resampled from the histogram of distinct answer tuples), with planted true
+importances: drivers ~ N(0, Σ), y = Xβ + ε, whose population correlation matrix gives the true
+relative weights and Shapley values (drivers_reference). Continuous values make every row its
+own tuple; the ``ratings`` variant rounds the drivers to a 1-5 scale and the outcome to 0-10,
+so tuples repeat (counts resampled as Poisson(n_t)), its truth from two million rows. The long
+runs (n = 200, 1,000, 10,000) are marked slow; their results are in docs/statistics.md."""
 
 from __future__ import annotations
 
@@ -29,20 +31,36 @@ def truth(method: str) -> np.ndarray:
     return rw if method == "relative-weights" else shap
 
 
-def simulate(method: str, n: int, reps: int, n_resamples: int,
-             seed: int) -> tuple[np.ndarray, float]:
+def sample(rng: np.random.Generator, n: int, ratings: bool) -> pa.Table:
+    """n rows of the planted model; with ``ratings`` on a 1-5 scale and a 0-10 outcome."""
+    x = rng.normal(size=(n, 3)) @ np.linalg.cholesky(SIGMA).T
+    y = x @ BETA + rng.normal(size=n) * NOISE_SD
+    if ratings:
+        x = np.clip(np.round(x + 3), 1, 5)
+        y = np.clip(np.round(2 * y + 6), 0, 10)
+    return pa.table({"y": y, "a": x[:, 0], "b": x[:, 1], "c": x[:, 2]})
+
+
+def rating_truth(method: str) -> np.ndarray:
+    """The importances of the rounded model, from two million rows (sd ~1e-3)."""
+    population = sample(np.random.default_rng(99), 2_000_000, ratings=True)
+    res = cx.drivers(population, "y", ["a", "b", "c"], method=method,  # type: ignore[arg-type]
+                     ci=None)
+    return np.array([r.importance for r in res])
+
+
+def simulate(method: str, n: int, reps: int, n_resamples: int, seed: int,
+             ratings: bool = False) -> tuple[np.ndarray, float]:
     """Per-driver coverage of 95% intervals, and how often the estimated order is the true one."""
     rng = np.random.default_rng(seed)
-    true = truth(method)
-    chol = np.linalg.cholesky(SIGMA)
+    true = rating_truth(method) if ratings else truth(method)
     hits = np.zeros(3)
     ordered = 0
     for r in range(reps):
-        x = rng.normal(size=(n, 3)) @ chol.T
-        y = x @ BETA + rng.normal(size=n) * NOISE_SD
-        table = pa.table({"y": y, "a": x[:, 0], "b": x[:, 1], "c": x[:, 2]})
+        table = sample(rng, n, ratings)
         res = cx.drivers(table, "y", ["a", "b", "c"], method=method,  # type: ignore[arg-type]
                          n_resamples=n_resamples, seed=seed * 1000 + r)
+        assert res.resampling == "tuples"
         low = np.array([row.ci_low for row in res])
         high = np.array([row.ci_high for row in res])
         hits += (low <= true) & (true <= high)
@@ -58,6 +76,11 @@ def test_intervals_cover_near_the_nominal_level(method: str) -> None:
     assert np.all(coverage <= 1.0)
 
 
+def test_rating_intervals_cover_near_the_nominal_level() -> None:
+    coverage, _ = simulate("shapley", n=1000, reps=120, n_resamples=200, seed=3, ratings=True)
+    assert np.all(coverage >= 0.89), coverage
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("n", [200, 1000, 10_000])
 @pytest.mark.parametrize("method", ["relative-weights", "shapley"])
@@ -66,4 +89,13 @@ def test_coverage_table(method: str, n: int) -> None:
     coverage, ordered = simulate(method, n=n, reps=200 if n > 1000 else 400, n_resamples=500,
                                  seed=2)
     print(f"\n{method} n={n}: coverage {np.round(coverage, 3)} ranking {ordered:.3f}")
+    assert np.all(coverage >= 0.90), coverage
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [200, 1000, 10_000])
+def test_rating_coverage_table(n: int) -> None:
+    coverage, ordered = simulate("shapley", n=n, reps=200 if n > 1000 else 400, n_resamples=500,
+                                 seed=4, ratings=True)
+    print(f"\nshapley ratings n={n}: coverage {np.round(coverage, 3)} ranking {ordered:.3f}")
     assert np.all(coverage >= 0.90), coverage

@@ -96,6 +96,10 @@ class DriversResult:
     confidence: float
     rows: tuple[DriverImportance, ...]
     table: pa.Table
+    #: Where the bootstrap replicates came from: ``"tuples"`` (the histogram of distinct
+    #: answer tuples: identical on any partitioning), ``"rows"`` (drawn per row, past
+    #: 131,072 distinct tuples), None without ``ci``.
+    resampling: str | None = None
 
     def to_arrow(self) -> pa.Table:
         """The result as a table: key columns, then one column per field of DriverImportance."""
@@ -212,10 +216,13 @@ class DriversAccumulator:
     """Driver statistics of batches of rows, mergeable exactly (for streams and clusters).
 
     Holds, per segment, the exact weighted Gram matrix of [1, outcome, drivers...] and, with
-    ``ci="bootstrap"``, ``n_resamples`` Poisson-bootstrap replicates of it, drawn from stream
-    ``stream`` of ``seed``. ``update`` adds a table's rows, ``merge`` combines two accumulators
-    of disjoint rows (the result equals one accumulator over all rows, bit for bit),
-    ``to_bytes``/``from_bytes`` and pickle persist it, ``result`` reports the importances.
+    ``ci="bootstrap"``, what its ``n_resamples`` Poisson-bootstrap replicates are drawn from:
+    the histogram of distinct answer tuples (drawn when reported, keyed by ``seed`` alone, so
+    any partitioning gives the same intervals), or past 131,072 distinct tuples replicates
+    drawn per row from stream ``stream`` of ``seed`` (see :attr:`resampling`). ``update`` adds
+    a table's rows, ``merge`` combines two accumulators of disjoint rows (the result equals one
+    accumulator over all rows, bit for bit), ``to_bytes``/``from_bytes`` and pickle persist it,
+    ``result`` reports the importances.
     """
 
     def __init__(
@@ -271,6 +278,12 @@ class DriversAccumulator:
         d = self._definition
         weight = [d["weight"]] if d["weight"] is not None else []
         return (d["outcome"], *d["drivers"], *weight, *d["by"])
+
+    @property
+    def resampling(self) -> str | None:
+        """Where the bootstrap replicates come from: ``"tuples"`` while the rows hold at most
+        131,072 distinct (outcome, drivers, weight) tuples, then ``"rows"``; None without ci."""
+        return self._stats.resampling
 
     @property
     def stream(self) -> int | None:
@@ -355,7 +368,8 @@ class DriversAccumulator:
         table = pa.Table.from_batches([batch])
         return DriversResult(method=method, outcome=d["outcome"], drivers=tuple(d["drivers"]),
                              by=tuple(d["by"]), confidence=float(confidence),
-                             rows=_rows(table, tuple(d["by"])), table=table)
+                             rows=_rows(table, tuple(d["by"])), table=table,
+                             resampling=self._stats.resampling)
 
     def to_bytes(self) -> bytes:
         definition = json.dumps(self._definition, sort_keys=True, separators=(",", ":"))
@@ -477,8 +491,10 @@ def drivers(
     rows get a note instead of numbers. Rows with a missing outcome or driver (null or NaN) are
     dropped (``missing="listwise"``) and counted in ``n_dropped``.
 
-    ``ci="bootstrap"``: percentile intervals from ``n_resamples`` Poisson-bootstrap replicates
-    drawn during the pass, reproducible with ``seed``.
+    ``ci="bootstrap"``: percentile intervals from ``n_resamples`` Poisson-bootstrap replicates,
+    reproducible with ``seed``: resampled from the histogram of distinct answer tuples (the
+    same on one machine and any cluster), or drawn per row past 131,072 distinct tuples
+    (``DriversResult.resampling`` says which).
     """
     acc = DriversAccumulator(outcome, drivers, bucket=bucket, weight=weight, by=by, ci=ci,
                              n_resamples=n_resamples, seed=seed, missing=missing)

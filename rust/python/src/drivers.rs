@@ -8,7 +8,7 @@ use arrow_array::ArrayRef;
 use cxmetrics_core::drivers::format;
 use cxmetrics_core::drivers::importance::Method;
 use cxmetrics_core::drivers::report::{report_batch, Request};
-use cxmetrics_core::drivers::state::{Columns, DriversState};
+use cxmetrics_core::drivers::state::{Columns, DriversState, Resampling};
 use cxmetrics_core::error::CoreError;
 use cxmetrics_core::streams::ReplicateStreams as Streams;
 use pyo3::prelude::*;
@@ -98,6 +98,16 @@ impl DriverStats {
     #[getter]
     fn replicates(&self) -> Option<usize> {
         self.locked().streams.as_ref().map(|s| s.replicates)
+    }
+    /// Where the bootstrap replicates come from: "tuples" (drawn when reported from the
+    /// histogram of distinct tuples), "rows" (drawn per row), or None without replicates.
+    #[getter]
+    fn resampling(&self) -> Option<&'static str> {
+        let state = self.locked();
+        state.streams.as_ref().map(|_| match state.resampling {
+            Resampling::Tuples => "tuples",
+            Resampling::Rows => "rows",
+        })
     }
     #[getter]
     fn seed(&self) -> Option<u64> {

@@ -9,13 +9,16 @@ use std::collections::BTreeMap;
 use super::gram::{triangle, Gram};
 use super::segments::is_valid_key;
 use super::signed_sum::SignedSum;
-use super::state::{DriversState, Segment};
+use super::state::{DriversState, Resampling, Segment, MAX_VALUE};
+use super::tuples::Tuples;
 use crate::error::{CoreError, Result};
+use crate::exact_sum::weight_in_range;
 use crate::state::format::crc32;
 use crate::streams::{ReplicateStreams as Streams, MAX_REPLICATES};
 
 const MAGIC: &[u8; 5] = b"CXDRV";
-const VERSION: u16 = 1;
+/// Version 2 adds the resampling mode and the tuple histograms; version 1 is still read.
+const VERSION: u16 = 2;
 
 /// The state as bytes, in the layout above.
 pub fn encode(state: &DriversState) -> Vec<u8> {
@@ -38,6 +41,10 @@ pub fn encode(state: &DriversState) -> Vec<u8> {
             s.drawn.iter().for_each(|&o| put(&mut out, o));
         }
     }
+    out.push(match state.resampling {
+        Resampling::Tuples => 0,
+        Resampling::Rows => 1,
+    });
     put(&mut out, state.segments.len() as u64);
     for (key, seg) in &state.segments {
         put(&mut out, key.len() as u64);
@@ -47,6 +54,15 @@ pub fn encode(state: &DriversState) -> Vec<u8> {
         for gram in std::iter::once(&seg.gram).chain(&seg.replicates) {
             for s in &gram.sums {
                 s.limbs().iter().for_each(|&l| put(&mut out, l));
+            }
+        }
+        if state.resampling == Resampling::Tuples {
+            let mut tuples: Vec<(&Vec<u64>, &u64)> = seg.tuples.iter().collect();
+            tuples.sort_unstable();
+            put(&mut out, tuples.len() as u64);
+            for (tuple, &n) in tuples {
+                tuple.iter().for_each(|&v| put(&mut out, v));
+                put(&mut out, n);
             }
         }
     }
@@ -129,7 +145,7 @@ pub fn decode(bytes: &[u8]) -> Result<DriversState> {
         at: MAGIC.len(),
     };
     let version = u16::from_le_bytes(r.take(2)?.try_into().expect("2"));
-    if version != VERSION {
+    if version != VERSION && version != 1 {
         return Err(corrupt(&format!("unsupported format version {version}")));
     }
     let p = r.u32()? as usize;
@@ -159,7 +175,18 @@ pub fn decode(bytes: &[u8]) -> Result<DriversState> {
     };
     let mut state = DriversState::new(p, n_keys, weighted, streams)
         .map_err(|_| corrupt("invalid number of drivers"))?;
-    let (k, b) = (state.k(), state.replicates());
+    // Version 1 kept replicates per row only.
+    state.resampling = match if version == 1 { 1 } else { r.u8()? } {
+        0 => Resampling::Tuples,
+        1 => Resampling::Rows,
+        _ => return Err(corrupt("unknown resampling mode")),
+    };
+    if state.streams.is_none() && state.resampling == Resampling::Tuples {
+        return Err(corrupt("a tuple histogram without bootstrap replicates"));
+    }
+    let by_rows = state.resampling == Resampling::Rows;
+    let (k, b) = (state.k(), if by_rows { state.replicates() } else { 0 });
+    let width = p + 1 + weighted as usize;
     let gram_bytes = triangle(k) * 32;
     let n_segments = r.count(8 + 16 + gram_bytes * (b + 1))?;
     let mut segments = BTreeMap::new();
@@ -175,6 +202,9 @@ pub fn decode(bytes: &[u8]) -> Result<DriversState> {
         for gram in std::iter::once(&mut seg.gram).chain(seg.replicates.iter_mut()) {
             *gram = read_gram(&mut r, k)?;
         }
+        if !by_rows {
+            seg.tuples = read_tuples(&mut r, width, weighted, seg.n)?;
+        }
         if segments.insert(key, seg).is_some() {
             return Err(corrupt("a segment appears twice"));
         }
@@ -184,6 +214,39 @@ pub fn decode(bytes: &[u8]) -> Result<DriversState> {
     }
     state.segments = segments;
     Ok(state)
+}
+
+/// A segment's tuple histogram: ascending distinct tuples of valid values, counts summing to
+/// the segment's rows.
+fn read_tuples(r: &mut Reader<'_>, width: usize, weighted: bool, n: u64) -> Result<Tuples> {
+    let count = r.count(8 * (width + 1))?;
+    let mut tuples = Tuples::default();
+    let mut previous: Option<Vec<u64>> = None;
+    let mut total = 0u64;
+    for _ in 0..count {
+        let tuple = (0..width).map(|_| r.u64()).collect::<Result<Vec<u64>>>()?;
+        let times = r.u64()?;
+        let valid = tuple.iter().enumerate().all(|(i, &bits)| {
+            let v = f64::from_bits(bits);
+            if weighted && i == width - 1 {
+                weight_in_range(v)
+            } else {
+                v.is_finite() && v.abs() < MAX_VALUE && bits != (-0.0f64).to_bits()
+            }
+        });
+        if !valid || times == 0 || previous.as_ref().is_some_and(|p| *p >= tuple) {
+            return Err(corrupt(
+                "a tuple of the histogram is invalid or out of order",
+            ));
+        }
+        total = total.saturating_add(times);
+        previous = Some(tuple.clone());
+        tuples.insert(tuple, times);
+    }
+    if total != n {
+        return Err(corrupt("the tuple counts do not add up to the rows"));
+    }
+    Ok(tuples)
 }
 
 fn read_gram(r: &mut Reader<'_>, k: usize) -> Result<Gram> {

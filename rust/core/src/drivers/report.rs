@@ -1,6 +1,7 @@
 //! From driver statistics to the result table: per segment, the importance of every driver, its
 //! sign, and percentile bootstrap intervals from the replicate Gram matrices (Efron & Tibshirani
-//! 1993, ch. 13; the replicates are Poisson-bootstrap resamples, see [`super::state`]).
+//! 1993, ch. 13; the replicates are Poisson-bootstrap resamples, drawn here from the tuple
+//! histogram ([`super::tuples`]) or kept from the pass ([`super::state`])).
 
 use std::sync::Arc;
 
@@ -11,7 +12,8 @@ use rayon::prelude::*;
 use super::gram::{moments, Gram};
 use super::importance::{fit, Fit, Method};
 use super::segments::key_columns;
-use super::state::{DriversState, Segment};
+use super::state::{DriversState, Resampling, Segment};
+use super::tuples::{bootstrap_key, replicates as tuple_replicates};
 use crate::bootstrap::quantile_sorted;
 use crate::error::{CoreError, Result};
 
@@ -77,8 +79,14 @@ fn fit_gram(
     }
 }
 
-/// The report of one segment.
-pub fn segment_report(seg: &Segment, names: &[String], request: &Request) -> SegmentReport {
+/// The report of one segment; `replicates` gives its bootstrap replicate Gram matrices (only
+/// called when the segment has a fit).
+pub fn segment_report(
+    seg: &Segment,
+    names: &[String],
+    request: &Request,
+    replicates: impl FnOnce() -> Vec<Gram>,
+) -> SegmentReport {
     let p = names.len();
     let nan = vec![f64::NAN; p];
     let (fit_, correlation, weight_sum, note) = if seg.n < request.min_n.max(p as u64 + 2) {
@@ -102,11 +110,14 @@ pub fn segment_report(seg: &Segment, names: &[String], request: &Request) -> Seg
         r2_high: f64::NAN,
         replicates_used: 0,
     };
-    if report.fit.is_none() || seg.replicates.is_empty() {
+    if report.fit.is_none() {
         return report;
     }
-    let fits: Vec<Fit> = seg
-        .replicates
+    let replicates = replicates();
+    if replicates.is_empty() {
+        return report;
+    }
+    let fits: Vec<Fit> = replicates
         .par_iter()
         .filter_map(|g| fit_gram(g, names, request.method).0)
         .collect();
@@ -151,10 +162,20 @@ pub fn report_batch(
         )));
     }
     let keys: Vec<&[u8]> = state.segments.keys().map(Vec::as_slice).collect();
+    let (k, b) = (state.k(), state.replicates());
     let reports: Vec<SegmentReport> = state
         .segments
-        .values()
-        .map(|s| segment_report(s, driver_names, request))
+        .iter()
+        .map(|(key, s)| {
+            segment_report(s, driver_names, request, || {
+                match (&state.streams, state.resampling) {
+                    (Some(streams), Resampling::Tuples) => {
+                        tuple_replicates(&s.tuples, k, b, bootstrap_key(streams), key)
+                    }
+                    _ => s.replicates.clone(),
+                }
+            })
+        })
         .collect();
     let segs: Vec<&Segment> = state.segments.values().collect();
     let repeated: Vec<u32> = (0..keys.len() as u32)

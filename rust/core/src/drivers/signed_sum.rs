@@ -61,6 +61,50 @@ impl SignedSum {
         }
     }
 
+    /// Adds `m · x` for |x| < [`MAX_TERM`] and any count `m` (a resampled tuple's multiplicity).
+    pub fn add_times(&mut self, x: f64, m: u64) {
+        let bits = x.to_bits();
+        let biased = ((bits >> 52) & 0x7ff) as i32;
+        if biased == 0 || m == 0 {
+            return;
+        }
+        let mantissa = (((bits & FRACTION_BITS) | (1 << 52)) as u128) * m as u128; // < 2^117
+        let at = biased - 1075 + GRID;
+        let (value, at) = if at >= 0 {
+            (mantissa, at as u32)
+        } else if at > -117 {
+            (mantissa >> (-at) as u32, 0)
+        } else {
+            return;
+        };
+        // value · 2^at as three limbs from limb at / 64 up (at most 117 + 63 bits).
+        let shift = at % 64;
+        let low = value << shift;
+        let high = if shift == 0 {
+            0
+        } else {
+            value >> (128 - shift)
+        } as u64;
+        let parts = [low as u64, (low >> 64) as u64, high];
+        let first = (at / 64) as usize;
+        let mut term = SignedSum::ZERO;
+        for (i, &part) in parts.iter().enumerate() {
+            if first + i < 4 {
+                term.0[first + i] = part;
+            }
+        }
+        if bits >> 63 == 1 {
+            // Two's complement negation of the term.
+            let mut carry = 1u64;
+            for limb in term.0.iter_mut() {
+                let (v, c) = (!*limb).overflowing_add(carry);
+                *limb = v;
+                carry = c as u64;
+            }
+        }
+        self.merge(&term);
+    }
+
     #[inline(always)]
     fn add_at(&mut self, limb: usize, lo: u64, hi: u64) {
         let (a, c1) = self.0[limb].overflowing_add(lo);
@@ -157,6 +201,19 @@ mod tests {
         let mut again = SignedSum::ZERO;
         (0..3).for_each(|_| again.add(-0.1, 1));
         assert_eq!(thrice, again);
+        // Large multiplicities: m · x added at once equals x added m times.
+        for x in [-0.1, 3.75, 1e20, -2e-20] {
+            let mut once = SignedSum::ZERO;
+            once.add_times(x, 1000);
+            let mut repeated = SignedSum::ZERO;
+            (0..1000).for_each(|_| repeated.add(x, 1));
+            assert_eq!(once, repeated, "{x}");
+            let mut small = SignedSum::ZERO;
+            small.add_times(x, 3);
+            let mut three = SignedSum::ZERO;
+            three.add(x, 3);
+            assert_eq!(small, three);
+        }
         assert_eq!(SignedSum::ZERO.to_f64(), 0.0);
     }
 

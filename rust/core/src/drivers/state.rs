@@ -1,13 +1,15 @@
 //! The mergeable state of a driver analysis: per segment, the exact Gram matrix of the rows
-//! used, their count, the rows dropped for a missing value, and B Poisson-bootstrap replicate
-//! Gram matrices drawn during the pass (each row counted m ~ Poisson(1) times in each, from the
+//! used, their count, the rows dropped for a missing value, and what the bootstrap replicates
+//! come from ([`Resampling`]): the histogram of distinct tuples (drawn when reported,
+//! [`super::tuples`]), or past [`MAX_TUPLES`] distinct tuples B Poisson-bootstrap replicate Gram
+//! matrices drawn during the pass (each row counted m ~ Poisson(1) times in each, from the
 //! project's seeded replicate streams, [`crate::streams`]).
 //!
 //! One pass over Arrow columns: values are checked and converted, rows are grouped by segment,
 //! and blocks of [`BLOCK_ROWS`] rows are accumulated in parallel (rayon), each block drawing its
 //! replicate counts from its own generator, so the state depends only on the data and the seed,
 //! never on the thread count; since every sum is exact, neither on how batches are split or
-//! merged.
+//! merged (nor, with tuples, are the replicates).
 
 use std::collections::BTreeMap;
 
@@ -19,11 +21,15 @@ use rand::RngCore;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
+use super::block_sum::add_rows;
 use super::gram::{row_terms, triangle, Gram};
 use super::segments::row_segments;
+use super::tuples::{
+    bootstrap_key, replicates as replicates_of_tuples, tuple_of, Tuples, MAX_TUPLES,
+};
 use crate::error::{CoreError, Result, Role};
 use crate::exact_sum::weight_in_range;
-use crate::streams::{replicate_block_rng as block_generator, ReplicateStreams as Streams};
+use crate::streams::{replicate_block_rng as block_generator, Draw, ReplicateStreams as Streams};
 use crate::tally::poisson::{poisson_one, BLOCK_ROWS};
 
 /// Outcome and driver values must be below this in magnitude (2^26 ≈ 6.7e7), so every Gram
@@ -39,8 +45,11 @@ pub struct Segment {
     pub dropped: u64,
     /// Gram matrix of the rows used.
     pub gram: Gram,
-    /// One Gram matrix per bootstrap replicate, each row counted m ~ Poisson(1) times.
+    /// One Gram matrix per bootstrap replicate, each row counted m ~ Poisson(1) times (kept
+    /// when replicates are drawn per row; empty while they come from `tuples`).
     pub replicates: Vec<Gram>,
+    /// The histogram of the rows' distinct tuples (kept while replicates come from it).
+    pub tuples: Tuples,
 }
 
 impl Segment {
@@ -51,6 +60,7 @@ impl Segment {
             dropped: 0,
             gram: Gram::new(k),
             replicates: vec![Gram::new(k); replicates],
+            tuples: Tuples::default(),
         }
     }
 
@@ -61,6 +71,9 @@ impl Segment {
         self.gram.merge(&other.gram);
         for (a, b) in self.replicates.iter_mut().zip(&other.replicates) {
             a.merge(b);
+        }
+        for (tuple, n) in &other.tuples {
+            *self.tuples.entry(tuple.clone()).or_insert(0) += n;
         }
     }
 }
@@ -89,8 +102,49 @@ pub struct DriversState {
     pub weighted: bool,
     /// The replicate streams; None: no bootstrap replicates.
     pub streams: Option<Streams>,
+    /// Where the bootstrap replicates come from (with streams).
+    pub resampling: Resampling,
     /// Segments by encoded key (see [`super::segments`]).
     pub segments: BTreeMap<Vec<u8>, Segment>,
+}
+
+/// Where a state's bootstrap replicates come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resampling {
+    /// Drawn when reported, from the histogram of distinct tuples ([`super::tuples`]): the same
+    /// for any partitioning of the rows.
+    Tuples,
+    /// Drawn per row as rows arrive, from the replicate streams: valid, but the draws depend on
+    /// how rows were split into batches and partitions.
+    Rows,
+}
+
+/// What one pass over a batch's blocks gathers.
+#[derive(Default)]
+struct Pass {
+    segments: FxHashMap<u32, Segment>,
+    distinct: usize,
+    overflow: bool,
+}
+
+impl Pass {
+    fn merge(mut self, other: Pass) -> Pass {
+        for (id, seg) in other.segments {
+            match self.segments.get_mut(&id) {
+                Some(s) => {
+                    let before = s.tuples.len();
+                    s.merge(&seg);
+                    self.distinct += s.tuples.len() - before;
+                }
+                None => {
+                    self.distinct += seg.tuples.len();
+                    self.segments.insert(id, seg);
+                }
+            }
+        }
+        self.overflow |= other.overflow || self.distinct > MAX_TUPLES;
+        self
+    }
 }
 
 impl DriversState {
@@ -110,6 +164,11 @@ impl DriversState {
             p,
             n_keys,
             weighted,
+            resampling: if streams.is_some() {
+                Resampling::Tuples
+            } else {
+                Resampling::Rows
+            },
             streams,
             segments: BTreeMap::new(),
         })
@@ -171,35 +230,109 @@ impl DriversState {
         let weights = columns.weight.map(|w| weights(w, first_row)).transpose()?;
         let segments = row_segments(columns.keys, len, self.p)?;
         let draw = self.streams.as_ref().map(Streams::next_draw);
-        let (k, b) = (self.k(), self.replicates());
+        let (k, replicates) = (self.k(), self.replicates());
         let n_blocks = len.div_ceil(BLOCK_ROWS);
-        let accumulate_block = |mut acc: FxHashMap<u32, Segment>, block: usize| {
-            let mut rng = draw.map(|d| block_generator(d.key, block as u64));
-            let mut c = vec![1.0; k];
-            let mut terms = vec![0.0; triangle(k)];
-            for row in block * BLOCK_ROWS..((block + 1) * BLOCK_ROWS).min(len) {
-                let seg = acc
-                    .entry(segments.local[row])
-                    .or_insert_with(|| Segment::new(k, b));
-                let mut missing = false;
-                for (slot, column) in c[1..].iter_mut().zip(&values) {
-                    let v = if column.is_valid(row) {
-                        column.value(row)
+        // Whether each row of rows start..end has every value (column by column: vectorizes).
+        let complete = |start: usize, end: usize| -> Vec<bool> {
+            let mut ok = vec![true; end - start];
+            for column in &values {
+                for (o, v) in ok.iter_mut().zip(&column.values()[start..end]) {
+                    *o &= !v.is_nan();
+                }
+                if let Some(nulls) = column.nulls() {
+                    for (i, o) in ok.iter_mut().enumerate() {
+                        *o &= nulls.is_valid(start + i);
+                    }
+                }
+            }
+            ok
+        };
+        // One pass: per segment the exact Gram, the counts, and either the histogram of tuples
+        // (`tuples`) or B replicates drawn per row (`rows`: the update's draw key). A pass that
+        // collects tuples stops collecting (and reports it) once it holds MAX_TUPLES.
+        let pass = |tuples: bool, rows: Option<Draw>| {
+            let b = if rows.is_some() { replicates } else { 0 };
+            let accumulate_block = |mut acc: Pass, block: usize| {
+                let (start, end) = (block * BLOCK_ROWS, ((block + 1) * BLOCK_ROWS).min(len));
+                let ok = complete(start, end);
+                let locals = &segments.local[start..end];
+                // The block's complete rows per segment, in first-seen order.
+                let mut order: Vec<(u32, Vec<usize>)> = Vec::new();
+                let mut slot: FxHashMap<u32, usize> = FxHashMap::default();
+                for (i, (&local, &complete)) in locals.iter().zip(&ok).enumerate() {
+                    let seg = acc
+                        .segments
+                        .entry(local)
+                        .or_insert_with(|| Segment::new(k, b));
+                    if !complete {
+                        seg.dropped += 1;
+                        continue;
+                    }
+                    let at = *slot.entry(local).or_insert_with(|| {
+                        order.push((local, Vec::new()));
+                        order.len() - 1
+                    });
+                    order[at].1.push(start + i);
+                }
+                // The exact Gram of each segment's rows (see block_sum): the columns themselves
+                // when the block is one segment without missing values, else gathered.
+                let mut tuple = Vec::with_capacity(k);
+                for (local, used) in &order {
+                    let seg = acc.segments.get_mut(local).expect("inserted above");
+                    let whole = used.len() == end - start;
+                    let gathered: Vec<Vec<f64>> = if whole {
+                        Vec::new()
                     } else {
-                        f64::NAN
+                        values
+                            .iter()
+                            .map(|c| used.iter().map(|&r| c.value(r)).collect())
+                            .collect()
                     };
-                    missing |= v.is_nan();
-                    *slot = v;
+                    let columns: Vec<&[f64]> = if whole {
+                        values.iter().map(|c| &c.values()[start..end]).collect()
+                    } else {
+                        gathered.iter().map(Vec::as_slice).collect()
+                    };
+                    let w: Option<Vec<f64>> = weights.as_ref().map(|w| {
+                        if whole {
+                            w.values()[start..end].to_vec()
+                        } else {
+                            used.iter().map(|&r| w.value(r)).collect()
+                        }
+                    });
+                    add_rows(&mut seg.gram, &columns, w.as_deref());
+                    seg.n += used.len() as u64;
+                    if tuples && !acc.overflow {
+                        for (i, _) in used.iter().enumerate() {
+                            let weight = w.as_ref().map(|w| w[i]);
+                            tuple_of(columns.iter().map(|c| c[i]), weight, &mut tuple);
+                            match seg.tuples.get_mut(tuple.as_slice()) {
+                                Some(n) => *n += 1,
+                                None => {
+                                    seg.tuples.insert(tuple.clone(), 1);
+                                    acc.distinct += 1;
+                                }
+                            }
+                        }
+                        acc.overflow = acc.distinct > MAX_TUPLES;
+                    }
                 }
-                if missing {
-                    seg.dropped += 1;
-                    continue;
-                }
-                let w = weights.as_ref().map_or(1.0, |w| w.value(row));
-                row_terms(w, &c, &mut terms);
-                seg.n += 1;
-                seg.gram.add_terms(&terms, 1);
-                if let Some(rng) = rng.as_mut() {
+                // Replicates per row: each complete row, in row order, draws B Poisson(1) counts.
+                let Some(mut rng) = rows.map(|d| block_generator(d.key, block as u64)) else {
+                    return acc;
+                };
+                let mut c = vec![1.0; k];
+                let mut terms = vec![0.0; triangle(k)];
+                for row in (start..end).filter(|&r| ok[r - start]) {
+                    for (slot, column) in c[1..].iter_mut().zip(&values) {
+                        *slot = column.value(row);
+                    }
+                    let w = weights.as_ref().map_or(1.0, |w| w.value(row));
+                    row_terms(w, &c, &mut terms);
+                    let seg = acc
+                        .segments
+                        .get_mut(&segments.local[row])
+                        .expect("inserted");
                     for replicate in seg.replicates.iter_mut() {
                         let m = poisson_one(rng.next_u32());
                         if m > 0 {
@@ -207,24 +340,24 @@ impl DriversState {
                         }
                     }
                 }
-            }
-            acc
+                acc
+            };
+            (0..n_blocks)
+                .into_par_iter()
+                .fold(Pass::default, accumulate_block)
+                .reduce(Pass::default, Pass::merge)
         };
-        let merged = (0..n_blocks)
-            .into_par_iter()
-            .fold(FxHashMap::default, accumulate_block)
-            .reduce(FxHashMap::default, |mut a, b| {
-                for (id, seg) in b {
-                    match a.get_mut(&id) {
-                        Some(s) => s.merge(&seg),
-                        None => {
-                            a.insert(id, seg);
-                        }
-                    }
-                }
-                a
-            });
-        for (local, seg) in merged {
+        let by_tuples = self.streams.is_some() && self.resampling == Resampling::Tuples;
+        let mut merged = pass(by_tuples, draw.filter(|_| !by_tuples));
+        let mut convert = false;
+        if by_tuples && merged.overflow {
+            // Too many distinct tuples in this batch: replicates per row from here on.
+            self.switch_to_rows(draw.map_or(0, |d| d.key));
+            merged = pass(false, draw);
+        } else if by_tuples {
+            convert = true; // checked once the batch is merged in
+        }
+        for (local, seg) in merged.segments {
             let key = &segments.keys[local as usize];
             match self.segments.get_mut(key) {
                 Some(s) => s.merge(&seg),
@@ -233,10 +366,30 @@ impl DriversState {
                 }
             }
         }
+        if convert && self.distinct_tuples() > MAX_TUPLES {
+            self.switch_to_rows(draw.map_or(0, |d| d.key));
+        }
         if let (Some(streams), Some(draw)) = (self.streams.as_mut(), draw) {
             streams.commit(draw);
         }
         Ok(())
+    }
+
+    /// Distinct tuples kept over all segments.
+    pub fn distinct_tuples(&self) -> usize {
+        self.segments.values().map(|s| s.tuples.len()).sum()
+    }
+
+    /// Switches to replicates per row: each segment's tuples become B replicate Gram matrices
+    /// (drawn as in [`super::tuples::replicates`] from `key`, which need not be the bootstrap
+    /// key: these replicates are kept, not redrawn).
+    fn switch_to_rows(&mut self, key: u64) {
+        let (k, b) = (self.k(), self.replicates());
+        for (segment, seg) in self.segments.iter_mut() {
+            seg.replicates = replicates_of_tuples(&seg.tuples, k, b, key, segment);
+            seg.tuples = Tuples::default();
+        }
+        self.resampling = Resampling::Rows;
     }
 
     /// The state of both inputs' rows. Refuses states of other shapes, and replicates drawn from
@@ -258,20 +411,37 @@ impl DriversState {
                 ))
             }
         };
-        let mut segments = self.segments.clone();
-        for (key, seg) in &other.segments {
-            match segments.get_mut(key) {
-                Some(s) => s.merge(seg),
-                None => {
-                    segments.insert(key.clone(), seg.clone());
+        // Both sides must keep replicates alike: a side still on tuples switches to rows with
+        // a key of its own (its draws must not repeat the other side's).
+        let (mut left, mut right) = (self.clone(), other.clone());
+        if left.resampling != right.resampling {
+            for side in [&mut left, &mut right] {
+                if side.resampling == Resampling::Tuples {
+                    let key = side.streams.as_ref().map_or(0, |s| bootstrap_key(s) ^ 1);
+                    side.switch_to_rows(key);
                 }
             }
         }
-        Ok(DriversState {
+        let mut segments = left.segments;
+        for (key, seg) in right.segments {
+            match segments.get_mut(&key) {
+                Some(s) => s.merge(&seg),
+                None => {
+                    segments.insert(key, seg);
+                }
+            }
+        }
+        let mut out = DriversState {
             streams,
             segments,
+            resampling: left.resampling,
             ..self.clone()
-        })
+        };
+        if out.resampling == Resampling::Tuples && out.distinct_tuples() > MAX_TUPLES {
+            let key = out.streams.as_ref().map_or(0, |s| bootstrap_key(s) ^ 1);
+            out.switch_to_rows(key);
+        }
+        Ok(out)
     }
 }
 
@@ -287,7 +457,13 @@ fn numeric(column: &ArrayRef, role: Role, first_row: u64) -> Result<Float64Array
     }
     let cast = arrow_cast::cast(column, &DataType::Float64)?;
     let values = cast.as_primitive::<Float64Type>().clone();
-    let bad = |v: f64| v.is_infinite() || v.abs() >= MAX_VALUE;
+    // Infinities are ≥ MAX_VALUE too; NaN (missing) is not.
+    let bad = |v: f64| v.abs() >= MAX_VALUE;
+    // A branch-free scan of the raw values first (null slots may hold anything, so a hit is
+    // examined below with the nulls).
+    if !values.values().iter().fold(false, |any, &v| any | bad(v)) {
+        return Ok(values);
+    }
     let mut count = 0u64;
     let mut first = None;
     for (i, v) in values.iter().enumerate() {
@@ -319,6 +495,10 @@ fn weights(column: &ArrayRef, first_row: u64) -> Result<Float64Array> {
     }
     let cast = arrow_cast::cast(column, &DataType::Float64)?;
     let values = cast.as_primitive::<Float64Type>().clone();
+    let in_range = |all: bool, &w: &f64| all & weight_in_range(w);
+    if values.null_count() == 0 && values.values().iter().fold(true, in_range) {
+        return Ok(values);
+    }
     let mut count = 0u64;
     let mut first: Option<(usize, String)> = None;
     for (i, v) in values.iter().enumerate() {

@@ -168,3 +168,55 @@ fn reports_are_reproducible_and_name_bad_values() {
     }
     assert!(s.segments.is_empty());
 }
+
+#[test]
+fn tuple_bootstrap_is_partition_free_and_falls_back_past_the_cap() {
+    use super::state::Resampling;
+    use super::tuples::MAX_TUPLES;
+    let report = |s: &DriversState| {
+        let request = Request {
+            method: Method::Shapley {
+                exact_up_to: 20,
+                permutations: 10,
+                seed: 0,
+            },
+            confidence: 0.9,
+            min_n: 10,
+        };
+        let names: Vec<String> = ["a", "b"][..s.p].iter().map(|n| n.to_string()).collect();
+        report_batch(s, &request, &names, &["region".to_string()]).unwrap()
+    };
+    let d = data(6000, 2, 5);
+    let mut one = fresh(2, 0);
+    update(&mut one, &d, 0..6000);
+    assert_eq!(one.resampling, Resampling::Tuples);
+    let mut parts: Vec<DriversState> = Vec::new();
+    for (i, r) in [0..1000, 1000..4321, 4321..6000].into_iter().enumerate() {
+        let mut s = fresh(2, 30 + i as u64);
+        update(&mut s, &d, r);
+        parts.push(s);
+    }
+    let merged = parts[2].merge(&parts[0]).unwrap().merge(&parts[1]).unwrap();
+    assert_eq!(report(&one), report(&merged), "intervals included");
+    assert_eq!(decode(&encode(&merged)).unwrap(), merged);
+    // Past the cap (continuous values: every row a tuple) replicates are drawn per row.
+    let n = MAX_TUPLES + MAX_TUPLES / 8; // a 17th of the rows miss a value
+    let d = data(n, 1, 6);
+    let mut big = fresh(1, 0);
+    update(&mut big, &d, 0..100_000);
+    assert_eq!(big.resampling, Resampling::Tuples);
+    update(&mut big, &d, 100_000..n);
+    assert_eq!(big.resampling, Resampling::Rows);
+    assert!(big
+        .segments
+        .values()
+        .all(|s| s.tuples.is_empty() && s.replicates.len() == 20));
+    assert_eq!(decode(&encode(&big)).unwrap(), big);
+    // Merging with a state still on tuples switches it to rows too.
+    let mut small = fresh(1, 1);
+    update(&mut small, &data(500, 1, 7), 0..500);
+    let mixed = big.merge(&small).unwrap();
+    assert_eq!(mixed.resampling, Resampling::Rows);
+    let table = report(&mixed);
+    assert_eq!(table.num_rows(), 3);
+}

@@ -1,0 +1,120 @@
+//! Bootstrap replicates from the joint histogram of distinct answer tuples.
+//!
+//! Ratings and flags take few values, so a segment's rows are few distinct tuples
+//! (y, x1..xp[, w]) with counts. The histogram merges exactly (counts add), so any partitioning
+//! of the rows gives the same merged histogram. The Poisson bootstrap (each row counted
+//! m ~ Poisson(1) times, Hanley & MacGibbon 2006) counts a tuple seen n_t times
+//! Poisson(n_t) times, the sum of its rows' counts; drawing those from the merged histogram, in
+//! tuple order, from a generator keyed by the seed, the segment and the replicate (never the
+//! partition), gives the same replicates on one machine and on a cluster. Each replicate's Gram
+//! matrix is the exact sum of the tuples' row terms times their counts. Beyond
+//! [`MAX_TUPLES`] distinct tuples (continuous data) the state falls back to drawing per row
+//! ([`super::state`]).
+
+use rand::RngCore;
+use rand_distr::{Distribution, Poisson};
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use super::gram::{row_terms, triangle, Gram};
+use crate::streams::{block_rng, key_stream, splitmix64, ReplicateStreams};
+use crate::tally::poisson::poisson_one;
+
+/// Distinct tuples a state keeps (over all its segments) before it draws replicates per row.
+pub const MAX_TUPLES: usize = 1 << 17;
+/// Stream id of the tuple draws ("tuples").
+const TUPLE_STREAM: u64 = 0x0074_7570_6c65_7300;
+
+/// Counts of distinct tuples: the bits of [y, x1..xp] (and w when weighted), zeros unsigned.
+pub type Tuples = FxHashMap<Vec<u64>, u64>;
+
+/// Writes the tuple of one row into `out`.
+pub fn tuple_of(values: impl Iterator<Item = f64>, w: Option<f64>, out: &mut Vec<u64>) {
+    out.clear();
+    // 0.0 + 0.0 is +0.0: -0.0 and 0.0 are one value (their terms are the same zero).
+    out.extend(values.chain(w).map(|v| (v + 0.0).to_bits()));
+}
+
+/// The key of a state's tuple draws: from the seed alone when seeded (not the stream, so every
+/// partition of a cluster draws alike), else from the random origins the state has drawn.
+pub fn bootstrap_key(streams: &ReplicateStreams) -> u64 {
+    match streams.seed {
+        Some(seed) => splitmix64(splitmix64(seed) ^ TUPLE_STREAM),
+        None => streams
+            .drawn
+            .iter()
+            .fold(TUPLE_STREAM, |h, &o| splitmix64(h ^ o)),
+    }
+}
+
+/// `b` replicate Gram matrices of one segment (encoded key `segment`) from its tuples: in
+/// replicate r, tuple t counts m ~ Poisson(n_t) times, drawn in ascending tuple order from the
+/// generator (key, segment, r).
+pub fn replicates(tuples: &Tuples, k: usize, b: usize, key: u64, segment: &[u8]) -> Vec<Gram> {
+    let mut sorted: Vec<(&Vec<u64>, u64)> = tuples.iter().map(|(t, &n)| (t, n)).collect();
+    sorted.sort_unstable();
+    let e = triangle(k);
+    let mut terms = vec![0.0; sorted.len() * e];
+    let mut c = vec![1.0; k];
+    for (i, (tuple, _)) in sorted.iter().enumerate() {
+        for (slot, &bits) in c[1..].iter_mut().zip(tuple.iter()) {
+            *slot = f64::from_bits(bits);
+        }
+        let w = tuple.get(k - 1).map_or(1.0, |&bits| f64::from_bits(bits));
+        row_terms(w, &c, &mut terms[i * e..(i + 1) * e]);
+    }
+    let laws: Vec<Option<Poisson<f64>>> = sorted
+        .iter()
+        .map(|&(_, n)| (n > 1).then(|| Poisson::new(n as f64).expect("a positive count")))
+        .collect();
+    let stream = splitmix64(key ^ key_stream(segment));
+    (0..b)
+        .into_par_iter()
+        .map(|r| {
+            let mut rng = block_rng(stream, TUPLE_STREAM, r as u64);
+            let mut gram = Gram::new(k);
+            for (i, law) in laws.iter().enumerate() {
+                let m = match law {
+                    None => poisson_one(rng.next_u32()),
+                    Some(law) => law.sample(&mut rng) as u64,
+                };
+                if m > 0 {
+                    for (s, &t) in gram.sums.iter_mut().zip(&terms[i * e..(i + 1) * e]) {
+                        s.add_times(t, m);
+                    }
+                }
+            }
+            gram
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicates_depend_on_the_histogram_not_its_order() {
+        let mut a = Tuples::default();
+        let mut b = Tuples::default();
+        let mut t = Vec::new();
+        for (i, (y, x)) in [(1.0, 2.0), (3.0, 1.0), (2.0, 2.0), (-0.0, 5.0)]
+            .iter()
+            .enumerate()
+        {
+            tuple_of([*y, *x].into_iter(), None, &mut t);
+            a.insert(t.clone(), i as u64 + 1);
+        }
+        for (t, n) in a.iter().collect::<Vec<_>>().into_iter().rev() {
+            b.insert(t.clone(), *n);
+        }
+        let ra = replicates(&a, 3, 20, 7, b"seg");
+        assert_eq!(ra, replicates(&b, 3, 20, 7, b"seg"));
+        assert_ne!(ra, replicates(&a, 3, 20, 8, b"seg"));
+        assert_ne!(ra, replicates(&a, 3, 20, 7, b"other"));
+        // On average a replicate holds the rows once: mean Σw = Σ n_t = 10.
+        let many = replicates(&a, 3, 4000, 1, b"");
+        let mean = many.iter().map(|g| g.sums[0].to_f64()).sum::<f64>() / 4000.0;
+        assert!((mean - 10.0).abs() < 0.2, "{mean}");
+    }
+}
