@@ -333,18 +333,33 @@ pub fn generate<F>(
 where
     F: Fn(&mut Pcg64, &mut [f64]) -> f64 + Sync,
 {
-    let mut out = vec![0.0; n_resamples];
+    fill_blocks(n_resamples, seed, stream, scratch_len, f64::NAN, one)
+}
+
+/// [`generate`] for any value type: a cancelled call fills the rest with `cancelled`.
+pub fn fill_blocks<T, F>(
+    n_resamples: usize,
+    seed: u64,
+    stream: u64,
+    scratch_len: usize,
+    cancelled: T,
+    one: F,
+) -> Vec<T>
+where
+    T: Copy + Send + Sync,
+    F: Fn(&mut Pcg64, &mut [f64]) -> T + Sync,
+{
+    let mut out = vec![cancelled; n_resamples];
     out.par_chunks_mut(BLOCK_SIZE).enumerate().for_each_init(
         || vec![0.0; scratch_len],
         |scratch, (block, chunk)| {
             let mut rng = block_rng(seed, stream, block as u64);
             for value in chunk {
                 // A cancelled call discards its result: skip the remaining resamples.
-                *value = if cancel::requested() {
-                    f64::NAN
-                } else {
-                    one(&mut rng, scratch)
-                };
+                if cancel::requested() {
+                    return;
+                }
+                *value = one(&mut rng, scratch);
             }
         },
     );
