@@ -71,6 +71,33 @@ fn bootstrap_phases() {
             }
             let interval = t.elapsed();
             let t = Instant::now();
+            let lattice_sum: f64 = segs
+                .iter()
+                .enumerate()
+                .map(|(s, c)| {
+                    let total: u64 = c.iter().sum();
+                    let value = |key: i64| 100.0 * key as f64 / total as f64;
+                    let lattice = Lattice {
+                        weights: &[-1, 0, 1],
+                        value: &value,
+                    };
+                    bootstrap_lattice(
+                        c,
+                        &nps,
+                        &lattice,
+                        &BootstrapSpec {
+                            n_resamples: b,
+                            method: BootstrapMethod::Bca,
+                            confidence: 0.95,
+                            seed: 1,
+                        },
+                        s as u64,
+                    )
+                    .low
+                })
+                .sum();
+            let lattice_time = t.elapsed();
+            let t = Instant::now();
             let whole: f64 = segs
                 .iter()
                 .enumerate()
@@ -92,8 +119,9 @@ fn bootstrap_phases() {
             let total = t.elapsed();
             println!(
                 "round {round}: build {build:?}, draw {draw:?}, sort {sort:?}, jackknife \
-                 {jackknife:?}, interval (sort+BCa) {interval:?}; bootstrap_counts ×100 {total:?} \
-                 ({check:.3} {jack:.3e} {whole:.3})"
+                 {jackknife:?}, interval (sort+BCa) {interval:?}; bootstrap_counts ×100 {total:?}, \
+                 bootstrap_lattice ×100 {lattice_time:?} ({check:.3} {jack:.3e} {whole:.3} \
+                 {lattice_sum:.3})"
             );
         }
     });
