@@ -185,9 +185,7 @@ impl MetricSpec {
     /// 2^53, so the result is the same bit for bit).
     pub fn reduced_lattice_value(&self, key: i64, total: u64) -> f64 {
         match self.kind {
-            Kind::Net { .. } | Kind::Share { .. } if total > 0 => {
-                100.0 * key as f64 / total as f64
-            }
+            Kind::Net { .. } | Kind::Share { .. } if total > 0 => 100.0 * key as f64 / total as f64,
             _ => f64::NAN,
         }
     }
@@ -255,7 +253,11 @@ mod tests {
                     } else {
                         vec![total - key_part, key_part]
                     };
-                    let key: i64 = counts.iter().zip(weights).map(|(&c, &w)| c as i64 * w).sum();
+                    let key: i64 = counts
+                        .iter()
+                        .zip(weights)
+                        .map(|(&c, &w)| c as i64 * w)
+                        .sum();
                     let mass: Vec<f64> = counts.iter().map(|&c| c as f64).collect();
                     let value = spec.reduced_lattice_value(key, total);
                     assert_eq!(
@@ -272,7 +274,11 @@ mod tests {
                 if k == 3 && total <= 1000 {
                     let mut previous = f64::NEG_INFINITY;
                     for key in -(total as i64)..=total as i64 {
-                        let (a, b) = if key < 0 { (-key as u64, 0) } else { (0, key as u64) };
+                        let (a, b) = if key < 0 {
+                            (-key as u64, 0)
+                        } else {
+                            (0, key as u64)
+                        };
                         let mass = [a as f64, (total - a - b) as f64, b as f64];
                         let value = spec.reduced_lattice_value(key, total);
                         assert_eq!(value.to_bits(), spec.reduced_statistic(&mass).to_bits());

@@ -9,9 +9,7 @@
 
 use super::interval::{interval_from_ordered, Runs};
 use super::sampler::fill_blocks;
-use super::{
-    jackknife_acceleration_at, prepare, BootstrapInterval, BootstrapSpec, Statistic,
-};
+use super::{jackknife_acceleration_at, prepare, BootstrapInterval, BootstrapSpec, Statistic};
 
 /// A statistic of the resampled counts seen through its integer key.
 ///

@@ -20,7 +20,13 @@ fn nps(c: &[f64]) -> f64 {
 /// Reduced NPS counts of 100 segments near [0.37, 0.30, 0.33] × 10,000 (deterministic).
 fn segments() -> Vec<[u64; 3]> {
     (0..100u64)
-        .map(|s| [3_700 + (s * 37) % 120, 3_000 + (s * 53) % 90, 3_300 + (s * 71) % 110])
+        .map(|s| {
+            [
+                3_700 + (s * 37) % 120,
+                3_000 + (s * 53) % 90,
+                3_300 + (s * 71) % 110,
+            ]
+        })
         .collect()
 }
 
@@ -29,7 +35,10 @@ fn segments() -> Vec<[u64; 3]> {
 fn bootstrap_phases() {
     let segs = segments();
     let b = 10_000;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     pool.install(|| {
         for round in 0..3 {
             let t = Instant::now();
@@ -64,10 +73,9 @@ fn bootstrap_phases() {
             let mut check = 0.0;
             for (d, c) in dists.into_iter().zip(&segs) {
                 let est = nps(&c.map(|x| x as f64));
-                check += interval_from_distribution(d, est, BootstrapMethod::Bca, 0.95, || {
-                    Some(0.0)
-                })
-                .low;
+                check +=
+                    interval_from_distribution(d, est, BootstrapMethod::Bca, 0.95, || Some(0.0))
+                        .low;
             }
             let interval = t.elapsed();
             let t = Instant::now();

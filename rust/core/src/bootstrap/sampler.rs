@@ -205,8 +205,8 @@ impl StepTables {
         // S ≈ (width · table size)^⅓ minimises the entries: width/S base tables of about the
         // table size each, against ≈ S²/2 for the low tables Bin(1..S, p).
         let size = first.cdf.len() as f64;
-        let mut shift = ((width as f64 * size).cbrt().log2().round().max(0.0) as u32)
-            .min(MAX_STRIDE_SHIFT);
+        let mut shift =
+            ((width as f64 * size).cbrt().log2().round().max(0.0) as u32).min(MAX_STRIDE_SHIFT);
         while (width >> shift) >= MAX_BASES {
             if shift == MAX_STRIDE_SHIFT {
                 return None;
@@ -249,7 +249,11 @@ impl StepTables {
         }
         let d = (rest & ((1u64 << self.shift) - 1)) as usize;
         let x = self.bases[(rest >> self.shift) as usize].sample(rng);
-        Some(if d > 0 { x + self.low[d - 1].sample(rng) } else { x })
+        Some(if d > 0 {
+            x + self.low[d - 1].sample(rng)
+        } else {
+            x
+        })
     }
 }
 
@@ -477,8 +481,8 @@ mod tests {
         );
     }
 
-    /// Every category of a multinomial draw is marginally Bin(n, p_j): the later steps (base
-    /// table plus base-32 digit tables for the varying n) must reproduce it.
+    /// Every category of a multinomial draw is marginally Bin(n, p_j): the later steps (a base
+    /// table plus a remainder table for the varying n) must reproduce it.
     #[test]
     fn multinomial_marginals_follow_the_exact_binomial() {
         for counts in [vec![3_700u64, 3_000, 3_300], vec![5, 0, 20, 75, 100, 1]] {
@@ -516,11 +520,24 @@ mod tests {
     fn step_tables_draw_the_exact_binomial_for_every_covered_m() {
         let p = 0.47;
         let t = StepTables::new(5_000, 5_700, p).unwrap();
-        assert!(t.shift > 0 && t.bases.len() > 1, "a stride and several bases");
+        assert!(
+            t.shift > 0 && t.bases.len() > 1,
+            "a stride and several bases"
+        );
         let stride = 1u64 << t.shift;
         let mut rng = block_rng(44, 1, 0);
-        for m in [5_000u64, 5_001, 4_999 + stride, 5_000 + stride, 5_350, 5_699, 5_700] {
-            let draws: Vec<u64> = (0..100_000).map(|_| t.sample(m, &mut rng).unwrap()).collect();
+        for m in [
+            5_000u64,
+            5_001,
+            4_999 + stride,
+            5_000 + stride,
+            5_350,
+            5_699,
+            5_700,
+        ] {
+            let draws: Vec<u64> = (0..100_000)
+                .map(|_| t.sample(m, &mut rng).unwrap())
+                .collect();
             assert!(draws.iter().all(|&x| x <= m));
             let (stat, df) = chi_square(&draws, m, p);
             assert_fits(stat, df, &format!("Bin({m}, {p}) from the step tables"));
