@@ -51,12 +51,14 @@ SEED = 20_241_126
 SCENARIO = "bootstrap"
 # Probabilities of the scores 0..10: a typical NPS survey (≈ 33% promoters, 37% detractors).
 SCORE_P = (0.06, 0.03, 0.03, 0.04, 0.05, 0.07, 0.09, 0.14, 0.16, 0.15, 0.18)
-# scipy median / cxmetrics median: the target, and the floors below which the test fails
-# (set from measurements on the 2-core development machine, with headroom for its noise).
+# Median per-round scipy / cxmetrics ratio: the target, and the floors below which the
+# test fails.
 TARGETS: dict[str, float] = {"scipy": 30.0}
-FLOORS: dict[str, float] = {"scipy": 3.0, "scipy-batch50": 1.5}
+# 2026-12-03, sampler v3, load ≈ 10: 23.8–32.6× and 6.8–7.2× (docs/performance.md); scipy's
+# default is inflated far more than ours by load, hence the wide headroom on it.
+FLOORS: dict[str, float] = {"scipy": 8.0, "scipy-batch50": 3.0}
 MEMORY_LIMIT_MB = 64.0
-# Interleaved rounds (each one runs all three calls; scipy's default takes 0.7 s quiet, 8–30 s
+# Interleaved rounds (each one runs all three calls; scipy's default takes 0.7 s quiet, 3–42 s
 # on the loaded machine).
 ROUNDS = 5
 
