@@ -15,12 +15,16 @@
 //! Interval conventions match scipy.stats.bootstrap (see [`interval`]).
 
 mod interval;
+mod lattice;
 mod sampler;
 
+#[cfg(test)]
+mod profile;
 #[cfg(test)]
 mod tests;
 
 pub use interval::{interval_from_distribution, quantile_sorted};
+pub use lattice::{bootstrap_lattice, Lattice};
 pub use sampler::{generate, BLOCK_SIZE, MAX_TOTAL};
 
 use interval::{acceleration, confidence_is_valid, jackknife_terms, nan_interval, point_interval};
@@ -154,24 +158,10 @@ pub fn bootstrap_counts(
     spec: &BootstrapSpec,
     stream: u64,
 ) -> BootstrapInterval {
-    let estimate = statistic(&as_f64(counts));
-    let sampler = match Multinomial::new(counts) {
-        Ok(sampler) => sampler,
-        Err(why) => return nan_interval(estimate, why),
+    let (sampler, estimate) = match prepare(counts, statistic, spec) {
+        Ok(ready) => ready,
+        Err(done) => return done,
     };
-    match sampler.degenerate() {
-        Some(Degenerate::Empty) => return nan_interval(estimate, Degenerate::Empty),
-        _ if !confidence_is_valid(spec.confidence) => {
-            return nan_interval(estimate, Degenerate::InvalidConfidence)
-        }
-        _ if !estimate.is_finite() => {
-            return nan_interval(estimate, Degenerate::NonFiniteStatistic)
-        }
-        // Every resample equals the data: the bootstrap distribution is exactly the point.
-        Some(why) => return point_interval(estimate, why),
-        None if cancel::requested() => return nan_interval(estimate, Degenerate::Cancelled),
-        None => {}
-    }
     let dist = draw_one(
         &sampler,
         counts.len(),
@@ -183,6 +173,31 @@ pub fn bootstrap_counts(
     interval_from_distribution(dist, estimate, spec.method, spec.confidence, || {
         jackknife_acceleration_at(counts, statistic, estimate)
     })
+}
+
+/// The sampler and the estimate of one group, or the interval when there is nothing to draw
+/// (no respondents, a bad confidence, a non-finite estimate, a point distribution, a cancel).
+fn prepare(
+    counts: &[u64],
+    statistic: Statistic<'_>,
+    spec: &BootstrapSpec,
+) -> Result<(Multinomial, f64), BootstrapInterval> {
+    let estimate = statistic(&as_f64(counts));
+    let sampler = match Multinomial::new(counts) {
+        Ok(sampler) => sampler,
+        Err(why) => return Err(nan_interval(estimate, why)),
+    };
+    match sampler.degenerate() {
+        Some(Degenerate::Empty) => Err(nan_interval(estimate, Degenerate::Empty)),
+        _ if !confidence_is_valid(spec.confidence) => {
+            Err(nan_interval(estimate, Degenerate::InvalidConfidence))
+        }
+        _ if !estimate.is_finite() => Err(nan_interval(estimate, Degenerate::NonFiniteStatistic)),
+        // Every resample equals the data: the bootstrap distribution is exactly the point.
+        Some(why) => Err(point_interval(estimate, why)),
+        None if cancel::requested() => Err(nan_interval(estimate, Degenerate::Cancelled)),
+        None => Ok((sampler, estimate)),
+    }
 }
 
 /// The bootstrap distribution itself: `n_resamples` values of the statistic, in resample

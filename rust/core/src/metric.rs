@@ -190,6 +190,29 @@ pub fn box_range(scale: Scale, k: i64, top: bool) -> Result<(i64, i64)> {
     })
 }
 
+impl MetricSpec {
+    /// The integer key the reduced statistic depends on, for a fixed total (see
+    /// `bootstrap::Lattice`): promoters − detractors for a net score, hits for a share. None for
+    /// a mean, which is resampled through its values.
+    pub fn reduced_lattice_weights(&self) -> Option<&'static [i64]> {
+        match self.kind {
+            Kind::Net { .. } => Some(&[-1, 0, 1]),
+            Kind::Share { .. } => Some(&[0, 1]),
+            Kind::Mean => None,
+        }
+    }
+
+    /// [`reduced_statistic`](Self::reduced_statistic) of any reduced counts with total `total`
+    /// and key `key`, with the same arithmetic (the total and the key are exact in f64 up to
+    /// 2^53, so the result is the same bit for bit).
+    pub fn reduced_lattice_value(&self, key: i64, total: u64) -> f64 {
+        match self.kind {
+            Kind::Net { .. } | Kind::Share { .. } if total > 0 => 100.0 * key as f64 / total as f64,
+            _ => f64::NAN,
+        }
+    }
+}
+
 fn nonempty(scale: &Scale, (lo, hi): (i64, i64), what: &str) -> Result<Range<usize>> {
     if lo > hi || lo < scale.low || hi > scale.high {
         return Err(CoreError::InvalidArgument(format!(
@@ -230,5 +253,63 @@ mod tests {
         assert!(MetricSpec::mean(s).statistic(&[0.0; 5]).is_nan());
         assert!(MetricSpec::share(s, (4, 9)).is_err());
         assert!(MetricSpec::net(s, (3, 5), (1, 3)).is_err());
+    }
+
+    /// The lattice contract: the reduced statistic of every count vector equals the value at
+    /// its key, bit for bit, and the value grows with the key.
+    #[test]
+    fn lattice_value_is_the_reduced_statistic() {
+        let s = Scale::new(1, 5).unwrap();
+        for spec in [MetricSpec::nps(), MetricSpec::share(s, (4, 5)).unwrap()] {
+            let weights = spec.reduced_lattice_weights().unwrap();
+            let k = weights.len();
+            for total in [1u64, 2, 3, 7, 10, 99, 1000, 12_345, (1 << 53) - 1] {
+                let mut previous = f64::NEG_INFINITY;
+                let step = (total / 97).max(1);
+                for key_part in (0..=total).step_by(step as usize) {
+                    // Vectors [a, total − a − b, b] (net) or [total − h, h] (share).
+                    let counts: Vec<u64> = if k == 3 {
+                        let b = key_part;
+                        let a = (total - b) / 3;
+                        vec![a, total - a - b, b]
+                    } else {
+                        vec![total - key_part, key_part]
+                    };
+                    let key: i64 = counts
+                        .iter()
+                        .zip(weights)
+                        .map(|(&c, &w)| c as i64 * w)
+                        .sum();
+                    let mass: Vec<f64> = counts.iter().map(|&c| c as f64).collect();
+                    let value = spec.reduced_lattice_value(key, total);
+                    assert_eq!(
+                        value.to_bits(),
+                        spec.reduced_statistic(&mass).to_bits(),
+                        "{counts:?}"
+                    );
+                    if k == 2 {
+                        assert!(value >= previous, "non-decreasing in the key");
+                        previous = value;
+                    }
+                }
+                // Net: every key from −total to total, in order.
+                if k == 3 && total <= 1000 {
+                    let mut previous = f64::NEG_INFINITY;
+                    for key in -(total as i64)..=total as i64 {
+                        let (a, b) = if key < 0 {
+                            (-key as u64, 0)
+                        } else {
+                            (0, key as u64)
+                        };
+                        let mass = [a as f64, (total - a - b) as f64, b as f64];
+                        let value = spec.reduced_lattice_value(key, total);
+                        assert_eq!(value.to_bits(), spec.reduced_statistic(&mass).to_bits());
+                        assert!(value >= previous);
+                        previous = value;
+                    }
+                }
+            }
+        }
+        assert!(MetricSpec::mean(s).reduced_lattice_weights().is_none());
     }
 }

@@ -10,7 +10,8 @@ use rayon::prelude::*;
 
 use crate::bayes::credible_interval;
 use crate::bootstrap::{
-    bootstrap_counts, interval_from_distribution, BootstrapInterval, BootstrapMethod, BootstrapSpec,
+    bootstrap_counts, bootstrap_lattice, interval_from_distribution, BootstrapInterval,
+    BootstrapMethod, BootstrapSpec, Lattice,
 };
 use crate::error::{CoreError, Result};
 use crate::estimate::{estimate, Estimate, Interval, Moments};
@@ -96,7 +97,19 @@ fn segment_estimate(
     }
     let reduced = spec.reduced_counts(counts);
     let statistic = |mass: &[f64]| spec.reduced_statistic(mass);
-    let boot = bootstrap_counts(&reduced, &statistic, boot, stream);
+    let boot = match spec.reduced_lattice_weights() {
+        // Net scores and shares: the same draws and bits, read from a count per key.
+        Some(weights) => {
+            let total = reduced.iter().fold(0u64, |s, &c| s.saturating_add(c));
+            let value = |key: i64| spec.reduced_lattice_value(key, total);
+            let lattice = Lattice {
+                weights,
+                value: &value,
+            };
+            bootstrap_lattice(&reduced, &statistic, &lattice, boot, stream)
+        }
+        None => bootstrap_counts(&reduced, &statistic, boot, stream),
+    };
     Ok((
         with_bootstrap(spec, est, &boot),
         boot.degenerate.map(|d| d.message()),

@@ -22,25 +22,104 @@ pub fn phi_inv(p: f64) -> f64 {
     }
 }
 
+/// A bootstrap distribution in ascending order: sorted values, or [`Runs`] of equal values.
+/// Everything an interval reads off the distribution goes through these four methods, so both
+/// forms give the same bits.
+pub trait Ordered {
+    /// Number of resamples.
+    fn count(&self) -> usize;
+    /// The i-th smallest value (0-based, i < count).
+    fn nth(&self, i: usize) -> f64;
+    /// (#{x < θ}, #{x ≤ θ}).
+    fn rank(&self, theta: f64) -> (usize, usize);
+    /// Calls `f` on every value in ascending order, once per resample.
+    fn each(&self, f: impl FnMut(f64));
+}
+
+impl Ordered for [f64] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn nth(&self, i: usize) -> f64 {
+        self[i]
+    }
+    fn rank(&self, theta: f64) -> (usize, usize) {
+        (
+            self.partition_point(|&x| x < theta),
+            self.partition_point(|&x| x <= theta),
+        )
+    }
+    fn each(&self, f: impl FnMut(f64)) {
+        self.iter().copied().for_each(f);
+    }
+}
+
+/// A sorted distribution as runs: `values` ascending, run r holding resamples
+/// `ends[r − 1] .. ends[r]` (a count per value instead of one entry per resample).
+#[derive(Clone, Debug, Default)]
+pub struct Runs {
+    values: Vec<f64>,
+    ends: Vec<usize>,
+}
+
+impl Runs {
+    /// Appends `count` resamples equal to `value` (≥ the last value pushed).
+    pub fn push(&mut self, value: f64, count: usize) {
+        let end = self.ends.last().copied().unwrap_or(0) + count;
+        self.values.push(value);
+        self.ends.push(end);
+    }
+}
+
+impl Ordered for Runs {
+    fn count(&self) -> usize {
+        self.ends.last().copied().unwrap_or(0)
+    }
+    fn nth(&self, i: usize) -> f64 {
+        self.values[self.ends.partition_point(|&e| e <= i)]
+    }
+    fn rank(&self, theta: f64) -> (usize, usize) {
+        let upto = |r: usize| if r == 0 { 0 } else { self.ends[r - 1] };
+        (
+            upto(self.values.partition_point(|&x| x < theta)),
+            upto(self.values.partition_point(|&x| x <= theta)),
+        )
+    }
+    fn each(&self, mut f: impl FnMut(f64)) {
+        let mut start = 0;
+        for (&v, &end) in self.values.iter().zip(&self.ends) {
+            // One call per resample, as for a sorted slice: the sums of the sd see the same
+            // additions in the same order.
+            for _ in start..end {
+                f(v);
+            }
+            start = end;
+        }
+    }
+}
+
 /// Type-7 quantile of sorted finite data at level p in [0, 1]: position h = (B − 1)·p,
 /// interpolated linearly between its neighbours. The interpolation is numpy's `_lerp`, which
 /// returns a tied neighbour exactly — bootstrap distributions of count statistics are full of
 /// ties, and a point distribution must give back its point bit for bit.
 pub fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
-    let Some(&top) = sorted.last() else {
-        return f64::NAN;
-    };
-    if p.is_nan() {
+    quantile_ordered(sorted, p)
+}
+
+/// [`quantile_sorted`] on any [`Ordered`] distribution.
+pub fn quantile_ordered<D: Ordered + ?Sized>(sorted: &D, p: f64) -> f64 {
+    let len = sorted.count();
+    if len == 0 || p.is_nan() {
         return f64::NAN;
     }
-    let h = (sorted.len() - 1) as f64 * p.clamp(0.0, 1.0);
+    let h = (len - 1) as f64 * p.clamp(0.0, 1.0);
     let lo = h.floor();
     let i = lo as usize;
-    if i + 1 >= sorted.len() {
-        return top;
+    if i + 1 >= len {
+        return sorted.nth(len - 1);
     }
     let t = h - lo;
-    let (a, b) = (sorted[i], sorted[i + 1]);
+    let (a, b) = (sorted.nth(i), sorted.nth(i + 1));
     let diff = b - a;
     if t >= 0.5 {
         b - diff * (1.0 - t)
@@ -51,20 +130,23 @@ pub fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
 
 /// (#{θ* < θ̂} + ½ #{θ* = θ̂}) / B on sorted data: ties count half, so a statistic with many
 /// tied resamples does not get a spurious bias correction.
-pub fn midrank_proportion(sorted: &[f64], theta: f64) -> f64 {
-    let below = sorted.partition_point(|&x| x < theta);
-    let not_above = sorted.partition_point(|&x| x <= theta);
-    (below + not_above) as f64 / (2 * sorted.len()) as f64
+pub fn midrank_proportion<D: Ordered + ?Sized>(sorted: &D, theta: f64) -> f64 {
+    let (below, not_above) = sorted.rank(theta);
+    (below + not_above) as f64 / (2 * sorted.count()) as f64
 }
 
 /// Sample standard deviation (ddof = 1); NaN for fewer than two values.
-pub fn std_dev(values: &[f64]) -> f64 {
-    if values.len() < 2 {
+pub fn std_dev<D: Ordered + ?Sized>(values: &D) -> f64 {
+    let count = values.count();
+    if count < 2 {
         return f64::NAN;
     }
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let ss: f64 = values.iter().map(|&x| (x - mean) * (x - mean)).sum();
+    let n = count as f64;
+    let mut sum = 0.0;
+    values.each(|x| sum += x);
+    let mean = sum / n;
+    let mut ss = 0.0;
+    values.each(|x| ss += (x - mean) * (x - mean));
     (ss / (n - 1.0)).sqrt()
 }
 
@@ -162,25 +244,43 @@ pub fn interval_from_distribution(
     confidence: f64,
     accel: impl FnOnce() -> Option<f64>,
 ) -> BootstrapInterval {
+    if crate::cancel::requested() && confidence_is_valid(confidence) {
+        // The caller discards this: skip the sort and the jackknife.
+        return nan_interval(estimate, Degenerate::Cancelled);
+    }
+    dist.sort_unstable_by(f64::total_cmp);
+    interval_from_ordered(&dist[..], estimate, method, confidence, accel)
+}
+
+/// [`interval_from_distribution`] on a distribution already in ascending order.
+pub fn interval_from_ordered<D: Ordered + ?Sized>(
+    dist: &D,
+    estimate: f64,
+    method: BootstrapMethod,
+    confidence: f64,
+    accel: impl FnOnce() -> Option<f64>,
+) -> BootstrapInterval {
     if !confidence_is_valid(confidence) {
         return nan_interval(estimate, Degenerate::InvalidConfidence);
     }
     if crate::cancel::requested() {
-        // The caller discards this: skip the sort and the jackknife.
+        // The caller discards this: skip the jackknife.
         return nan_interval(estimate, Degenerate::Cancelled);
     }
-    if dist.is_empty() {
+    let count = dist.count();
+    if count == 0 {
         return nan_interval(estimate, Degenerate::NoResamples);
     }
-    if !estimate.is_finite() || dist.iter().any(|x| !x.is_finite()) {
+    // Ascending under total order: NaNs of either sign and infinities sit at the ends.
+    let (first, last) = (dist.nth(0), dist.nth(count - 1));
+    if !estimate.is_finite() || !first.is_finite() || !last.is_finite() {
         return nan_interval(estimate, Degenerate::NonFiniteStatistic);
     }
-    dist.sort_unstable_by(f64::total_cmp);
-    let std_error = std_dev(&dist);
+    let std_error = std_dev(dist);
     let alpha = (1.0 - confidence) / 2.0;
-    let percentile = |lo: f64, hi: f64| (quantile_sorted(&dist, lo), quantile_sorted(&dist, hi));
+    let percentile = |lo: f64, hi: f64| (quantile_ordered(dist, lo), quantile_ordered(dist, hi));
 
-    let constant = dist[0] == dist[dist.len() - 1];
+    let constant = first == last;
     let mut degenerate = constant.then_some(Degenerate::ConstantDistribution);
     let (low, high) = match method {
         BootstrapMethod::Percentile => percentile(alpha, 1.0 - alpha),
@@ -191,7 +291,7 @@ pub fn interval_from_distribution(
         // Every quantile of a point distribution is the point: BCa has nothing to adjust.
         BootstrapMethod::Bca if constant => percentile(alpha, 1.0 - alpha),
         BootstrapMethod::Bca => {
-            let z0 = phi_inv(midrank_proportion(&dist, estimate));
+            let z0 = phi_inv(midrank_proportion(dist, estimate));
             let levels = if !z0.is_finite() {
                 Err(Degenerate::BcaBiasUndefined)
             } else {

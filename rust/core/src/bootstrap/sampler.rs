@@ -24,13 +24,17 @@ pub const MAX_TOTAL: u64 = 1 << 53;
 /// c_j / (c_j + … + c_k)), the last non-empty category taking the remainder. O(k) per draw
 /// whatever n is.
 ///
-/// Stream version 2 (see `docs/performance.md`, *Bootstrap*): each binomial is drawn by
-/// inversion from tables built once per group ([`BinomialTable`]), not by BTPE. The first step's n is fixed; a later
-/// step's n = m varies from draw to draw within a range [m₀, m₀ + D] known in advance, and
-/// Bin(m, p) = Bin(m₀, p) + Σ_k Bin(d_k·32^k, p) for the base-32 digits d_k of m − m₀ (a sum of
-/// independent binomials with one p is the binomial of the summed n), each term from its own
-/// table. A step whose tables would be too large (n beyond ≈ 10⁸ in a group) and any draw
-/// outside the expected range use BTPE (`rand_distr::Binomial`), which is exact too.
+/// Stream version 3 (see `docs/performance.md`, *Bootstrap*): each binomial is drawn by
+/// inversion from tables built once per group ([`BinomialTable`]), not by BTPE. The first
+/// step's n is fixed: one table. A later step's n = m varies from draw to draw; the tables cover
+/// the range [m₀, m₀ + D] that the earlier steps' draws fall in with probability at least
+/// 1 − 2·10⁻¹⁰ each ([`LIKELY_TAIL`]), and Bin(m, p) = Bin(m₀ + e·S, p) + Bin(d, p) for
+/// m − m₀ = e·S + d, 0 ≤ d < S (a sum of independent binomials with one p is the binomial of
+/// the summed n): one table per base m₀ + e·S and one per d, two draws. The stride S, a power
+/// of two near (D·table size)^⅓, balances the two kinds of table. A step whose tables would be
+/// too large (n beyond ≈ 10⁸ in a group) and any draw outside the covered range use BTPE
+/// (`rand_distr::Binomial`), which is exact too. Version 2 wrote m − m₀ in base-32 digits, one
+/// table draw per digit (three draws for a later step instead of two).
 #[derive(Clone, Debug)]
 pub struct Multinomial {
     total: u64,
@@ -40,10 +44,14 @@ pub struct Multinomial {
     last: Option<usize>,
 }
 
-/// Base of the digit decomposition of m − m₀.
-const DIGIT_BASE: u64 = 32;
-/// At most this many base-32 digits (m − m₀ < 32⁴ ≈ 10⁶); wider ranges use BTPE.
-const MAX_DIGITS: usize = 4;
+/// Largest stride between base tables: 2^8 (the low tables draw Bin(d, p), d < 256).
+const MAX_STRIDE_SHIFT: u32 = 8;
+/// At most this many base tables per step; wider ranges of m use BTPE.
+const MAX_BASES: u64 = 64;
+/// A step's tables cover the values of m that the earlier steps give with probability at least
+/// 1 − 2·this (each table's lower and upper tail beyond its `likely` range); the other draws
+/// (about one in 10⁹) use BTPE.
+const LIKELY_TAIL: f64 = 1e-10;
 /// Largest inversion table (entries); wider binomials use BTPE.
 const MAX_TABLE: usize = 1 << 16;
 /// Values whose probability is below this fraction of the mode's are left out of a table
@@ -61,13 +69,16 @@ struct Step {
 
 #[derive(Clone, Debug)]
 struct StepTables {
-    /// Smallest n this step sees; Bin(m₀, p) is drawn from `base`.
+    /// Smallest n this step's tables cover.
     m0: u64,
-    base: BinomialTable,
-    /// digits[k][d − 1] draws Bin(d·32^k, p), d = 1..=31.
-    digits: Vec<Vec<BinomialTable>>,
-    /// Largest m − m₀ the digits represent.
-    span: u64,
+    /// Largest m − m₀ they cover.
+    width: u64,
+    /// log2 of the stride S between base tables.
+    shift: u32,
+    /// bases[e] draws Bin(m₀ + e·S, p).
+    bases: Vec<BinomialTable>,
+    /// low[d − 1] draws Bin(d, p), d = 1 .. min(S, width + 1).
+    low: Vec<BinomialTable>,
 }
 
 /// Inversion table of Bin(n, p) for a fixed (n, p): the CDF over the values whose probability
@@ -159,8 +170,18 @@ impl BinomialTable {
     }
 
     /// Largest value the table can return.
+    #[cfg(test)]
     fn high(&self) -> u64 {
         self.low + self.cdf.len() as u64 - 1
+    }
+
+    /// The values drawn with probability at least 1 − 2·[`LIKELY_TAIL`]: (a, b) with
+    /// P(X < a) ≤ LIKELY_TAIL and P(X > b) ≤ LIKELY_TAIL.
+    fn likely(&self) -> (u64, u64) {
+        let a = self.cdf.partition_point(|&c| c <= LIKELY_TAIL);
+        let b = self.cdf.partition_point(|&c| c < 1.0 - LIKELY_TAIL);
+        let last = self.cdf.len() - 1;
+        (self.low + a.min(last) as u64, self.low + b.min(last) as u64)
     }
 
     /// One draw: the smallest x with P(X ≤ x) > u, u uniform on [0, 1) with 53 bits.
@@ -179,56 +200,60 @@ impl BinomialTable {
 impl StepTables {
     /// Tables for Bin(m, p) with m in [m_low, m_high]; None when they would be too large.
     fn new(m_low: u64, m_high: u64, p: f64) -> Option<Self> {
-        let base = BinomialTable::new(m_low, p)?;
+        let first = BinomialTable::new(m_low, p)?;
         let width = m_high - m_low;
-        let mut digits = Vec::new();
-        let mut span = 0u64;
-        let mut scale = 1u64;
-        while span < width {
-            if digits.len() == MAX_DIGITS {
+        // S ≈ (width · table size)^⅓ minimises the entries: width/S base tables of about the
+        // table size each, against ≈ S²/2 for the low tables Bin(1..S, p).
+        let size = first.cdf.len() as f64;
+        let mut shift =
+            ((width as f64 * size).cbrt().log2().round().max(0.0) as u32).min(MAX_STRIDE_SHIFT);
+        while (width >> shift) >= MAX_BASES {
+            if shift == MAX_STRIDE_SHIFT {
                 return None;
             }
-            let level = (1..DIGIT_BASE)
-                .map(|d| BinomialTable::new(d * scale, p))
-                .collect::<Option<Vec<_>>>()?;
-            digits.push(level);
-            span += (DIGIT_BASE - 1) * scale;
-            scale *= DIGIT_BASE;
+            shift += 1;
         }
+        let mut bases = Vec::with_capacity((width >> shift) as usize + 1);
+        bases.push(first);
+        for e in 1..=(width >> shift) {
+            bases.push(BinomialTable::new(m_low + (e << shift), p)?);
+        }
+        let low = (1..(1u64 << shift).min(width + 1))
+            .map(|d| BinomialTable::new(d, p))
+            .collect::<Option<Vec<_>>>()?;
         Some(StepTables {
             m0: m_low,
-            base,
-            digits,
-            span,
+            width,
+            shift,
+            bases,
+            low,
         })
     }
 
-    /// Largest value a draw can return.
-    fn high(&self) -> u64 {
-        self.base.high()
-            + self
-                .digits
-                .iter()
-                .map(|level| level.last().map_or(0, BinomialTable::high))
-                .sum::<u64>()
+    /// The values a draw returns with probability at least 1 − 4·[`LIKELY_TAIL`] for any m
+    /// the tables cover (from the smallest base's lower tail to the largest's upper tail plus
+    /// the largest low table's).
+    fn likely(&self) -> (u64, u64) {
+        let below = self.bases[0].likely().0;
+        let above = self.bases[self.bases.len() - 1].likely().1
+            + self.low.last().map_or(0, |t| t.likely().1);
+        (below, above)
     }
 
-    /// Bin(m, p) as the sum of table draws; None when m is outside the tables' range.
+    /// Bin(m, p) as one base draw plus one low draw; None when m is outside the tables.
     #[inline]
     fn sample<R: Rng + ?Sized>(&self, m: u64, rng: &mut R) -> Option<u64> {
-        let mut rest = m.checked_sub(self.m0)?;
-        if rest > self.span {
+        let rest = m.checked_sub(self.m0)?;
+        if rest > self.width {
             return None;
         }
-        let mut x = self.base.sample(rng);
-        for level in &self.digits {
-            let d = (rest % DIGIT_BASE) as usize;
-            if d > 0 {
-                x += level[d - 1].sample(rng);
-            }
-            rest /= DIGIT_BASE;
-        }
-        Some(x)
+        let d = (rest & ((1u64 << self.shift) - 1)) as usize;
+        let x = self.bases[(rest >> self.shift) as usize].sample(rng);
+        Some(if d > 0 {
+            x + self.low[d - 1].sample(rng)
+        } else {
+            x
+        })
     }
 }
 
@@ -262,7 +287,7 @@ impl Multinomial {
             None => (None, &[][..]),
         };
         let mut remaining = total;
-        // The range of n the next step sees, as far as the tables bound it.
+        // The range of n the next step likely sees, as far as the tables bound it.
         let (mut left_low, mut left_high) = (total, total);
         let mut steps = Vec::with_capacity(rest.len());
         for &j in rest {
@@ -271,10 +296,11 @@ impl Multinomial {
             remaining -= counts[j];
             let tables = StepTables::new(left_low, left_high, p);
             match &tables {
+                // The next step's tables cover the n its draws likely see (the rest: BTPE).
                 Some(t) => {
-                    let (x_low, x_high) = (t.base.low, t.high());
+                    let (x_low, x_high) = t.likely();
                     left_low = left_low.saturating_sub(x_high);
-                    left_high = left_high.saturating_sub(x_low);
+                    left_high = left_high.saturating_sub(x_low).max(left_low);
                 }
                 // Without tables this step's value is unbounded: so is the next step's n.
                 None => left_low = 0,
@@ -333,18 +359,33 @@ pub fn generate<F>(
 where
     F: Fn(&mut Pcg64, &mut [f64]) -> f64 + Sync,
 {
-    let mut out = vec![0.0; n_resamples];
+    fill_blocks(n_resamples, seed, stream, scratch_len, f64::NAN, one)
+}
+
+/// [`generate`] for any value type: a cancelled call fills the rest with `cancelled`.
+pub fn fill_blocks<T, F>(
+    n_resamples: usize,
+    seed: u64,
+    stream: u64,
+    scratch_len: usize,
+    cancelled: T,
+    one: F,
+) -> Vec<T>
+where
+    T: Copy + Send + Sync,
+    F: Fn(&mut Pcg64, &mut [f64]) -> T + Sync,
+{
+    let mut out = vec![cancelled; n_resamples];
     out.par_chunks_mut(BLOCK_SIZE).enumerate().for_each_init(
         || vec![0.0; scratch_len],
         |scratch, (block, chunk)| {
             let mut rng = block_rng(seed, stream, block as u64);
             for value in chunk {
                 // A cancelled call discards its result: skip the remaining resamples.
-                *value = if cancel::requested() {
-                    f64::NAN
-                } else {
-                    one(&mut rng, scratch)
-                };
+                if cancel::requested() {
+                    return;
+                }
+                *value = one(&mut rng, scratch);
             }
         },
     );
@@ -440,8 +481,8 @@ mod tests {
         );
     }
 
-    /// Every category of a multinomial draw is marginally Bin(n, p_j): the later steps (base
-    /// table plus base-32 digit tables for the varying n) must reproduce it.
+    /// Every category of a multinomial draw is marginally Bin(n, p_j): the later steps (a base
+    /// table plus a remainder table for the varying n) must reproduce it.
     #[test]
     fn multinomial_marginals_follow_the_exact_binomial() {
         for counts in [vec![3_700u64, 3_000, 3_300], vec![5, 0, 20, 75, 100, 1]] {
@@ -470,6 +511,65 @@ mod tests {
                 let (stat, df) = chi_square(draws, n, p);
                 assert_fits(stat, df, &format!("category {j} of {counts:?}"));
             }
+        }
+    }
+
+    /// A later step's tables (base + low draw) give the exact Bin(m, p) for every m they
+    /// cover, at both ends and across strides, and refuse the others.
+    #[test]
+    fn step_tables_draw_the_exact_binomial_for_every_covered_m() {
+        let p = 0.47;
+        let t = StepTables::new(5_000, 5_700, p).unwrap();
+        assert!(
+            t.shift > 0 && t.bases.len() > 1,
+            "a stride and several bases"
+        );
+        let stride = 1u64 << t.shift;
+        let mut rng = block_rng(44, 1, 0);
+        for m in [
+            5_000u64,
+            5_001,
+            4_999 + stride,
+            5_000 + stride,
+            5_350,
+            5_699,
+            5_700,
+        ] {
+            let draws: Vec<u64> = (0..100_000)
+                .map(|_| t.sample(m, &mut rng).unwrap())
+                .collect();
+            assert!(draws.iter().all(|&x| x <= m));
+            let (stat, df) = chi_square(&draws, m, p);
+            assert_fits(stat, df, &format!("Bin({m}, {p}) from the step tables"));
+        }
+        assert!(t.sample(4_999, &mut rng).is_none());
+        assert!(t.sample(5_701, &mut rng).is_none());
+    }
+
+    /// Draws whose n falls outside a step's tables (narrowed here so that about a third do)
+    /// go to BTPE: the mixture of the two paths is still the exact multinomial.
+    #[test]
+    fn draws_outside_the_tables_stay_exact() {
+        let counts = [3_700u64, 3_000, 3_300];
+        let mut m = Multinomial::new(&counts).unwrap();
+        let second = &mut m.steps[1];
+        // m = n − X₀ has mean 6,300 and sd ≈ 48: cover only 6,280 ..= 6,330.
+        second.tables = StepTables::new(6_280, 6_330, second.p);
+        let mut rng = block_rng(45, 2, 0);
+        let mut out = [0.0; 3];
+        let n: u64 = counts.iter().sum();
+        let mut by_category = vec![Vec::new(); 3];
+        for _ in 0..100_000 {
+            m.draw(&mut rng, &mut out);
+            assert_eq!(out.iter().sum::<f64>(), n as f64);
+            for (j, &x) in out.iter().enumerate() {
+                by_category[j].push(x as u64);
+            }
+        }
+        for (j, draws) in by_category.iter().enumerate() {
+            let p = counts[j] as f64 / n as f64;
+            let (stat, df) = chi_square(draws, n, p);
+            assert_fits(stat, df, &format!("category {j} with narrowed tables"));
         }
     }
 

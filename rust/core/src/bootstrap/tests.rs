@@ -217,7 +217,7 @@ fn quantile_is_numpy_linear() {
     for p in [0.3, 0.37, 0.5, 0.61, 0.75] {
         assert_eq!(quantile_sorted(&tied, p), 0.3);
     }
-    assert_eq!(midrank_proportion(&tied, 0.3), (1.0 + 4.0) / 10.0);
+    assert_eq!(midrank_proportion(&tied[..], 0.3), (1.0 + 4.0) / 10.0);
 }
 
 #[test]
@@ -492,4 +492,61 @@ fn never_panics() {
     let nan = |_: &[f64]| f64::NAN;
     let iv = bootstrap_counts(&[1, 5, 5], &nan, &spec(BootstrapMethod::Bca, 50), 0);
     assert_eq!(iv.degenerate, Some(Degenerate::NonFiniteStatistic));
+}
+
+/// The lattice path (a count per key) gives `bootstrap_counts`' interval bit for bit: same
+/// draws, same order statistics, same sums — on the dense and on the sorted (wide) key path.
+#[test]
+fn lattice_interval_is_bit_identical_to_the_sorted_one() {
+    let share = |c: &[f64]| {
+        let n: f64 = c.iter().sum();
+        if n <= 0.0 {
+            f64::NAN
+        } else {
+            100.0 * c[1] / n
+        }
+    };
+    type Case = (Vec<u64>, &'static [i64], usize);
+    let cases: [Case; 7] = [
+        (vec![3_700, 3_000, 3_300], &[-1, 0, 1], 2_000),
+        (vec![20, 30, 50], &[-1, 0, 1], 3 * BLOCK_SIZE + 17),
+        (vec![1, 0, 1], &[-1, 0, 1], 100),
+        (vec![0, 5, 0], &[-1, 0, 1], 100),
+        (vec![999, 1], &[0, 1], 1_000),
+        (
+            vec![1_000_000_000_000, 3, 2_000_000_000_000],
+            &[-1, 0, 1],
+            50,
+        ),
+        (vec![40, 60], &[0, 1], 1),
+    ];
+    for (counts, weights, b) in cases {
+        let total: u64 = counts.iter().sum();
+        let value = |key: i64| 100.0 * key as f64 / total as f64;
+        let lattice = Lattice {
+            weights,
+            value: &value,
+        };
+        let statistic: Statistic<'_> = if weights.len() == 3 { &nps } else { &share };
+        for method in [
+            BootstrapMethod::Percentile,
+            BootstrapMethod::Basic,
+            BootstrapMethod::Bca,
+        ] {
+            for (seed, stream) in [(1u64, 2u64), (20240501, 77)] {
+                let spec = BootstrapSpec {
+                    seed,
+                    ..spec(method, b)
+                };
+                let sorted = bootstrap_counts(&counts, statistic, &spec, stream);
+                let counted = bootstrap_lattice(&counts, statistic, &lattice, &spec, stream);
+                assert_eq!(
+                    interval_bits(&sorted),
+                    interval_bits(&counted),
+                    "{counts:?} {method:?} B={b}"
+                );
+                assert_eq!(sorted.degenerate, counted.degenerate);
+            }
+        }
+    }
 }
