@@ -6,7 +6,7 @@
 
   * ``kernel``: what ``update`` calls once it has resolved its argument —
     ``_accumulator._feed(agg, columns, ...)`` on columns resolved once, untimed: the native
-    ``Aggregation.update`` (Arrow import + Rust tally, GIL released) plus ~1 µs of argument
+    ``AccumulatorState.update`` (Arrow import + Rust tally, GIL released) plus ~1 µs of argument
     packing. ``update − kernel`` is the accumulator's overhead; the issue's target is < 20 µs.
   * ``one-shot``: ``cx.nps(batch, score="nps", by="seg", ci="wald")`` — a fresh aggregation of
     the same batch plus intervals and result objects.

@@ -27,7 +27,7 @@ def _eager(scores: np.ndarray, keys: np.ndarray) -> cx.SegmentedResult:
     """The same call with the table built up front (the accumulators' path)."""
     metric = _engine.net("nps", cx.Scale(0, 10), (9, 10), (0, 6),
                          ("detractors", "passives", "promoters"))
-    agg = _native.Aggregation(0, 10, 1, False)
+    agg = _native.AccumulatorState(0, 10, 1, False)
     agg.update(pa.array(scores), [pa.array(keys)], None, "raise", "score", ["by"], None)
     segments, overall = agg.estimate(metric.native, _results.public_key_names(metric, ["by"]),
                                      "wald", 0.95)
@@ -103,7 +103,7 @@ def test_missing_attributes_stay_attribute_errors() -> None:
 
 
 def test_estimate_output_is_checked() -> None:
-    agg = _native.Aggregation(0, 10, 0, False)
+    agg = _native.AccumulatorState(0, 10, 0, False)
     agg.update(pa.array([1, 9, 10]), [], None, "raise", "score", [], None)
     metric = _engine.net("nps", cx.Scale(0, 10), (9, 10), (0, 6),
                          ("detractors", "passives", "promoters"))

@@ -259,7 +259,7 @@ def test_foreign_inputs_are_named() -> None:
     for foreign in (b"", b"\x00" * 64, b"PK\x03\x04" + bytes(60), b"\x89PNG\r\n\x1a\n" + bytes(40),
                     b"{\"metric\": \"nps\"}", bytes(range(256))):
         assert "magic" in rejected(foreign) or "truncated" in rejected(foreign)
-    bare = _native.Aggregation(0, 10, 0, False).to_bytes()
+    bare = _native.AccumulatorState(0, 10, 0, False).to_bytes()
     assert "bare core state" in rejected(bare)
     with pytest.raises(TypeError):
         Accumulator.from_bytes("not bytes")  # type: ignore[arg-type]

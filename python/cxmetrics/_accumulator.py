@@ -1,9 +1,9 @@
 """``cx.Accumulator``: stream batches in, merge partial results exactly, store them as bytes.
 
 An accumulator holds a metric definition (name, options, column names) and the Rust-side
-tallies (``_native.Aggregation``: counts and weight sums per segment and scale value), which are
-the sufficient statistic of every metric. Updates, merges and estimates all happen in Rust; this
-module names things and checks the arguments of the constructor.
+tallies (``_native.AccumulatorState``: counts and weight sums per segment and scale value),
+which are the sufficient statistic of every metric. Updates, merges and estimates all happen in
+Rust; this module names things and checks the arguments of the constructor.
 
 The bytes of :meth:`Accumulator.to_bytes` are the core's state format (version 3), which carries
 the definition as a section of its own: Rust writes and reads them, validates the definition and
@@ -147,7 +147,7 @@ class Accumulator:
         _native.check_definition(definition)
         self._init(definition, None, stream)
 
-    def _init(self, definition: dict[str, object], agg: _native.Aggregation | None,
+    def _init(self, definition: dict[str, object], agg: _native.AccumulatorState | None,
               stream: int = 0) -> None:
         options = definition["options"]
         assert isinstance(options, dict)
@@ -160,12 +160,12 @@ class Accumulator:
             by = definition["by"]
             n_keys = len(by) if isinstance(by, list) else 0
             replicates, seed = _replicates_of(definition)
-            agg = _native.Aggregation(self._metric.scale.low, self._metric.scale.high, n_keys,
+            agg = _native.AccumulatorState(self._metric.scale.low, self._metric.scale.high, n_keys,
                                       definition["weight"] is not None, replicates, seed, stream)
         self._agg = agg
 
     @classmethod
-    def _build(cls, definition: dict[str, object], agg: _native.Aggregation | None,
+    def _build(cls, definition: dict[str, object], agg: _native.AccumulatorState | None,
                stream: int = 0) -> Accumulator:
         """An accumulator of ``definition`` holding ``agg`` (None: a fresh one, whose replicates,
         if any, draw from ``stream``)."""
@@ -264,7 +264,7 @@ class Accumulator:
                     # Column mode, first update: it fixes the key columns and weighting, but
                     # only if it succeeds (a failed update leaves the accumulator as it was).
                     scale = self._metric.scale
-                    agg = _native.Aggregation(scale.low, scale.high, len(columns.keys),
+                    agg = _native.AccumulatorState(scale.low, scale.high, len(columns.keys),
                                               columns.weight is not None)
                     _feed(agg, columns, str(d["on_invalid"]))
                     d.update(score=columns.score_name, weight=columns.weight_name,
@@ -366,7 +366,7 @@ class Accumulator:
         agg = self._agg
         if agg is None:
             scale = definition.scale
-            agg = _native.Aggregation(scale.low, scale.high, 0, False)
+            agg = _native.AccumulatorState(scale.low, scale.high, 0, False)
         key_names = tuple(by) if isinstance(by, list) else ()
         return _engine.results_from(definition, agg, key_names, segmented=by is not None,
                                     ci=method, confidence=confidence, bootstrap=bootstrap,
@@ -450,7 +450,7 @@ class Accumulator:
             decoded, agg = _native.accumulator_from_bytes(data)
             if decoded is None:
                 raise CorruptStateError(
-                    "not an accumulator: a bare core state without a definition (Aggregation "
+                    "not an accumulator: a bare core state without a definition (AccumulatorState "
                     "bytes; Accumulator bytes carry their metric and columns)")
             definition = decoded
         try:
@@ -474,7 +474,7 @@ def _from_bytes(data: bytes) -> Accumulator:
     return Accumulator.from_bytes(data)
 
 
-def _feed(agg: _native.Aggregation, columns: Columns, on_invalid: str) -> None:
+def _feed(agg: _native.AccumulatorState, columns: Columns, on_invalid: str) -> None:
     keys = [_with_a_chunk(k) for k in columns.keys]
     agg.update(_with_a_chunk(columns.score), keys,
                None if columns.weight is None else _with_a_chunk(columns.weight),

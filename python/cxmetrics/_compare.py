@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -12,8 +11,7 @@ from ._results import MetricResult
 from ._unions import UnionOrigin
 from .errors import ArgumentError, OverlappingSamplesError
 
-__all__ = ["Alternative", "Comparison", "TestMethod", "compare", "margin_of_error",
-           "sample_size"]
+__all__ = ["Alternative", "Comparison", "TestMethod", "compare"]
 
 CompareMethod = Literal["wald", "newcombe", "bootstrap"]
 Alternative = Literal["two-sided", "greater", "less"]

@@ -94,9 +94,9 @@ def composite(
     if on_invalid == "raise":
         # One fast pass per question so a bad answer is reported with its column and row.
         for q in questions:
-            check = _native.Aggregation(scale.low, scale.high, 0, False)
+            check = _native.AccumulatorState(scale.low, scale.high, 0, False)
             check.update(q.score, [], None, "raise", q.score_name, [], None)
-    cells = _native.Aggregation(scale.low, scale.high, len(first.keys) + len(questions), False)
+    cells = _native.AccumulatorState(scale.low, scale.high, len(first.keys) + len(questions), False)
     cells.update(
         first.score,
         [*first.keys, *(q.score for q in questions)],

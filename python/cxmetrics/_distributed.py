@@ -39,7 +39,7 @@ __all__ = ["MetricFunctions", "drivers_on", "load_state", "merge_states", "parti
 # (DataFrame, empty accumulator naming its columns) -> accumulator holding every row.
 Fold = Callable[[Any, Accumulator], Accumulator]
 # Any accumulator a fold can carry: metric tallies or driver statistics.
-State = Accumulator | DriversAccumulator
+AnyAccumulator = Accumulator | DriversAccumulator
 Key = str | Sequence[str]
 
 T = TypeVar("T")

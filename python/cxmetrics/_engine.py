@@ -57,8 +57,8 @@ def check_options(ci: str | None, confidence: float, on_invalid: str, bootstrap:
     _native.check_options(ci, confidence, on_invalid, bootstrap, n_resamples)
 
 
-def aggregate(metric: MetricDef, columns: Columns, on_invalid: str) -> _native.Aggregation:
-    agg = _native.Aggregation(metric.scale.low, metric.scale.high, len(columns.keys),
+def aggregate(metric: MetricDef, columns: Columns, on_invalid: str) -> _native.AccumulatorState:
+    agg = _native.AccumulatorState(metric.scale.low, metric.scale.high, len(columns.keys),
                               columns.weight is not None)
     agg.update(
         _single(columns.score),
@@ -120,12 +120,14 @@ def warn_if_mostly_dropped(result: MetricResult | SegmentedResult, column: str) 
 
 
 def weight_cells(metric: MetricDef, columns: Columns,
-                 on_invalid: str) -> _native.Aggregation | None:
+                 on_invalid: str) -> _native.AccumulatorState | None:
     """For a weighted bootstrap: the same rows grouped by keys plus weight, unweighted. Each
     segment's (weight, answer) counts make the respondent bootstrap an exact multinomial."""
     if columns.weight is None:
         return None
-    cells = _native.Aggregation(metric.scale.low, metric.scale.high, len(columns.keys) + 1, False)
+    cells = _native.AccumulatorState(
+        metric.scale.low, metric.scale.high, len(columns.keys) + 1, False
+    )
     cells.update(
         columns.score,
         [*columns.keys, columns.weight],
@@ -148,10 +150,10 @@ class _Method:
     seed: int | None = None
 
 
-def results_from(metric: MetricDef, agg: _native.Aggregation, key_names: tuple[str, ...], *,
+def results_from(metric: MetricDef, agg: _native.AccumulatorState, key_names: tuple[str, ...], *,
                  segmented: bool, ci: str | None, confidence: float, bootstrap: str = "bca",
                  n_resamples: int = 10_000, seed: int | None = None,
-                 weight_cells: _native.Aggregation | None = None, snapshot: bool = True
+                 weight_cells: _native.AccumulatorState | None = None, snapshot: bool = True
                  ) -> MetricResult | SegmentedResult:
     """Results of ``agg``. A segmented result keeps the tallies for exact unions of segments
     (``cx.significance``'s "rest", windows): a copy when ``snapshot`` (an accumulator's

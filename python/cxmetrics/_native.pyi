@@ -14,7 +14,7 @@ __all__ = [
     "MAX_RESAMPLES",
     "METRIC_OPTIONS",
     "ON_INVALID",
-    "Aggregation",
+    "AccumulatorState",
     "DriverStats",
     "Metric",
     "__version__",
@@ -73,12 +73,12 @@ class Metric:
     def mean(low: int, high: int) -> Metric: ...
 
 @final
-class Aggregation:
+class AccumulatorState:
     """Segmented tallies (counts and weight sums per scale value) of one or more inputs."""
 
     def __new__(cls, low: int, high: int, n_keys: int, weighted: bool,
                 replicates: int | None = None, seed: int | None = None,
-                stream: int = 0) -> Aggregation:
+                stream: int = 0) -> AccumulatorState:
         """``replicates``: keep that many Poisson-bootstrap replicates (weighted only), drawn
         from stream ``stream`` of ``seed`` (None: a random stream per accumulator)."""
     @property
@@ -87,7 +87,7 @@ class Aggregation:
     def seed(self) -> int | None: ...
     @property
     def stream(self) -> int | None: ...
-    def with_stream(self, stream: int) -> Aggregation:
+    def with_stream(self, stream: int) -> AccumulatorState:
         """A copy whose replicates draw from stream ``stream`` (before the first update)."""
     @property
     def low(self) -> int: ...
@@ -118,7 +118,7 @@ class Aggregation:
         bootstrap: str = "bca",
         n_resamples: int = 10_000,
         seed: int = 0,
-        weight_cells: Aggregation | None = None,
+        weight_cells: AccumulatorState | None = None,
         output: Literal["batches"] = "batches",
     ) -> tuple[pa.RecordBatch, pa.RecordBatch]:
         """Per-segment and overall estimates as record batches (keys, statistics, counts, note).
@@ -142,7 +142,7 @@ class Aggregation:
         bootstrap: str = "bca",
         n_resamples: int = 10_000,
         seed: int = 0,
-        weight_cells: Aggregation | None = None,
+        weight_cells: AccumulatorState | None = None,
         *,
         output: Literal["segments"],
     ) -> tuple[ArrowBatch, dict[str, Any]]: ...
@@ -156,7 +156,7 @@ class Aggregation:
         bootstrap: str = "bca",
         n_resamples: int = 10_000,
         seed: int = 0,
-        weight_cells: Aggregation | None = None,
+        weight_cells: AccumulatorState | None = None,
         *,
         output: Literal["overall"],
     ) -> tuple[None, dict[str, Any]]: ...
@@ -170,17 +170,17 @@ class Aggregation:
         bootstrap: str = "bca",
         n_resamples: int = 10_000,
         seed: int = 0,
-        weight_cells: Aggregation | None = None,
+        weight_cells: AccumulatorState | None = None,
         *,
         output: str,
     ) -> tuple[ArrowBatch | None, dict[str, Any]]: ...
-    def merged(self, other: Aggregation) -> Aggregation:
+    def merged(self, other: AccumulatorState) -> AccumulatorState:
         """A new aggregation with both inputs' tallies; an empty one is the identity."""
-    def copy(self) -> Aggregation: ...
+    def copy(self) -> AccumulatorState: ...
     def to_bytes(self) -> bytes:
         """The versioned, checksummed binary form of the state."""
     @staticmethod
-    def from_bytes(data: bytes) -> Aggregation:
+    def from_bytes(data: bytes) -> AccumulatorState:
         """Decodes :meth:`to_bytes` output; raises CorruptStateError on any damage."""
 
 def compare(
@@ -203,7 +203,7 @@ def compare(
     """
 
 def estimate_complements(
-    source: Aggregation,
+    source: AccumulatorState,
     metric: Metric,
     universes: list[list[int]],
     parts: list[tuple[int, list[int]]],
@@ -219,17 +219,17 @@ def key_stream(data: bytes) -> int:
     """The core's random-stream id of some key bytes (FNV-1a)."""
 
 def accumulator_to_bytes(definition: dict[str, object],
-                         aggregation: Aggregation | None = None) -> bytes:
+                         aggregation: AccumulatorState | None = None) -> bytes:
     """An accumulator's bytes (core format 3): its definition and tallies."""
 def accumulator_from_bytes(
     data: bytes,
-) -> tuple[dict[str, object] | None, Aggregation | None]:
+) -> tuple[dict[str, object] | None, AccumulatorState | None]:
     """The definition (None for a bare state) and tallies of accumulator bytes."""
 def split_legacy_accumulator(data: bytes) -> tuple[bytes, bytes]:
     """The definition JSON and state bytes of a legacy (\\x89CXA) accumulator, frame checked."""
 def accumulator_from_legacy(
     definition: object, state: bytes,
-) -> tuple[dict[str, object], Aggregation | None]:
+) -> tuple[dict[str, object], AccumulatorState | None]:
     """A legacy accumulator from its parsed definition and state bytes, checked."""
 def check_mergeable(mine: dict[str, object], theirs: dict[str, object],
                     both_hold_data: bool) -> None:
@@ -251,7 +251,7 @@ def sample_size_two_groups(difference: float, ratio: float, v: tuple[float, floa
                            ) -> tuple[int, int]: ...
 def sample_size(margin: float, v: float, confidence: float) -> int: ...
 def composite_estimate(
-    cells: Aggregation,
+    cells: AccumulatorState,
     n_keys: int,
     question_weights: list[float],
     key_names: list[str],
@@ -264,7 +264,7 @@ def composite_estimate(
     """Composite estimates from an aggregation keyed by (segment keys..., answers...)."""
 
 def estimate_groups(
-    source: Aggregation,
+    source: AccumulatorState,
     metric: Metric,
     groups: list[list[int]],
     ci: str | None,

@@ -192,14 +192,14 @@ class SegmentedResult:
         return (_rebuild_segmented, (self.by, self.overall, self.segments, self.key_columns,
                                      None if tallies is None else tallies.to_bytes()))
 
-    def tallies(self) -> _native.Aggregation | None:
+    def tallies(self) -> _native.AccumulatorState | None:
         """The exact tallies behind the rows (segments in row order), which unions of segments
         (the rest of the respondents, rolling windows) are estimated from; None when the
         result was not built from an aggregation. Not part of equality."""
-        tallies: _native.Aggregation | None = self.__dict__.get("_tallies")
+        tallies: _native.AccumulatorState | None = self.__dict__.get("_tallies")
         return tallies
 
-    def with_tallies(self, tallies: _native.Aggregation | None) -> SegmentedResult:
+    def with_tallies(self, tallies: _native.AccumulatorState | None) -> SegmentedResult:
         """This result, holding ``tallies`` (set once, right after it is built)."""
         object.__setattr__(self, "_tallies", tallies)
         return self
@@ -534,7 +534,7 @@ def _rebuild_segmented(by: tuple[str, ...], overall: MetricResult, segments: pa.
     if tallies is not None:
         from . import _native
 
-        result.with_tallies(_native.Aggregation.from_bytes(tallies))
+        result.with_tallies(_native.AccumulatorState.from_bytes(tallies))
     return result
 
 

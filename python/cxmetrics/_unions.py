@@ -26,7 +26,7 @@ class UnionOrigin(int):
         raise NotImplementedError
 
 
-def estimate_unions(aggregation: _native.Aggregation, metric: MetricDef,
+def estimate_unions(aggregation: _native.AccumulatorState, metric: MetricDef,
                     groups: Sequence[Sequence[int]], segments: Sequence[tuple[Any, ...]], *,
                     ci: str | None, confidence: float, bootstrap: str = "bca",
                     n_resamples: int = 10_000, seed: int | None = None,
@@ -43,7 +43,7 @@ def estimate_unions(aggregation: _native.Aggregation, metric: MetricDef,
     return _labelled(batch, metric, segments, method, aggregation.weighted, origin)
 
 
-def estimate_complements(aggregation: _native.Aggregation, metric: MetricDef,
+def estimate_complements(aggregation: _native.AccumulatorState, metric: MetricDef,
                          universes: Sequence[Sequence[int]],
                          parts: Sequence[tuple[int, Sequence[int]]],
                          segments: Sequence[tuple[Any, ...]], *, ci: str | None,

@@ -1,4 +1,4 @@
-//! The histogram kernel on its own: `Aggregator::update` + `finish` over 10M rows, with no Python
+//! The histogram kernel on its own: `KeyedTallies::update` + `finish` over 10M rows, with no Python
 //! in the way: no segments, 50 dictionary segments, 50 string (utf8) segments, two dictionary
 //! keys (50 × 4) and 50 dictionary segments with f64 weights. Compare with `benches/`
 //! (pytest-benchmark), which times the full Python call.
@@ -18,7 +18,7 @@ use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, DictionaryArray, Float64Array, Int32Array, Int8Array, StringArray};
 use arrow_schema::DataType;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use cxmetrics_core::aggregator::Aggregator;
+use cxmetrics_core::keyed_tallies::KeyedTallies;
 use cxmetrics_core::scale::Scale;
 use cxmetrics_core::tally::Columns;
 
@@ -97,7 +97,7 @@ fn data(n: usize) -> Data {
 fn aggregate(columns: &Columns, key_types: Option<Vec<DataType>>) -> usize {
     let scale = Scale::new(0, 10).expect("valid scale");
     let weighted = columns.weight.is_some();
-    let mut agg = Aggregator::new(scale, key_types, weighted).expect("aggregator");
+    let mut agg = KeyedTallies::new(scale, key_types, weighted).expect("aggregator");
     agg.update(columns, false, 0).expect("valid input");
     agg.finish().expect("finish").tallies.segments()
 }

@@ -11,17 +11,17 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use arrow_array::{Array, ArrayRef};
 
-use crate::aggregator::Grouped;
 use crate::bootstrap::{bootstrap_counts, BootstrapSpec};
 use crate::error::{CoreError, Result};
 use crate::estimate::Estimate;
+use crate::keyed_tallies::Grouped;
 use crate::quantile::{check_confidence, t_critical, z_critical};
 use crate::report::{segment_batch, SegmentRows};
 use crate::scale::Scale;
 
 /// One segment's joint histogram, reduced to (composite value, respondents) cells.
 #[derive(Clone, Debug, Default)]
-pub struct TupleCells {
+pub struct CompositeCells {
     /// Composite value of each cell.
     pub values: Vec<f64>,
     /// Respondents in each cell.
@@ -32,14 +32,14 @@ pub struct TupleCells {
     pub invalid: u64,
 }
 
-/// Splits a grouping by (keys…, answers…) into one `TupleCells` per segment, in key order.
+/// Splits a grouping by (keys…, answers…) into one `CompositeCells` per segment, in key order.
 /// `question_weights` combine the answers: value = Σ aᵢ xᵢ / Σ aᵢ.
-pub fn tuple_cells(
+pub fn composite_cells(
     grouped: &Grouped,
     n_keys: usize,
     scale: Scale,
     question_weights: &[f64],
-) -> Result<Vec<TupleCells>> {
+) -> Result<Vec<CompositeCells>> {
     let n_questions = question_weights.len();
     if grouped.keys.len() != n_keys + n_questions {
         return Err(CoreError::InvalidArgument(
@@ -59,7 +59,7 @@ pub fn tuple_cells(
         .map(|c| arrow_cast::cast(c, &arrow_schema::DataType::Float64))
         .collect::<std::result::Result<Vec<ArrayRef>, _>>()?;
     let runs = grouped.segments_by_prefix(n_keys)?;
-    let mut out = vec![TupleCells::default(); runs.segments()];
+    let mut out = vec![CompositeCells::default(); runs.segments()];
     for g in 0..grouped.tallies.segments() {
         let cell = &mut out[runs.segment_of[g]];
         // Every row of the group has the same answers; the tally's total counts them all.
@@ -114,7 +114,7 @@ pub enum CompositeInterval {
 
 /// Mean of the composite over respondents, its se (sample sd / sqrt(n)) and interval.
 pub fn estimate_composite(
-    cells: &TupleCells,
+    cells: &CompositeCells,
     interval: &CompositeInterval,
     confidence: f64,
     stream: u64,
@@ -184,8 +184,8 @@ pub fn estimate_composite(
 }
 
 /// All segments' cells together (for the overall estimate).
-pub fn pooled(cells: &[TupleCells]) -> TupleCells {
-    TupleCells {
+pub fn pool_composite_cells(cells: &[CompositeCells]) -> CompositeCells {
+    CompositeCells {
         values: cells
             .iter()
             .flat_map(|c| c.values.iter().copied())
@@ -213,7 +213,7 @@ pub fn segment_keys(grouped: &Grouped, n_keys: usize) -> Result<(Vec<ArrayRef>, 
 /// One row per segment, in the layout of `report::segment_batch` (no buckets; an empty
 /// distribution, since a composite has no single scale).
 pub fn composite_batch(
-    cells: &[TupleCells],
+    cells: &[CompositeCells],
     streams: &[u64],
     keys: &[ArrayRef],
     key_names: &[String],
@@ -242,7 +242,7 @@ mod tests {
     #[test]
     fn mean_and_t_interval_of_tuples() {
         // Composite values 2, 4, 6 with 1, 2, 1 respondents: mean 4, sample sd sqrt(8/3).
-        let cells = TupleCells {
+        let cells = CompositeCells {
             values: vec![2.0, 4.0, 6.0],
             counts: vec![1, 2, 1],
             missing: 0,
@@ -257,7 +257,7 @@ mod tests {
 
     #[test]
     fn bootstrap_of_tuples_brackets_the_mean() {
-        let cells = TupleCells {
+        let cells = CompositeCells {
             values: vec![1.0, 3.5, 7.0],
             counts: vec![30, 50, 20],
             missing: 0,

@@ -10,7 +10,6 @@
 
 #![deny(missing_docs)]
 
-pub mod aggregator;
 pub mod bayes;
 pub mod bootstrap;
 pub mod cancel;
@@ -21,6 +20,7 @@ pub mod error;
 pub mod estimate;
 pub mod exact_sum;
 pub mod group;
+pub mod keyed_tallies;
 pub mod metric;
 pub mod planning;
 pub mod quantile;

@@ -17,7 +17,7 @@ use crate::error::{CoreError, Result};
 use crate::estimate::{estimate, Estimate, Interval, Moments};
 use crate::metric::MetricSpec;
 use crate::tally::Tallies;
-use crate::weighted_bootstrap::{bootstrap_cells, Cells};
+use crate::weighted_bootstrap::{bootstrap_cells, WeightCells};
 
 /// How each segment's interval is computed.
 pub struct IntervalRequest {
@@ -30,7 +30,7 @@ pub struct IntervalRequest {
     /// When set, (draws, seed): bounds and se come from the Dirichlet posterior (see `bayes`).
     pub bayes: Option<(usize, u64)>,
     /// For a weighted bootstrap: each segment's (weight, bucket) cells, in segment order.
-    pub weight_cells: Option<Vec<Cells>>,
+    pub weight_cells: Option<Vec<WeightCells>>,
 }
 
 /// One segment's estimate, with bootstrap bounds and a note when it asked for them.
@@ -169,7 +169,7 @@ fn with_bootstrap(spec: &MetricSpec, mut est: Estimate, boot: &BootstrapInterval
 const SEQUENTIAL_ANALYTIC_SEGMENTS: usize = 1024;
 
 /// One row per segment of `tallies` (see [`segment_batch`] for the layout).
-/// `streams[s]` is segment `s`'s bootstrap stream id (see `aggregator::Grouped`).
+/// `streams[s]` is segment `s`'s bootstrap stream id (see `keyed_tallies::Grouped`).
 pub fn estimate_batch(
     spec: &MetricSpec,
     tallies: &Tallies,

@@ -7,14 +7,16 @@
 
 use arrow_array::RecordBatch;
 
-use crate::aggregator::Grouped;
-use crate::composite::{composite_batch, pooled, segment_keys, tuple_cells, CompositeInterval};
+use crate::composite::{
+    composite_batch, composite_cells, pool_composite_cells, segment_keys, CompositeInterval,
+};
 use crate::error::{CoreError, Result};
+use crate::keyed_tallies::Grouped;
 use crate::metric::MetricSpec;
 use crate::report::{estimate_batch, IntervalRequest};
-use crate::state::State;
+use crate::state::AccumulatorState;
 use crate::streams::OVERALL_STREAM;
-use crate::weighted_bootstrap::{cells_by_segment, pooled as pooled_cells};
+use crate::weighted_bootstrap::{pool_weight_cells, weight_cells_by_segment};
 
 /// Per-segment and overall estimates.
 pub struct Estimates {
@@ -25,7 +27,7 @@ pub struct Estimates {
 }
 
 /// The segments of a state, in key order (an empty state has its one empty segment).
-fn grouped(state: &State) -> Result<Grouped> {
+fn grouped(state: &AccumulatorState) -> Result<Grouped> {
     match state.aggregator() {
         Some(agg) => agg.finish(),
         None => state.empty_aggregator()?.finish(),
@@ -36,8 +38,8 @@ fn grouped(state: &State) -> Result<Grouped> {
 /// state of the same rows with the weight column as one more (last) key.
 pub fn estimate_state(
     spec: &MetricSpec,
-    state: &State,
-    weight_cells: Option<&State>,
+    state: &AccumulatorState,
+    weight_cells: Option<&AccumulatorState>,
     key_names: &[String],
     mut request: IntervalRequest,
 ) -> Result<Estimates> {
@@ -52,14 +54,14 @@ pub fn estimate_state(
     }
     let grouped = grouped(state)?;
     let mut overall_cells = None;
-    if let Some(cells_agg) = weight_cells.and_then(State::aggregator) {
-        let cells = cells_by_segment(spec, &cells_agg.finish()?, state.n_keys())?;
+    if let Some(cells_agg) = weight_cells.and_then(AccumulatorState::aggregator) {
+        let cells = weight_cells_by_segment(spec, &cells_agg.finish()?, state.n_keys())?;
         if cells.len() != grouped.tallies.segments() {
             return Err(CoreError::InvalidArgument(
                 "weight cells do not match the segments (different rows?)".into(),
             ));
         }
-        overall_cells = Some(vec![pooled_cells(&cells)]);
+        overall_cells = Some(vec![pool_weight_cells(&cells)]);
         request.weight_cells = Some(cells);
     }
     let segments = estimate_batch(
@@ -90,7 +92,7 @@ pub fn estimate_state(
 /// Composite index estimates from a state keyed by (segment keys…, answers…), in the layout of
 /// [`estimate_state`].
 pub fn estimate_composite(
-    state: &State,
+    state: &AccumulatorState,
     n_keys: usize,
     question_weights: &[f64],
     key_names: &[String],
@@ -98,7 +100,7 @@ pub fn estimate_composite(
     confidence: f64,
 ) -> Result<Estimates> {
     let grouped = grouped(state)?;
-    let per_segment = tuple_cells(&grouped, n_keys, state.scale(), question_weights)?;
+    let per_segment = composite_cells(&grouped, n_keys, state.scale(), question_weights)?;
     let (keys, streams) = segment_keys(&grouped, n_keys)?;
     let segments = composite_batch(
         &per_segment,
@@ -109,7 +111,7 @@ pub fn estimate_composite(
         confidence,
     )?;
     let overall = composite_batch(
-        &[pooled(&per_segment)],
+        &[pool_composite_cells(&per_segment)],
         &[OVERALL_STREAM],
         &[],
         &[],

@@ -15,7 +15,7 @@ use crate::error::{CoreError, Result};
 use crate::exact_sum::ExactSum;
 use crate::metric::MetricSpec;
 use crate::report::{estimate_batch, IntervalRequest};
-use crate::state::State;
+use crate::state::AccumulatorState;
 use crate::streams::key_stream;
 use crate::tally::Tallies;
 
@@ -23,7 +23,7 @@ use crate::tally::Tallies;
 /// keys ascending, nulls last), estimated like a segment. An empty list is a group without
 /// responses. The key column `group` holds the group's position.
 pub fn estimate_unions(
-    state: &State,
+    state: &AccumulatorState,
     spec: &MetricSpec,
     groups: &[Vec<usize>],
     request: &IntervalRequest,
@@ -47,7 +47,7 @@ pub fn estimate_unions(
 /// segment. Each universe is added once, then each part subtracted exactly: linear in the
 /// segments named, however many parts share a universe.
 pub fn estimate_complements(
-    state: &State,
+    state: &AccumulatorState,
     spec: &MetricSpec,
     universes: &[Vec<usize>],
     parts: &[(usize, Vec<usize>)],
@@ -127,7 +127,10 @@ pub fn estimate_complements(
     estimate_groups(spec, &out, request)
 }
 
-fn grouped_tallies(state: &State, spec: &MetricSpec) -> Result<crate::aggregator::Grouped> {
+fn grouped_tallies(
+    state: &AccumulatorState,
+    spec: &MetricSpec,
+) -> Result<crate::keyed_tallies::Grouped> {
     if spec.scale != state.scale() {
         return Err(CoreError::InvalidArgument(
             "the metric's scale differs from the aggregation's".into(),

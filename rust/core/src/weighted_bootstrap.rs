@@ -15,25 +15,29 @@ use arrow_array::Array;
 use rand::RngCore;
 use rand_distr::{Distribution, Poisson};
 
-use crate::aggregator::Grouped;
 use crate::bootstrap::{
     bootstrap_counts, generate, interval_from_bootstrap, BootstrapInterval, BootstrapSpec,
 };
 use crate::error::{CoreError, Result};
+use crate::keyed_tallies::Grouped;
 use crate::metric::MetricSpec;
 
 /// One segment's cells: per distinct weight, the counts per reduced bucket.
 #[derive(Clone, Debug, Default)]
-pub struct Cells {
+pub struct WeightCells {
     /// The distinct weights, ascending.
     pub weights: Vec<f64>,
     /// `counts[j * buckets + b]`: respondents with weight `weights[j]` in bucket `b`.
     pub counts: Vec<u64>,
 }
 
-/// Splits a grouping by (keys…, weight) into one `Cells` per segment, in key order (the same
+/// Splits a grouping by (keys…, weight) into one `WeightCells` per segment, in key order (the same
 /// order as the grouping by keys alone, since rows sort by their key columns first).
-pub fn cells_by_segment(spec: &MetricSpec, grouped: &Grouped, n_keys: usize) -> Result<Vec<Cells>> {
+pub fn weight_cells_by_segment(
+    spec: &MetricSpec,
+    grouped: &Grouped,
+    n_keys: usize,
+) -> Result<Vec<WeightCells>> {
     let Some(weight_col) = grouped.keys.get(n_keys) else {
         return Err(CoreError::InvalidArgument(
             "weight cells need the weight as the last key".into(),
@@ -42,7 +46,7 @@ pub fn cells_by_segment(spec: &MetricSpec, grouped: &Grouped, n_keys: usize) -> 
     let weights = arrow_cast::cast(weight_col, &arrow_schema::DataType::Float64)?;
     let weights = weights.as_primitive::<Float64Type>();
     let runs = grouped.segments_by_prefix(n_keys)?;
-    let mut out = vec![Cells::default(); runs.segments()];
+    let mut out = vec![WeightCells::default(); runs.segments()];
     for g in 0..grouped.tallies.segments() {
         let cell = &mut out[runs.segment_of[g]];
         let reduced = spec.reduced_counts(grouped.tallies.counts(g));
@@ -58,7 +62,7 @@ pub fn cells_by_segment(spec: &MetricSpec, grouped: &Grouped, n_keys: usize) -> 
 /// All segments' cells together (for the overall estimate): cells of equal weight merged and
 /// ordered by weight, exactly as an unsegmented grouping lays them out, so the overall interval
 /// of a segmented call is bit-identical to the unsegmented call's.
-pub fn pooled(cells: &[Cells]) -> Cells {
+pub fn pool_weight_cells(cells: &[WeightCells]) -> WeightCells {
     let mut by_weight: std::collections::BTreeMap<i64, (f64, Vec<u64>)> = Default::default();
     for c in cells {
         let buckets = c.counts.len() / c.weights.len().max(1);
@@ -76,7 +80,7 @@ pub fn pooled(cells: &[Cells]) -> Cells {
             }
         }
     }
-    Cells {
+    WeightCells {
         weights: by_weight.values().map(|(w, _)| *w).collect(),
         counts: by_weight.into_values().flat_map(|(_, c)| c).collect(),
     }
@@ -91,7 +95,7 @@ pub const MAX_MULTINOMIAL_CELLS: usize = 4096;
 /// cell of c respondents gets Poisson(c)).
 pub fn bootstrap_cells(
     spec: &MetricSpec,
-    cells: &Cells,
+    cells: &WeightCells,
     boot: &BootstrapSpec,
     stream: u64,
 ) -> BootstrapInterval {
@@ -113,7 +117,7 @@ pub fn bootstrap_cells(
 }
 
 /// Bucket masses Σ x·w of a cell vector.
-fn masses(cells: &Cells, buckets: usize, x: impl Fn(usize) -> f64) -> Vec<f64> {
+fn masses(cells: &WeightCells, buckets: usize, x: impl Fn(usize) -> f64) -> Vec<f64> {
     let mut mass = vec![0.0; buckets];
     for (j, w) in cells.weights.iter().enumerate() {
         for (b, m) in mass.iter_mut().enumerate() {
@@ -125,7 +129,7 @@ fn masses(cells: &Cells, buckets: usize, x: impl Fn(usize) -> f64) -> Vec<f64> {
 
 fn poisson_cells(
     spec: &MetricSpec,
-    cells: &Cells,
+    cells: &WeightCells,
     boot: &BootstrapSpec,
     stream: u64,
 ) -> BootstrapInterval {
@@ -182,7 +186,7 @@ const POISSON_STREAM: u64 = 0x706f_6973_736f_6e00;
 /// respondent of cell (j, b) only lowers bucket b's mass by w_j.
 fn cell_jackknife_acceleration(
     spec: &MetricSpec,
-    cells: &Cells,
+    cells: &WeightCells,
     buckets: usize,
     observed: &[f64],
 ) -> Option<f64> {
@@ -210,7 +214,7 @@ fn cell_jackknife_acceleration(
 
 fn multinomial_cells(
     spec: &MetricSpec,
-    cells: &Cells,
+    cells: &WeightCells,
     boot: &BootstrapSpec,
     stream: u64,
 ) -> BootstrapInterval {
@@ -233,7 +237,7 @@ mod tests {
             confidence: 0.95,
             seed: 5,
         };
-        let cells = Cells {
+        let cells = WeightCells {
             weights: vec![1.0],
             counts: vec![20, 30, 50],
         };
@@ -262,10 +266,10 @@ mod tests {
         let counts: Vec<u64> = (0..n)
             .flat_map(|i| if i % 3 == 0 { [0, 1] } else { [1, 0] })
             .collect();
-        let many = Cells { weights, counts };
+        let many = WeightCells { weights, counts };
         let poisson = bootstrap_cells(&spec, &many, &boot, 1);
         // Same respondents with weights rounded to {1, 2}: the statistic barely moves.
-        let mut few = Cells {
+        let mut few = WeightCells {
             weights: vec![1.0, 2.0],
             counts: vec![0; 4],
         };
@@ -301,7 +305,7 @@ mod tests {
             seed: 1,
         };
         // Weight 1: 10 detractors; weight 3: 10 promoters -> NPS = 100·(30 − 10)/40 = 50.
-        let cells = Cells {
+        let cells = WeightCells {
             weights: vec![1.0, 3.0],
             counts: vec![10, 0, 0, 0, 0, 10],
         };

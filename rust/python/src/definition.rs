@@ -12,7 +12,7 @@ use cxmetrics_core::state::{decode, decode_accumulator, encode_accumulator};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString};
 
-use crate::aggregation::Aggregation;
+use crate::accumulator_state::PyAccumulatorState;
 use crate::errors::{run_detached_sized, to_py_err, Names};
 
 /// Each metric's option names as the facade's definition dict holds them, in the order of the
@@ -289,7 +289,7 @@ fn corrupt(py: Python<'_>, message: String) -> PyErr {
     )
 }
 
-type Decoded<'py> = (Option<Bound<'py, PyDict>>, Option<Aggregation>);
+type Decoded<'py> = (Option<Bound<'py, PyDict>>, Option<PyAccumulatorState>);
 
 /// An accumulator's bytes (core format 3): its definition and tallies (None: column mode
 /// before any data).
@@ -298,11 +298,11 @@ type Decoded<'py> = (Option<Bound<'py, PyDict>>, Option<Aggregation>);
 pub fn accumulator_to_bytes<'py>(
     py: Python<'py>,
     definition: &Bound<'py, PyAny>,
-    aggregation: Option<&Aggregation>,
+    aggregation: Option<&PyAccumulatorState>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let definition = from_py(definition).map_err(|m| argument(py, m))?;
-    let state = aggregation.map(Aggregation::snapshot);
-    let units = aggregation.map_or(0, Aggregation::work_units);
+    let state = aggregation.map(PyAccumulatorState::snapshot);
+    let units = aggregation.map_or(0, PyAccumulatorState::work_units);
     let bytes = run_detached_sized(py, &Names::default(), units, || {
         encode_accumulator(&definition, state.as_ref())
     })?;
@@ -314,12 +314,12 @@ pub fn accumulator_to_bytes<'py>(
 #[pyfunction]
 pub fn accumulator_from_bytes<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Decoded<'py>> {
     let owned = data.to_vec();
-    // Eight bytes per count or sum (see `Aggregation::work_units`).
+    // Eight bytes per count or sum (see `PyAccumulatorState::work_units`).
     let units = (owned.len() / 8) as u64;
     let (definition, state) =
         run_detached_sized(py, &Names::default(), units, || decode_accumulator(&owned))?;
     let definition = definition.map(|d| to_py(py, &d)).transpose()?;
-    Ok((definition, state.map(Aggregation::from_state)))
+    Ok((definition, state.map(PyAccumulatorState::from_state)))
 }
 
 /// The frame of a legacy (`\x89CXA`) accumulator, checked: its definition JSON and state bytes.
@@ -340,7 +340,7 @@ pub fn accumulator_from_legacy<'py>(
     py: Python<'py>,
     definition: &Bound<'py, PyAny>,
     state: &[u8],
-) -> PyResult<(Bound<'py, PyDict>, Option<Aggregation>)> {
+) -> PyResult<(Bound<'py, PyDict>, Option<PyAccumulatorState>)> {
     let definition = from_py(definition).map_err(|m| corrupt(py, m))?;
     definition.check().map_err(|e| corrupt(py, e.to_string()))?;
     let owned = state.to_vec();
@@ -355,7 +355,10 @@ pub fn accumulator_from_legacy<'py>(
     definition
         .check_state(state.as_ref())
         .map_err(|e| corrupt(py, e.to_string()))?;
-    Ok((to_py(py, &definition)?, state.map(Aggregation::from_state)))
+    Ok((
+        to_py(py, &definition)?,
+        state.map(PyAccumulatorState::from_state),
+    ))
 }
 
 /// Checks a definition (its options against its scale, its columns, its replicates) before an

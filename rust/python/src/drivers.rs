@@ -1,7 +1,6 @@
 //! Driver statistics (key driver analysis) as a Python object: Arrow import, GIL release and
 //! error mapping around `cxmetrics_core::drivers`. No arithmetic here.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Mutex, MutexGuard};
 
 use arrow_array::ArrayRef;
@@ -13,22 +12,23 @@ use cxmetrics_core::error::CoreError;
 use cxmetrics_core::streams::ReplicateStreams as Streams;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use pyo3_arrow::{PyArray, PyRecordBatch};
+use pyo3_arrow::PyRecordBatch;
 
+use crate::accumulator_state::chunks;
 use crate::errors::{run_detached, to_py_err, unsupported, Names};
 
-/// One Arrow array (a pyarrow Array or anything exporting `__arrow_c_array__`).
+/// One Arrow array (a pyarrow Array or anything exporting `__arrow_c_array__`), imported as
+/// every input column is (`accumulator_state::chunks`), as one chunk.
 fn array(py: Python<'_>, obj: &Bound<'_, PyAny>, column: &str) -> PyResult<ArrayRef> {
-    let imported = catch_unwind(AssertUnwindSafe(|| -> PyResult<ArrayRef> {
-        Ok(obj.extract::<PyArray>()?.into_inner().0)
-    }));
-    imported.unwrap_or_else(|_| {
-        Err(unsupported(
+    let (mut parts, _) = chunks(py, obj, column)?;
+    match parts.len() {
+        1 => Ok(parts.remove(0)),
+        n => Err(unsupported(
             py,
             column,
-            format!("column {column:?}: the Arrow data could not be imported"),
-        ))
-    })
+            format!("column {column:?}: expected one Arrow array, got {n} chunks"),
+        )),
+    }
 }
 
 /// Error names: the outcome as the score, drivers then segment keys as the keys.

@@ -10,7 +10,7 @@ use pyo3_arrow::PyRecordBatch;
 
 use cxmetrics_core::report::IntervalRequest;
 
-use crate::aggregation::Aggregation;
+use crate::accumulator_state::PyAccumulatorState;
 use crate::errors::{argument, run_detached, Error, Names};
 use crate::options::{interval_request, Bootstrap, Ci, Confidence, Resamples, Seed};
 
@@ -74,14 +74,14 @@ pub fn sample_size_two_groups(
 }
 
 /// Composite index estimates from an aggregation keyed by (segment keys…, answers…): per
-/// segment and overall, as pyarrow RecordBatches in the layout of `Aggregation.estimate`.
+/// segment and overall, as pyarrow RecordBatches in the layout of `PyAccumulatorState.estimate`.
 #[pyfunction]
 #[pyo3(signature = (cells, n_keys, question_weights, key_names, ci, confidence, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0)),
        text_signature = "(cells, n_keys, question_weights, key_names, ci, confidence, bootstrap='bca', n_resamples=10000, seed=0)")]
 #[allow(clippy::too_many_arguments)]
 pub fn composite_estimate<'py>(
     py: Python<'py>,
-    cells: &Aggregation,
+    cells: &PyAccumulatorState,
     n_keys: usize,
     question_weights: Vec<f64>,
     key_names: Vec<String>,

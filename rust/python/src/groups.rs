@@ -6,7 +6,7 @@ use pyo3_arrow::PyRecordBatch;
 
 use cxmetrics_core::bootstrap::BootstrapMethod;
 
-use crate::aggregation::Aggregation;
+use crate::accumulator_state::PyAccumulatorState;
 use crate::errors::{run_detached, Names};
 use crate::metric::Metric;
 use crate::options::{interval_request, Bootstrap, Ci, Confidence, Resamples, Seed};
@@ -20,7 +20,7 @@ use crate::options::{interval_request, Bootstrap, Ci, Confidence, Resamples, See
 #[allow(clippy::too_many_arguments)]
 pub fn estimate_groups<'py>(
     py: Python<'py>,
-    source: &Aggregation,
+    source: &PyAccumulatorState,
     metric: &Metric,
     groups: Vec<Vec<usize>>,
     ci: Ci,

@@ -4,7 +4,7 @@
 
 use pyo3::prelude::*;
 
-mod aggregation;
+mod accumulator_state;
 mod definition;
 mod drivers;
 mod errors;
@@ -15,13 +15,13 @@ mod options;
 mod significance;
 mod test_slowdown;
 
-use aggregation::Aggregation;
+use accumulator_state::PyAccumulatorState;
 use metric::Metric;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Metric>()?;
-    m.add_class::<Aggregation>()?;
+    m.add_class::<PyAccumulatorState>()?;
     m.add_class::<drivers::DriverStats>()?;
     m.add_function(wrap_pyfunction!(significance::compare, m)?)?;
     m.add_function(wrap_pyfunction!(significance::estimate_complements, m)?)?;

@@ -11,7 +11,7 @@ use cxmetrics_core::unions::estimate_complements as complements;
 use pyo3::prelude::*;
 use pyo3_arrow::PyRecordBatch;
 
-use crate::aggregation::Aggregation;
+use crate::accumulator_state::PyAccumulatorState;
 use crate::errors::{argument, run_detached, Names};
 use crate::metric::Metric;
 use crate::options::{interval_request, Bootstrap, Ci, CompareMethod, Confidence, Resamples, Seed};
@@ -112,7 +112,7 @@ pub fn compare(
 #[allow(clippy::too_many_arguments)]
 pub fn estimate_complements<'py>(
     py: Python<'py>,
-    source: &Aggregation,
+    source: &PyAccumulatorState,
     metric: &Metric,
     universes: Vec<Vec<usize>>,
     parts: Vec<(usize, Vec<usize>)>,
@@ -136,4 +136,3 @@ pub fn estimate_complements<'py>(
 pub fn key_stream(data: &[u8]) -> u64 {
     streams::key_stream(data)
 }
-

@@ -1,4 +1,4 @@
-//! Test-only: `CXMETRICS_TEST_SLOWDOWN=k` (k > 1) makes every `Aggregation.update` take k times
+//! Test-only: `CXMETRICS_TEST_SLOWDOWN=k` (k > 1) makes every `PyAccumulatorState.update` take k times
 //! as long, by spinning after the real work for (k − 1) times what it took. It exists so that
 //! the benchmark gate (`benches/`) can show that it catches a 2× slowdown of the kernel; it is
 //! read once per process and never set outside that test. Spinning (not sleeping) keeps the

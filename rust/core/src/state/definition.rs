@@ -13,7 +13,7 @@ use std::fmt::Write;
 use crate::error::{CoreError, Result};
 use crate::metric::MetricSpec;
 use crate::scale::Scale;
-use crate::state::State;
+use crate::state::AccumulatorState;
 
 /// Statistic of CSAT and CES: the share of the satisfied / agreeing answers, or the mean.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,7 +180,7 @@ impl Definition {
 
     /// Checks that `state` holds tallies laid out for this definition (`InvalidArgument`).
     /// An accumulator that has no score column yet (column mode, no data) holds no state.
-    pub fn check_state(&self, state: Option<&State>) -> Result<()> {
+    pub fn check_state(&self, state: Option<&AccumulatorState>) -> Result<()> {
         let bad = |m: &str| Err(CoreError::InvalidArgument(m.into()));
         let Some(state) = state else {
             if self.table || self.score.is_some() {

@@ -1,8 +1,8 @@
-//! Mergeable accumulator state: the [`State`] an accumulator holds, and (in [`format`](mod@format)) its
+//! Mergeable accumulator state: the [`AccumulatorState`] an accumulator holds, and (in [`format`](mod@format)) its
 //! durable byte format.
 //!
 //! A state is the sufficient statistic of every metric over a stream of rows: its scale,
-//! weighting and key count, the segmented tallies (an [`Aggregator`], absent until the first
+//! weighting and key count, the segmented tallies (an [`KeyedTallies`], absent until the first
 //! update fixes the key types) and, for weighted data, the random streams of its
 //! Poisson-bootstrap replicates. Its fields are private so that the tallies always agree with
 //! them: one constructor lays out the aggregator, and the codec builds states the same way.
@@ -19,8 +19,8 @@ pub use format::{
 
 use arrow_schema::DataType;
 
-use crate::aggregator::Aggregator;
 use crate::error::{CoreError, Result};
+use crate::keyed_tallies::KeyedTallies;
 use crate::scale::Scale;
 use crate::streams::ReplicateStreams;
 use crate::tally::Columns;
@@ -28,16 +28,16 @@ use crate::tally::Columns;
 /// Everything an accumulator holds. `aggregator` is `None` until the first update fixes the
 /// key types; such an empty state is the identity of `merge`.
 #[derive(Clone)]
-pub struct State {
+pub struct AccumulatorState {
     scale: Scale,
     weighted: bool,
     n_keys: usize,
-    aggregator: Option<Aggregator>,
+    aggregator: Option<KeyedTallies>,
     /// Poisson-bootstrap replicates and their random streams (weighted states only).
     streams: Option<ReplicateStreams>,
 }
 
-impl State {
+impl AccumulatorState {
     /// An empty state; `streams` (weighted only) keeps Poisson-bootstrap replicates.
     pub fn new(
         scale: Scale,
@@ -82,7 +82,7 @@ impl State {
     }
 
     /// The tallies, once the first update has fixed the key types (None before).
-    pub fn aggregator(&self) -> Option<&Aggregator> {
+    pub fn aggregator(&self) -> Option<&KeyedTallies> {
         self.aggregator.as_ref()
     }
 
@@ -92,13 +92,13 @@ impl State {
     }
 
     /// An empty aggregator laid out for this state (keys of type Null until data fixes them).
-    pub fn empty_aggregator(&self) -> Result<Aggregator> {
+    pub fn empty_aggregator(&self) -> Result<KeyedTallies> {
         self.new_aggregator(vec![DataType::Null; self.n_keys])
     }
 
     /// An empty aggregator for this state's scale, weighting and replicates, keyed by `types`:
     /// the one place a state's aggregator is laid out, so the two always agree.
-    fn new_aggregator(&self, types: Vec<DataType>) -> Result<Aggregator> {
+    fn new_aggregator(&self, types: Vec<DataType>) -> Result<KeyedTallies> {
         if types.len() != self.n_keys {
             return Err(CoreError::InvalidArgument(format!(
                 "expected {} key column(s), got {}",
@@ -106,7 +106,7 @@ impl State {
                 types.len()
             )));
         }
-        Ok(Aggregator::new(self.scale, Some(types), self.weighted)?
+        Ok(KeyedTallies::new(self.scale, Some(types), self.weighted)?
             .with_replicates(self.replicates()))
     }
 
@@ -141,7 +141,7 @@ impl State {
     }
 
     /// The state holding both inputs' rows; an empty state is the identity on both sides.
-    pub fn merge(&self, other: &State) -> Result<State> {
+    pub fn merge(&self, other: &AccumulatorState) -> Result<AccumulatorState> {
         if self.scale != other.scale
             || self.weighted != other.weighted
             || self.n_keys != other.n_keys
@@ -167,7 +167,7 @@ impl State {
             }
             (a, b) => a.clone().or_else(|| b.clone()),
         };
-        Ok(State {
+        Ok(AccumulatorState {
             aggregator,
             streams,
             ..self.clone()
@@ -176,12 +176,12 @@ impl State {
 
     /// A copy whose replicates draw from stream `stream` (before any draw; see
     /// [`ReplicateStreams::with_stream`]).
-    pub fn with_stream(&self, stream: u64) -> Result<State> {
+    pub fn with_stream(&self, stream: u64) -> Result<AccumulatorState> {
         let streams = match &self.streams {
             Some(s) => Some(s.with_stream(stream)?),
             None => None,
         };
-        Ok(State {
+        Ok(AccumulatorState {
             streams,
             ..self.clone()
         })

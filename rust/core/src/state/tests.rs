@@ -11,9 +11,9 @@ use super::format::FLAG_WEIGHTED;
 use super::*;
 use crate::exact_sum::ExactSum;
 
-fn replicate_state(seed: u64, stream: u64) -> State {
+fn replicate_state(seed: u64, stream: u64) -> AccumulatorState {
     let streams = ReplicateStreams::new(50, Some(seed), stream).unwrap();
-    State::new(nps(), true, 1, Some(streams)).unwrap()
+    AccumulatorState::new(nps(), true, 1, Some(streams)).unwrap()
 }
 
 fn weighted_rows(n: usize, seed: u64) -> (ArrayRef, ArrayRef, ArrayRef) {
@@ -30,7 +30,7 @@ fn weighted_rows(n: usize, seed: u64) -> (ArrayRef, ArrayRef, ArrayRef) {
     (scores, keys, weights)
 }
 
-fn feed(state: &mut State, scores: &ArrayRef, keys: &ArrayRef, w: &ArrayRef) {
+fn feed(state: &mut AccumulatorState, scores: &ArrayRef, keys: &ArrayRef, w: &ArrayRef) {
     let columns = Columns {
         score: vec![scores.clone()],
         keys: vec![vec![keys.clone()]],
@@ -44,7 +44,7 @@ fn feed(state: &mut State, scores: &ArrayRef, keys: &ArrayRef, w: &ArrayRef) {
 #[test]
 fn replicate_states_merge_in_any_order_and_round_trip() {
     let (scores, keys, w) = weighted_rows(9000, 3);
-    let parts: Vec<State> = (0..4)
+    let parts: Vec<AccumulatorState> = (0..4)
         .map(|p| {
             let mut s = replicate_state(7, p as u64);
             for b in 0..3 {
@@ -138,7 +138,7 @@ fn damaged_replicate_sections_are_rejected() {
     let mut b = good.clone();
     b[10] &= !(FLAG_WEIGHTED as u8);
     assert_corrupt(&reseal(b), "unweighted with replicates");
-    assert!(State::new(
+    assert!(AccumulatorState::new(
         nps(),
         false,
         0,
@@ -173,7 +173,7 @@ fn replicate_window_and_exact_paths_agree() {
     ));
     let mut wide = replicate_state(4, 0);
     feed(&mut wide, &wide_scores, &wide_keys, &wide_w);
-    let reps = |s: &State| {
+    let reps = |s: &AccumulatorState| {
         s.aggregator
             .as_ref()
             .unwrap()

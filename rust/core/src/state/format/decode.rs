@@ -7,12 +7,12 @@ use super::definition::read_definition;
 use super::keys::{read_column, read_type};
 use super::reader::Reader;
 use super::*;
-use crate::aggregator::Aggregator;
 use crate::error::Result;
 use crate::exact_sum::{ExactSum, MAX_WEIGHT};
 use crate::group::KeyIndex;
+use crate::keyed_tallies::KeyedTallies;
 use crate::scale::Scale;
-use crate::state::{Definition, State};
+use crate::state::{AccumulatorState, Definition};
 use crate::streams::{ReplicateStreams, MAX_REPLICATES};
 use crate::tally::poisson::MAX_POISSON;
 use crate::tally::Tallies;
@@ -20,7 +20,7 @@ use crate::tally::Tallies;
 /// Reads a state written by [`encode`] (any version up to [`FORMAT_VERSION`]). The checksum is
 /// verified before anything else is interpreted; every later read is bounds-checked. A
 /// definition, if the bytes hold one, is validated and left out.
-pub fn decode(bytes: &[u8]) -> Result<State> {
+pub fn decode(bytes: &[u8]) -> Result<AccumulatorState> {
     let (definition, state) = decode_parts(bytes)?;
     if let Some(definition) = definition {
         checked(definition, &state)?;
@@ -32,7 +32,7 @@ pub fn decode(bytes: &[u8]) -> Result<State> {
 /// definition (None for formats 1 and 2 and bare states) and its state (None when the
 /// definition names no score column yet: column mode before any data). The definition is
 /// checked against the state; every fault is `CorruptState`.
-pub fn decode_accumulator(bytes: &[u8]) -> Result<(Option<Definition>, Option<State>)> {
+pub fn decode_accumulator(bytes: &[u8]) -> Result<(Option<Definition>, Option<AccumulatorState>)> {
     let (definition, state) = decode_parts(bytes)?;
     let Some(definition) = definition else {
         return Ok((None, Some(state)));
@@ -44,7 +44,7 @@ pub fn decode_accumulator(bytes: &[u8]) -> Result<(Option<Definition>, Option<St
 
 /// The definition read from a state's bytes, with the state's replicate settings, once checked
 /// against the state (which is a placeholder when the definition names no columns yet).
-fn checked(mut definition: Definition, state: &State) -> Result<Definition> {
+fn checked(mut definition: Definition, state: &AccumulatorState) -> Result<Definition> {
     definition.replicates = state.streams().map(|s| (s.replicates, s.seed));
     let state = if definition.score.is_none() {
         if state.weighted() || state.n_keys() != 0 || state.aggregator().is_some() {
@@ -64,7 +64,7 @@ fn checked(mut definition: Definition, state: &State) -> Result<Definition> {
     Ok(definition)
 }
 
-fn decode_parts(bytes: &[u8]) -> Result<(Option<Definition>, State)> {
+fn decode_parts(bytes: &[u8]) -> Result<(Option<Definition>, AccumulatorState)> {
     let min = HEADER_LEN + CHECKSUM_LEN;
     if bytes.len() < MAGIC.len() {
         return Err(if MAGIC.starts_with(bytes) {
@@ -133,7 +133,7 @@ fn decode_parts(bytes: &[u8]) -> Result<(Option<Definition>, State)> {
     decode_body(body, version)
 }
 
-fn decode_body(body: &[u8], version: u16) -> Result<(Option<Definition>, State)> {
+fn decode_body(body: &[u8], version: u16) -> Result<(Option<Definition>, AccumulatorState)> {
     let mut r = Reader { buf: body, pos: 10 };
     let flags = u16::from_le_bytes(r.array()?);
     let known = match version {
@@ -189,7 +189,7 @@ fn decode_body(body: &[u8], version: u16) -> Result<(Option<Definition>, State)>
     }
     Ok((
         definition,
-        State {
+        AccumulatorState {
             scale,
             weighted,
             n_keys,
@@ -259,7 +259,7 @@ fn decode_tallies(
     n_keys: usize,
     version: u16,
     replicates: usize,
-) -> Result<Aggregator> {
+) -> Result<KeyedTallies> {
     if n_keys > r.remaining() {
         return Err(corrupt("accumulator state ends inside its key types"));
     }
@@ -338,7 +338,7 @@ fn decode_tallies(
             .map(|id| index.row_bytes(id).to_vec())
             .collect()
     };
-    Aggregator::from_parts(scale, Some(types), key_rows, tallies)
+    KeyedTallies::from_parts(scale, Some(types), key_rows, tallies)
 }
 
 /// One weight sum: four limbs (version 2) or a float made exact (version 1).

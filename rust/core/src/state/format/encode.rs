@@ -8,33 +8,36 @@ use super::crc::crc32;
 use super::definition::write_definition;
 use super::keys::{write_type, write_values};
 use super::*;
-use crate::aggregator::Aggregator;
 use crate::error::{CoreError, Result};
 use crate::exact_sum::ExactSum;
-use crate::state::{Definition, State};
+use crate::keyed_tallies::KeyedTallies;
+use crate::state::{AccumulatorState, Definition};
 use crate::streams::ReplicateStreams;
 
 /// Writes `state` in the current format, without a definition. Fails (without writing
 /// anything) when a segment key type has no encoding.
-pub fn encode(state: &State) -> Result<Vec<u8>> {
+pub fn encode(state: &AccumulatorState) -> Result<Vec<u8>> {
     encode_with(state, None)
 }
 
 /// Writes an accumulator: its definition and its state (None: column mode before any data).
 /// Fails when the definition is invalid or does not match the state.
-pub fn encode_accumulator(definition: &Definition, state: Option<&State>) -> Result<Vec<u8>> {
+pub fn encode_accumulator(
+    definition: &Definition,
+    state: Option<&AccumulatorState>,
+) -> Result<Vec<u8>> {
     definition.check()?;
     definition.check_state(state)?;
     match state {
         Some(state) => encode_with(state, Some(definition)),
         None => encode_with(
-            &State::new(definition.scale, false, 0, None)?,
+            &AccumulatorState::new(definition.scale, false, 0, None)?,
             Some(definition),
         ),
     }
 }
 
-fn encode_with(state: &State, definition: Option<&Definition>) -> Result<Vec<u8>> {
+fn encode_with(state: &AccumulatorState, definition: Option<&Definition>) -> Result<Vec<u8>> {
     if state.n_keys() > MAX_KEYS {
         return Err(CoreError::InvalidArgument(format!(
             "an accumulator state holds at most {MAX_KEYS} key columns, this one has {}",
@@ -78,7 +81,7 @@ fn encode_with(state: &State, definition: Option<&Definition>) -> Result<Vec<u8>
     Ok(out)
 }
 
-fn encode_tallies(agg: &Aggregator, out: &mut Vec<u8>) -> Result<()> {
+fn encode_tallies(agg: &KeyedTallies, out: &mut Vec<u8>) -> Result<()> {
     // The state's constructor lays out its aggregator: scale, weighting, keys and replicates
     // agree by construction (see `state`).
     let types = agg

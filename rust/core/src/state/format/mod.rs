@@ -1,4 +1,4 @@
-//! The durable byte format of a [`State`](super::State): versioned, checksummed and canonical.
+//! The durable byte format of a [`AccumulatorState`](super::AccumulatorState): versioned, checksummed and canonical.
 //!
 //! [`encode`] writes a state, [`encode_accumulator`] a state with its accumulator's
 //! [`Definition`](crate::state::Definition) (format 3); [`decode`] and [`decode_accumulator`]
@@ -40,7 +40,7 @@
 //!           replicate sums   with replicates: Σ m·w per (segment, value, replicate), exact sums
 //! ```
 //!
-//! Segments are written in key order (ascending, nulls last, as `Aggregator::finish` sorts them)
+//! Segments are written in key order (ascending, nulls last, as `KeyedTallies::finish` sorts them)
 //! and weight sums are exact (`exact_sum`), so two states holding the same rows give the same
 //! bytes whatever order they were built and merged in.
 //!

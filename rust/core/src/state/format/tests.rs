@@ -11,11 +11,11 @@ use arrow_array::{
 
 use super::keys::write_bytes;
 use super::*;
-use crate::aggregator::Aggregator;
 use crate::error::{CoreError, Role};
 use crate::exact_sum::ExactSum;
+use crate::keyed_tallies::KeyedTallies;
 use crate::scale::Scale;
-use crate::state::State;
+use crate::state::AccumulatorState;
 use crate::tally::Columns;
 use arrow_array::{
     Date32Array, Date64Array, Float32Array, Float64Array, Int64Array, Int8Array, Time32SecondArray,
@@ -39,8 +39,8 @@ impl Rng {
     }
 }
 
-pub(crate) fn state_of(agg: Aggregator) -> State {
-    State {
+pub(crate) fn state_of(agg: KeyedTallies) -> AccumulatorState {
+    AccumulatorState {
         scale: agg.scale(),
         weighted: agg.weighted(),
         n_keys: agg.n_keys(),
@@ -54,12 +54,12 @@ pub(crate) fn build(
     scores: ArrayRef,
     keys: Vec<ArrayRef>,
     weights: Option<ArrayRef>,
-) -> Aggregator {
+) -> KeyedTallies {
     let types = keys
         .iter()
         .map(|k| crate::group::logical_key_type(k.data_type()))
         .collect();
-    let mut agg = Aggregator::new(scale, Some(types), weights.is_some()).unwrap();
+    let mut agg = KeyedTallies::new(scale, Some(types), weights.is_some()).unwrap();
     agg.update(
         &Columns {
             score: vec![scores],
@@ -74,7 +74,7 @@ pub(crate) fn build(
 }
 
 /// A small weighted state with two keys, nulls, missing and invalid scores.
-pub(crate) fn small_state() -> State {
+pub(crate) fn small_state() -> AccumulatorState {
     let scores: ArrayRef = Arc::new(Int8Array::from(vec![
         Some(10),
         Some(3),
@@ -113,7 +113,7 @@ pub(crate) fn reseal(mut bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
-pub(crate) fn same_state(a: &State, b: &State) {
+pub(crate) fn same_state(a: &AccumulatorState, b: &AccumulatorState) {
     assert_eq!(a.scale, b.scale);
     assert_eq!(a.weighted, b.weighted);
     assert_eq!(a.n_keys, b.n_keys);
@@ -138,7 +138,7 @@ fn crc_matches_zlib() {
 fn empty_states_round_trip() {
     for n_keys in [0, 1, 3] {
         for weighted in [false, true] {
-            let state = State {
+            let state = AccumulatorState {
                 scale: Scale::new(-3, 3).unwrap(),
                 weighted,
                 n_keys,
@@ -342,7 +342,7 @@ fn bytes_are_canonical_across_merge_orders() {
             let mut cuts: Vec<usize> = (0..rng.below(12)).map(|_| rng.below(n)).collect();
             cuts.extend([0, n]);
             cuts.sort_unstable();
-            let mut parts: Vec<Aggregator> = cuts
+            let mut parts: Vec<KeyedTallies> = cuts
                 .windows(2)
                 .map(|c| {
                     let (s, len) = (c[0], c[1] - c[0]);

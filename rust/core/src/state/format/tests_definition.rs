@@ -6,7 +6,7 @@ use super::*;
 use crate::error::CoreError;
 use crate::scale::Scale;
 use crate::state::definition::{CesVariant, Definition, MetricOptions, OnInvalid, Statistic};
-use crate::state::State;
+use crate::state::AccumulatorState;
 use crate::streams::ReplicateStreams;
 
 /// The definition of `small_state()`: NPS by two keys, weighted, invalid scores dropped.
@@ -101,7 +101,7 @@ fn every_metric_round_trips() {
 #[test]
 fn replicate_settings_come_from_the_state() {
     let streams = ReplicateStreams::new(3, Some(5), 2).unwrap();
-    let state = State::new(nps(), true, 0, Some(streams)).unwrap();
+    let state = AccumulatorState::new(nps(), true, 0, Some(streams)).unwrap();
     let mut d = small_definition();
     d.by = None;
     d.replicates = Some((3, Some(5)));
@@ -208,7 +208,7 @@ fn crafted_definitions_are_rejected() {
 #[test]
 fn column_mode_without_data_holds_no_tallies() {
     let d = column_mode(MetricOptions::Mean, nps());
-    let state = State::new(nps(), false, 0, None).unwrap();
+    let state = AccumulatorState::new(nps(), false, 0, None).unwrap();
     assert!(encode_accumulator(&d, Some(&state)).is_err());
     let bytes = encode_accumulator(&d, None).unwrap();
     // A weighted (or keyed) placeholder under a definition that names no columns.

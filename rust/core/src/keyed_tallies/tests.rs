@@ -17,7 +17,7 @@ fn unsegmented_counts_missing_and_invalid() {
         Some(11),
         Some(10),
     ]));
-    let mut agg = Aggregator::new(nps_scale(), None, false).unwrap();
+    let mut agg = KeyedTallies::new(nps_scale(), None, false).unwrap();
     let cols = Columns {
         score: vec![scores],
         keys: vec![],
@@ -52,7 +52,7 @@ fn segmented_chunked_and_weighted() {
     let scores: ArrayRef = Arc::new(Float64Array::from(vec![9.0, 3.0, 10.0, 7.0, 9.0]));
     let weights: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3, 4, 5]));
     // Keys in two differently typed chunks; scores in one; weights in one.
-    let mut agg = Aggregator::new(nps_scale(), Some(vec![DataType::Utf8]), true).unwrap();
+    let mut agg = KeyedTallies::new(nps_scale(), Some(vec![DataType::Utf8]), true).unwrap();
     agg.update(
         &Columns {
             score: vec![scores.slice(0, 2), scores.slice(2, 3)],
@@ -78,7 +78,7 @@ fn segmented_chunked_and_weighted() {
 fn bad_weights_and_lengths() {
     let scores: ArrayRef = Arc::new(Int8Array::from(vec![1, 2, 3]));
     let weights: ArrayRef = Arc::new(Float64Array::from(vec![Some(1.0), Some(-1.0), None]));
-    let mut agg = Aggregator::new(nps_scale(), None, true).unwrap();
+    let mut agg = KeyedTallies::new(nps_scale(), None, true).unwrap();
     let err = agg
         .update(
             &Columns {
@@ -121,7 +121,7 @@ fn null_typed_keys_merge_into_typed_ones() {
     let scores: ArrayRef = Arc::new(Int8Array::from(vec![10, 0]));
     let nulls: ArrayRef = Arc::new(arrow_array::NullArray::new(2));
     let strings: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None]));
-    let mut untyped = Aggregator::new(nps_scale(), Some(vec![DataType::Null]), false).unwrap();
+    let mut untyped = KeyedTallies::new(nps_scale(), Some(vec![DataType::Null]), false).unwrap();
     untyped
         .update(
             &Columns {
@@ -133,7 +133,7 @@ fn null_typed_keys_merge_into_typed_ones() {
             0,
         )
         .unwrap();
-    let mut typed = Aggregator::new(nps_scale(), Some(vec![DataType::Utf8]), false).unwrap();
+    let mut typed = KeyedTallies::new(nps_scale(), Some(vec![DataType::Utf8]), false).unwrap();
     typed
         .update(
             &Columns {
@@ -151,7 +151,7 @@ fn null_typed_keys_merge_into_typed_ones() {
     // "a" (one promoter) and null (two nulls from the untyped side + one detractor).
     assert_eq!(g.tallies.segments(), 2);
     assert_eq!(g.tallies.counts(1).iter().sum::<u64>(), 3);
-    let mut ints = Aggregator::new(nps_scale(), Some(vec![DataType::Int64]), false).unwrap();
+    let mut ints = KeyedTallies::new(nps_scale(), Some(vec![DataType::Int64]), false).unwrap();
     assert!(ints.merge(&typed).is_err());
 }
 
@@ -161,7 +161,7 @@ fn parallel_matches_serial() {
     let scores: ArrayRef = Arc::new(Int8Array::from_iter_values((0..n).map(|i| (i % 11) as i8)));
     let keys: DictionaryArray<Int32Type> = (0..n).map(|i| Some(["a", "b", "c"][i % 3])).collect();
     let keys: ArrayRef = Arc::new(keys);
-    let mut agg = Aggregator::new(nps_scale(), Some(vec![DataType::Utf8]), false).unwrap();
+    let mut agg = KeyedTallies::new(nps_scale(), Some(vec![DataType::Utf8]), false).unwrap();
     agg.update(
         &Columns {
             score: vec![scores],
@@ -307,7 +307,7 @@ fn large_inputs_match_a_per_row_reference() {
                 .iter()
                 .map(|k| crate::group::logical_key_type(k.data_type()))
                 .collect();
-            let mut agg = Aggregator::new(nps_scale(), Some(types), weighted).unwrap();
+            let mut agg = KeyedTallies::new(nps_scale(), Some(types), weighted).unwrap();
             // Two chunks of different lengths for the keys: chunk boundaries mid-morsel.
             let split = 123_457;
             agg.update(

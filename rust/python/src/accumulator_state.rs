@@ -9,7 +9,7 @@ use cxmetrics_core::bootstrap::BootstrapMethod;
 use cxmetrics_core::error::CoreError;
 use cxmetrics_core::group::logical_key_type;
 use cxmetrics_core::scale::Scale;
-use cxmetrics_core::state::{self, State};
+use cxmetrics_core::state::{self, AccumulatorState};
 use cxmetrics_core::state_report::{estimate_state, Estimates};
 use cxmetrics_core::streams::ReplicateStreams;
 use cxmetrics_core::tally::Columns;
@@ -54,16 +54,16 @@ pub(crate) fn chunks(
 }
 
 /// Segmented tallies of one or many inputs (the sufficient statistic), mergeable.
-#[pyclass(frozen, module = "cxmetrics._native")]
-pub struct Aggregation {
+#[pyclass(name = "AccumulatorState", frozen, module = "cxmetrics._native")]
+pub struct PyAccumulatorState {
     /// The aggregator inside is created by the first update, which fixes the key types.
-    state: Mutex<State>,
+    state: Mutex<AccumulatorState>,
     /// Rows seen so far, to number rows in error messages across batches.
     rows: Mutex<u64>,
 }
 
-impl Aggregation {
-    pub(crate) fn from_state(state: State) -> Self {
+impl PyAccumulatorState {
+    pub(crate) fn from_state(state: AccumulatorState) -> Self {
         Self {
             state: Mutex::new(state),
             rows: Mutex::new(0),
@@ -79,19 +79,19 @@ impl Aggregation {
         segments * points * (1 + state.replicates() as u64)
     }
 
-    pub(crate) fn snapshot(&self) -> State {
+    pub(crate) fn snapshot(&self) -> AccumulatorState {
         self.locked().clone()
     }
 
     /// The state, locked (for reading a field without copying the tallies). With the GIL held,
     /// only for reads that cannot wait on anything: holders never wait for the GIL.
-    fn locked(&self) -> MutexGuard<'_, State> {
+    fn locked(&self) -> MutexGuard<'_, AccumulatorState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 #[pymethods]
-impl Aggregation {
+impl PyAccumulatorState {
     /// `replicates`: keep that many Poisson-bootstrap replicates (weighted only), drawn from
     /// stream `stream` of `seed` (None: a random stream per accumulator).
     #[new]
@@ -107,12 +107,12 @@ impl Aggregation {
         seed: Option<u64>,
         stream: u64,
     ) -> PyResult<Self> {
-        let build = || -> Result<State, CoreError> {
+        let build = || -> Result<AccumulatorState, CoreError> {
             let scale = Scale::new(low, high)?;
             let streams = replicates
                 .map(|b| ReplicateStreams::new(b, seed, stream))
                 .transpose()?;
-            State::new(scale, weighted, n_keys, streams)
+            AccumulatorState::new(scale, weighted, n_keys, streams)
         };
         Ok(Self::from_state(
             build().map_err(|e| to_py_err(py, e, &Names::default()))?,
@@ -136,10 +136,10 @@ impl Aggregation {
     }
 
     /// A copy whose replicates draw from stream `stream` (only before the first update).
-    fn with_stream(&self, py: Python<'_>, stream: u64) -> PyResult<Aggregation> {
+    fn with_stream(&self, py: Python<'_>, stream: u64) -> PyResult<PyAccumulatorState> {
         let state = self.snapshot();
         let out = run_detached_sized(py, &Names::default(), 0, || state.with_stream(stream))?;
-        Ok(Aggregation::from_state(out))
+        Ok(PyAccumulatorState::from_state(out))
     }
 
     #[getter]
@@ -209,7 +209,7 @@ impl Aggregation {
     }
 
     /// A new aggregation holding both inputs' tallies; an empty one is the identity.
-    fn merged(&self, py: Python<'_>, other: &Aggregation) -> PyResult<Aggregation> {
+    fn merged(&self, py: Python<'_>, other: &PyAccumulatorState) -> PyResult<PyAccumulatorState> {
         // Both states are read in place (no copies of the inputs). Locks are taken only with
         // the GIL released (a thread waiting for the GIL must not hold them), in address order
         // (so concurrent a.merged(b) and b.merged(a) cannot deadlock).
@@ -232,11 +232,11 @@ impl Aggregation {
             };
             mine.merge(theirs)
         })?;
-        Ok(Aggregation::from_state(state))
+        Ok(PyAccumulatorState::from_state(state))
     }
 
-    fn copy(&self) -> Aggregation {
-        Aggregation::from_state(self.snapshot())
+    fn copy(&self) -> PyAccumulatorState {
+        PyAccumulatorState::from_state(self.snapshot())
     }
 
     /// The versioned, checksummed binary form of the state.
@@ -249,12 +249,12 @@ impl Aggregation {
     }
 
     #[staticmethod]
-    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Aggregation> {
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<PyAccumulatorState> {
         let owned = data.to_vec();
         // Eight bytes per count or sum: a size comparable to the other states' work units.
         let units = (owned.len() / 8) as u64;
         let state = run_detached_sized(py, &Names::default(), units, || state::decode(&owned))?;
-        Ok(Aggregation::from_state(state))
+        Ok(PyAccumulatorState::from_state(state))
     }
 
     /// Estimates per segment and overall. `ci="bootstrap"` uses `bootstrap` ("percentile",
@@ -279,7 +279,7 @@ impl Aggregation {
         bootstrap: Bootstrap,
         n_resamples: Resamples,
         seed: Seed,
-        weight_cells: Option<&Aggregation>,
+        weight_cells: Option<&PyAccumulatorState>,
         output: Output,
     ) -> PyResult<(Option<Bound<'py, PyAny>>, Bound<'py, PyAny>)> {
         let Estimates { segments, overall } = self.estimates(
@@ -330,7 +330,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Output {
     }
 }
 
-impl Aggregation {
+impl PyAccumulatorState {
     /// The per-segment and overall record batches, computed in the core without the GIL.
     fn estimates(
         &self,
@@ -338,7 +338,7 @@ impl Aggregation {
         metric: &Metric,
         key_names: &[String],
         request: cxmetrics_core::report::IntervalRequest,
-        weight_cells: Option<&Aggregation>,
+        weight_cells: Option<&PyAccumulatorState>,
     ) -> PyResult<Estimates> {
         let spec = metric.spec.clone();
         let state = self.snapshot();

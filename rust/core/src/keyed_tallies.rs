@@ -1,10 +1,10 @@
-//! Segmented tallies over a stream of updates: the [`Aggregator`].
+//! Segmented tallies over a stream of updates: the [`KeyedTallies`].
 //!
 //! Each update aligns its columns into chunks, checks every weight first (a bad weight anywhere
 //! rejects the whole update), groups each chunk's rows by local ids (`group`), tallies them
 //! (`tally`), then folds the few local segments into global ones ([`KeyIndex`]). Updates are
 //! all-or-nothing. Aggregators merge (re-encoding a Null-typed key column in the other side's
-//! type), and [`Aggregator::finish`] returns the segments in key order as [`Grouped`], each
+//! type), and [`KeyedTallies::finish`] returns the segments in key order as [`Grouped`], each
 //! with its random-stream id. [`SegmentRuns`] regroups a finer grouping by a key prefix.
 //!
 //! May use: `group`, `tally`, `streams`, `scale`, `error`. Used by `state` and by everything
@@ -23,7 +23,7 @@ use crate::tally::{align, check_weights, tally_chunk, Columns, Tallies, WeightRa
 
 /// Segmented tallies that grow with each update and merge with each other.
 #[derive(Clone)]
-pub struct Aggregator {
+pub struct KeyedTallies {
     scale: Scale,
     n_keys: usize,
     index: Option<KeyIndex>,
@@ -94,7 +94,7 @@ impl SegmentRuns {
     }
 }
 
-impl Aggregator {
+impl KeyedTallies {
     /// An empty aggregator of `scale`, keyed by `key_types` (None or empty: one segment).
     pub fn new(scale: Scale, key_types: Option<Vec<DataType>>, weighted: bool) -> Result<Self> {
         let n_keys = key_types.as_ref().map_or(0, |t| t.len());
@@ -179,7 +179,7 @@ impl Aggregator {
         self.update_drawing(columns, drop_invalid, row_offset, None)
     }
 
-    /// [`Aggregator::update`] for tallies with replicates: `draw_key` keys this update's
+    /// [`KeyedTallies::update`] for tallies with replicates: `draw_key` keys this update's
     /// Poisson-bootstrap draws (required exactly when the tallies keep replicates).
     pub fn update_drawing(
         &mut self,
@@ -191,8 +191,8 @@ impl Aggregator {
         self.update_keyed(columns, None, drop_invalid, row_offset, draw_key)
     }
 
-    /// [`Aggregator::update_drawing`] with this batch's own (logical) key types: they are
-    /// unified with the aggregator's as [`Aggregator::merge`] does (a Null column takes the
+    /// [`KeyedTallies::update_drawing`] with this batch's own (logical) key types: they are
+    /// unified with the aggregator's as [`KeyedTallies::merge`] does (a Null column takes the
     /// other's type), and a batch whose key types differ otherwise is refused; it is never cast
     /// to the earlier type (which could merge or lose keys silently). None: the aggregator's.
     pub fn update_keyed(
@@ -274,7 +274,7 @@ impl Aggregator {
             Some(t) if self.n_keys > 0 => Some(t),
             _ => self.key_types().map(|t| t.to_vec()),
         };
-        let mut partial = Aggregator::new(self.scale, key_types, self.weighted())?
+        let mut partial = KeyedTallies::new(self.scale, key_types, self.weighted())?
             .with_replicates(self.replicates());
         let mut invalid: Option<(u64, String)> = None;
         let mut start = row_offset;
@@ -329,8 +329,8 @@ impl Aggregator {
         self.index.as_ref().is_some_and(|i| i.is_empty()) && self.tallies.segments() == 0
     }
 
-    /// The row-count limit [`Aggregator::merge`] checks, for a merge done another way.
-    fn merge_counts_checked(&self, other: &Aggregator) -> Result<()> {
+    /// The row-count limit [`KeyedTallies::merge`] checks, for a merge done another way.
+    fn merge_counts_checked(&self, other: &KeyedTallies) -> Result<()> {
         if self.tallies.rows_total() + other.tallies.rows_total() > u128::from(u64::MAX) {
             return Err(CoreError::CountOverflow(format!(
                 "together the inputs hold {} rows, more than 2^64 − 1",
@@ -363,7 +363,7 @@ impl Aggregator {
     ///
     /// A key column typed Null on one side (e.g. a batch whose key column held only nulls, or
     /// no rows) takes the other side's type: its all-null keys are re-encoded in that type.
-    pub fn merge(&mut self, other: &Aggregator) -> Result<()> {
+    pub fn merge(&mut self, other: &KeyedTallies) -> Result<()> {
         if other.scale != self.scale
             || other.weighted() != self.weighted()
             || other.replicates() != self.replicates()
@@ -404,7 +404,7 @@ impl Aggregator {
 
     /// The same tallies with key columns re-encoded in `types` (each equal to the current type,
     /// or replacing Null).
-    fn retyped(&self, types: &[DataType]) -> Result<Aggregator> {
+    fn retyped(&self, types: &[DataType]) -> Result<KeyedTallies> {
         let Some(index) = &self.index else {
             return Ok(self.clone());
         };
@@ -416,7 +416,7 @@ impl Aggregator {
         for (old, &new) in new_ids.iter().enumerate() {
             tallies.add_segment(new as usize, &self.tallies, old);
         }
-        Ok(Aggregator {
+        Ok(KeyedTallies {
             scale: self.scale,
             n_keys: self.n_keys,
             index: Some(fresh),
