@@ -72,3 +72,18 @@ def test_planning_variances_are_the_core_formulas() -> None:
     assert _native.share_variance() == 0.25
     with pytest.raises(cx.ArgumentError, match="give both"):
         _native.nps_variance(0.5)
+
+
+def test_bootstrap_defaults_are_the_cores() -> None:
+    assert _registry.N_RESAMPLES == _native.DEFAULT_RESAMPLES == 10_000
+    assert _registry.BOOTSTRAP == _native.DEFAULT_BOOTSTRAP == "bca"
+
+
+def test_minimum_base_is_stated_once() -> None:
+    from cxmetrics import _cli_drivers, _drivers, _significance
+
+    assert inspect.signature(_significance.significance).parameters["min_n"].default == (
+        _registry.DEFAULT_MIN_N)
+    assert inspect.signature(_drivers.drivers).parameters["min_n"].default == (
+        _registry.DEFAULT_MIN_N)
+    assert _cli_drivers.DEFAULT_MIN_N is _registry.DEFAULT_MIN_N

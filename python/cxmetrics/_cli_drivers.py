@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ._registry import DEFAULT_MIN_N
+
 __all__ = ["add_parser", "run"]
 
 
@@ -35,8 +37,8 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--n-resamples", type=int, default=1000, metavar="N",
                    help="bootstrap replicates (default: 1000)")
     p.add_argument("--seed", type=int, help="seed, for reproducible intervals")
-    p.add_argument("--min-n", type=int, default=30, metavar="N",
-                   help="segments with fewer rows get no estimate (default: 30)")
+    p.add_argument("--min-n", type=int, default=DEFAULT_MIN_N, metavar="N",
+                   help=f"segments with fewer rows get no estimate (default: {DEFAULT_MIN_N})")
     p.add_argument("--format", choices=("table", "csv"), default="table", help="default: table")
 
 

@@ -21,7 +21,8 @@ from ._cli_common import (
     split_names,
 )
 from ._compare import Alternative
-from ._significance import DEFAULT_MIN_N, Against
+from ._registry import DEFAULT_MIN_N
+from ._significance import Against
 
 __all__ = ["add_significance_command"]
 

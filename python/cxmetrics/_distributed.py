@@ -21,6 +21,7 @@ from ._registry import (
     CES_VARIANT,
     CSAT_SATISFIED,
     CSAT_STATISTIC,
+    DEFAULT_MIN_N,
     MEAN_DEFAULT_CI,
     N_RESAMPLES,
     NET_DEFAULT_CI,
@@ -71,7 +72,7 @@ def drivers_on(fold: Callable[[Any, Any], Any], df: object, outcome: str, driver
                method: Method = "relative-weights", bucket: str | tuple[int, int] | None = None,
                weight: str | None = None, by: Key | None = None,
                ci: Literal["bootstrap"] | None = "bootstrap", n_resamples: int = 1000,
-               confidence: float = 0.95, seed: int | None = None, min_n: int = 30,
+               confidence: float = 0.95, seed: int | None = None, min_n: int = DEFAULT_MIN_N,
                exact_up_to: int = 20, permutations: int = 2000) -> DriversResult:
     """``cx.drivers`` over a distributed DataFrame: each partition folds into a
     :class:`~cxmetrics.DriversAccumulator` (its own replicate stream), merged exactly."""

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from . import _native
 from ._inputs import as_table
+from ._registry import DEFAULT_MIN_N, NPS_DETRACTORS, NPS_PROMOTERS
 from .errors import (
     ArgumentError,
     ColumnError,
@@ -37,15 +38,14 @@ from .errors import (
     IncompatibleAccumulatorError,
     InvalidScoreError,
 )
+from .scale import NPS_SCALE
 
 __all__ = ["DriverImportance", "DriversAccumulator", "DriversResult", "drivers"]
 
 Method = Literal["relative-weights", "shapley"]
 METHODS: tuple[str, ...] = ("relative-weights", "shapley")
 # Named outcome buckets on the 0-10 likelihood-to-recommend scale (Reichheld 2003).
-BUCKETS: dict[str, tuple[int, int]] = {"promoter": (9, 10), "detractor": (0, 6)}
-_NPS_RANGE = (0, 10)
-MAX_REPLICATES = 10_000
+BUCKETS: dict[str, tuple[int, int]] = {"promoter": NPS_PROMOTERS, "detractor": NPS_DETRACTORS}
 
 MAGIC = b"\x89CXD\r\n\x1a\n"
 VERSION = 1
@@ -194,7 +194,7 @@ def _bucketed(scores: pa.Array, name: str, bucket: tuple[int, int],
         raise ColumnError(f"column {name!r}: a bucketed outcome needs numeric scores, "
                           f"got {scores.type}", column=name)
     values = pc.cast(scores, pa.float64())
-    low, high = _NPS_RANGE
+    low, high = NPS_SCALE.low, NPS_SCALE.high
     valid = pc.and_(pc.and_(pc.greater_equal(values, low), pc.less_equal(values, high)),
                     pc.equal(pc.floor(values), values))
     bad = pc.invert(pc.fill_null(valid, True))
@@ -348,7 +348,7 @@ class DriversAccumulator:
         method: Method = "relative-weights",
         *,
         confidence: float = 0.95,
-        min_n: int = 30,
+        min_n: int = DEFAULT_MIN_N,
         exact_up_to: int = 20,
         permutations: int = 2000,
     ) -> DriversResult:
@@ -437,7 +437,7 @@ def _check_definition(d: dict[str, Any]) -> None:
     _names(d.get("by"), "by")
     if d.get("ci") not in ("bootstrap", None):
         raise ArgumentError(f"ci must be 'bootstrap' or None, got {d.get('ci')!r}")
-    _int(d.get("n_resamples"), "n_resamples", 1, MAX_REPLICATES)
+    _int(d.get("n_resamples"), "n_resamples", 1, _native.MAX_REPLICATES)
     if d.get("seed") is not None:
         _int(d["seed"], "seed", 0, 2**64 - 1)
     _int(d.get("stream"), "stream", 0, 2**64 - 1)
@@ -471,7 +471,7 @@ def drivers(
     n_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int | None = None,
-    min_n: int = 30,
+    min_n: int = DEFAULT_MIN_N,
     missing: Literal["listwise"] = "listwise",
     exact_up_to: int = 20,
     permutations: int = 2000,

@@ -40,6 +40,9 @@ CSAT_BUCKETS: Final = ("unsatisfied", "satisfied")
 CSAT_STATISTIC: Final = "share"
 CES_VARIANT: Final = "2.0"
 BOX_POINTS: Final = 2  # top_box's top= and bottom_box's bottom=
+# Tabulation software's minimum base for a test or a driver model (Quantum / Unicom
+# Intelligence): significance and drivers leave out segments with fewer responses.
+DEFAULT_MIN_N: Final = 30
 
 # -- default intervals, by the kind of statistic -----------------------------------------------
 
@@ -52,7 +55,8 @@ _DEFAULT_CI: Final = {"net": NET_DEFAULT_CI, "share": SHARE_DEFAULT_CI,
                       "mean": MEAN_DEFAULT_CI}
 
 # Interval options every estimate takes (the one-shot functions' and the accumulator's).
-N_RESAMPLES: Final = 10_000
+N_RESAMPLES: Final[int] = _native.DEFAULT_RESAMPLES
+# A literal for the signatures' Literal type; tests/test_registry.py checks it is the core's.
 BOOTSTRAP: Final = "bca"
 
 

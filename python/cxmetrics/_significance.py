@@ -22,6 +22,7 @@ from ._adjust import adjust_pvalues, describe, method_name
 from ._arrow import to_pandas, to_polars
 from ._compare import Alternative, CompareMethod, Comparison, TestMethod, compare
 from ._engine import fresh_seed
+from ._registry import DEFAULT_MIN_N
 from ._results import MetricResult, SegmentedResult
 from ._unions import ANALYTIC, check_min_n, estimate_complements, status_of
 from .errors import ArgumentError
@@ -33,8 +34,6 @@ __all__ = ["SignificanceResult", "SignificanceRow", "significance"]
 
 Against = Literal["rest", "previous", "pairs"]
 
-# Tabulation software's minimum base for a significance test (Quantum / Unicom Intelligence).
-DEFAULT_MIN_N = 30
 
 
 @dataclass(frozen=True, slots=True)

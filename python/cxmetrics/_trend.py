@@ -12,11 +12,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from . import _engine, _inputs
+from . import _engine, _inputs, _native
 from ._arrow import to_pandas, to_polars
 from ._compare import CompareMethod, compare, difference
 from ._periods import Every, check_every, period_column, period_label, period_range
-from ._registry import definition_of
+from ._registry import N_RESAMPLES, definition_of
 from ._results import MetricResult
 from ._unions import UnionOrigin, check_min_n, estimate_unions, set_statuses, status_of
 from .errors import ArgumentError, ColumnError
@@ -232,7 +232,7 @@ def trend(
     confidence: float = 0.95,
     min_n: float | None = None,
     change_ci: CompareMethod = "wald",
-    n_resamples: int = 10_000,
+    n_resamples: int = N_RESAMPLES,
     bootstrap: str = "bca",
     seed: int | None = None,
     on_invalid: str = "raise",
@@ -256,8 +256,8 @@ def trend(
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ArgumentError(f"window must be a positive int or None, got {window!r}")
     min_n = check_min_n(min_n)
-    if change_ci not in ("wald", "newcombe", "bootstrap"):
-        raise ArgumentError(f"change_ci must be 'wald', 'newcombe' or 'bootstrap', "
+    if change_ci not in _native.COMPARE_METHODS:
+        raise ArgumentError(f"change_ci must be one of {', '.join(_native.COMPARE_METHODS)}, "
                             f"got {change_ci!r}")
     definition, default_ci = definition_of(metric, metric_options)
     ci = default_ci if ci == "auto" else ci

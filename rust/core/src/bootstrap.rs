@@ -37,6 +37,10 @@ use crate::cancel;
 /// reported digit (the Monte Carlo error at 10^7 resamples is far below the interval's width).
 pub const MAX_RESAMPLES: u64 = 10_000_000;
 
+/// Resamples of every bootstrap unless the caller says otherwise (Efron & Tibshirani 1993 advise
+/// thousands for percentile and BCa limits).
+pub const DEFAULT_RESAMPLES: usize = 10_000;
+
 /// Checks a resample count before anything is allocated: 1..=[`MAX_RESAMPLES`].
 pub fn check_resamples(n_resamples: u64) -> crate::error::Result<usize> {
     if (1..=MAX_RESAMPLES).contains(&n_resamples) {

@@ -5,7 +5,6 @@ use std::sync::{Mutex, MutexGuard};
 use arrow_array::{
     Array, ArrayRef, Float64Array, ListArray, RecordBatch, StringArray, UInt64Array,
 };
-use cxmetrics_core::bootstrap::BootstrapMethod;
 use cxmetrics_core::error::CoreError;
 use cxmetrics_core::group::logical_key_type;
 use cxmetrics_core::scale::Scale;
@@ -23,7 +22,10 @@ use pyo3_arrow::PyRecordBatch;
 
 use crate::errors::{run_detached_sized, to_py_err, unsupported, Names, UNSIZED};
 use crate::metric::Metric;
-use crate::options::{interval_request, Bootstrap, Ci, Confidence, OnInvalid, Resamples, Seed};
+use crate::options::{
+    interval_request, Bootstrap, Ci, Confidence, OnInvalid, Resamples, Seed, DEFAULT_BOOTSTRAP,
+    DEFAULT_RESAMPLES,
+};
 
 /// The chunks of an Arrow array or stream, and its declared type (which a stream of zero
 /// chunks still has). Import runs under `catch_unwind`: arrow-rs asserts on buffers it cannot
@@ -266,7 +268,7 @@ impl PyAccumulatorState {
     /// `output` says what comes back (see [`Output`]): two pyarrow batches by default; a
     /// one-shot call takes the overall row as a dict and the segments as a native batch that
     /// Python hands to pyarrow only when they are read.
-    #[pyo3(signature = (metric, key_names, ci, confidence, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0), weight_cells=None, output=Output::Batches),
+    #[pyo3(signature = (metric, key_names, ci, confidence, bootstrap=DEFAULT_BOOTSTRAP, n_resamples=DEFAULT_RESAMPLES, seed=Seed(0), weight_cells=None, output=Output::Batches),
            text_signature = "($self, metric, key_names, ci, confidence, bootstrap='bca', n_resamples=10000, seed=0, weight_cells=None, output='batches')")]
     #[allow(clippy::too_many_arguments)]
     fn estimate<'py>(

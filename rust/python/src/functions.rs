@@ -1,6 +1,5 @@
 //! Module-level functions: survey planning and composite estimates.
 
-use cxmetrics_core::bootstrap::BootstrapMethod;
 use cxmetrics_core::composite::CompositeInterval;
 use cxmetrics_core::estimate::Interval;
 use cxmetrics_core::planning;
@@ -12,7 +11,10 @@ use cxmetrics_core::report::IntervalRequest;
 
 use crate::accumulator_state::PyAccumulatorState;
 use crate::errors::{argument, run_detached, Error, Names};
-use crate::options::{interval_request, Bootstrap, Ci, Confidence, Resamples, Seed};
+use crate::options::{
+    interval_request, Bootstrap, Ci, Confidence, Resamples, Seed, DEFAULT_BOOTSTRAP,
+    DEFAULT_RESAMPLES,
+};
 
 /// Margin of error in points for `n` responses whose per-response variance is `v`.
 #[pyfunction]
@@ -76,7 +78,7 @@ pub fn sample_size_two_groups(
 /// Composite index estimates from an aggregation keyed by (segment keys…, answers…): per
 /// segment and overall, as pyarrow RecordBatches in the layout of `PyAccumulatorState.estimate`.
 #[pyfunction]
-#[pyo3(signature = (cells, n_keys, question_weights, key_names, ci, confidence, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0)),
+#[pyo3(signature = (cells, n_keys, question_weights, key_names, ci, confidence, bootstrap=DEFAULT_BOOTSTRAP, n_resamples=DEFAULT_RESAMPLES, seed=Seed(0)),
        text_signature = "(cells, n_keys, question_weights, key_names, ci, confidence, bootstrap='bca', n_resamples=10000, seed=0)")]
 #[allow(clippy::too_many_arguments)]
 pub fn composite_estimate<'py>(

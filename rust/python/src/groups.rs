@@ -4,18 +4,19 @@ use cxmetrics_core::unions::estimate_unions;
 use pyo3::prelude::*;
 use pyo3_arrow::PyRecordBatch;
 
-use cxmetrics_core::bootstrap::BootstrapMethod;
-
 use crate::accumulator_state::PyAccumulatorState;
 use crate::errors::{run_detached, Names};
 use crate::metric::Metric;
-use crate::options::{interval_request, Bootstrap, Ci, Confidence, Resamples, Seed};
+use crate::options::{
+    interval_request, Bootstrap, Ci, Confidence, Resamples, Seed, DEFAULT_BOOTSTRAP,
+    DEFAULT_RESAMPLES,
+};
 
 /// One row per group: the union of the listed segments of `source` (indices into its segments
 /// in result order: keys ascending, nulls last), estimated like a segment. An empty list is a
 /// group without responses. The key column `group` holds the group's position.
 #[pyfunction]
-#[pyo3(signature = (source, metric, groups, ci, confidence, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0)),
+#[pyo3(signature = (source, metric, groups, ci, confidence, bootstrap=DEFAULT_BOOTSTRAP, n_resamples=DEFAULT_RESAMPLES, seed=Seed(0)),
        text_signature = "(source, metric, groups, ci, confidence, bootstrap='bca', n_resamples=10000, seed=0)")]
 #[allow(clippy::too_many_arguments)]
 pub fn estimate_groups<'py>(

@@ -140,6 +140,11 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Bootstrap {
 #[derive(Clone, Copy, Debug)]
 pub struct Resamples(pub usize);
 
+/// The default of every `n_resamples=` (the core's; Python's registry reads it).
+pub const DEFAULT_RESAMPLES: Resamples = Resamples(cxmetrics_core::bootstrap::DEFAULT_RESAMPLES);
+/// The default of every `bootstrap=` (BCa).
+pub const DEFAULT_BOOTSTRAP: Bootstrap = Bootstrap(BootstrapMethod::Bca);
+
 impl<'a, 'py> FromPyObject<'a, 'py> for Resamples {
     type Error = PyErr;
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
@@ -240,7 +245,7 @@ pub fn interval_request(
 /// Checks the options of one call (every rule is the conversions above); raises
 /// `ArgumentError` on the first that does not fit.
 #[pyfunction]
-#[pyo3(signature = (ci, confidence, on_invalid=OnInvalid { drop: false }, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000)),
+#[pyo3(signature = (ci, confidence, on_invalid=OnInvalid { drop: false }, bootstrap=DEFAULT_BOOTSTRAP, n_resamples=DEFAULT_RESAMPLES),
        text_signature = "(ci, confidence, on_invalid='raise', bootstrap='bca', n_resamples=10000)")]
 pub fn check_options(
     ci: Ci,
@@ -273,6 +278,11 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("COMPARE_METHODS", COMPARE_METHODS.to_vec())?;
     m.add("MAX_RESAMPLES", MAX_RESAMPLES)?;
     m.add("MAX_REPLICATES", MAX_REPLICATES)?;
+    m.add("DEFAULT_RESAMPLES", DEFAULT_RESAMPLES.0)?;
+    m.add(
+        "DEFAULT_BOOTSTRAP",
+        BootstrapMethod::NAMES[DEFAULT_BOOTSTRAP.0 as usize],
+    )?;
     m.add_function(wrap_pyfunction!(check_options, m)?)?;
     m.add_function(wrap_pyfunction!(check_seed, m)?)?;
     m.add_function(wrap_pyfunction!(check_replicates, m)?)?;

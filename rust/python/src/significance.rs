@@ -2,7 +2,7 @@
 //! analyst layer needs from the core (see `cxmetrics_core::{compare, unions, streams}`): glue
 //! only.
 
-use cxmetrics_core::bootstrap::{BootstrapMethod, BootstrapSpec};
+use cxmetrics_core::bootstrap::BootstrapSpec;
 use cxmetrics_core::compare::{
     compare as compare_sides, Alternative, DiffMethod, Side, TestMethod,
 };
@@ -14,7 +14,10 @@ use pyo3_arrow::PyRecordBatch;
 use crate::accumulator_state::PyAccumulatorState;
 use crate::errors::{argument, run_detached, Names};
 use crate::metric::Metric;
-use crate::options::{interval_request, Bootstrap, Ci, CompareMethod, Confidence, Resamples, Seed};
+use crate::options::{
+    interval_request, Bootstrap, Ci, CompareMethod, Confidence, Resamples, Seed, DEFAULT_BOOTSTRAP,
+    DEFAULT_RESAMPLES,
+};
 
 /// One side of a comparison: per-point counts, value, se, effective n, weighted flag.
 type SideArgs = (Vec<u64>, f64, f64, f64, bool);
@@ -35,7 +38,7 @@ fn as_side(s: &SideArgs) -> Side<'_> {
 /// a − b: (value, se, low, high, z, p_value, note); `test` is "pooled" or "wald",
 /// `alternative` "two-sided", "greater" or "less".
 #[pyfunction]
-#[pyo3(signature = (metric, a, b, method, confidence, test="pooled", alternative="two-sided", bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0), stream=0),
+#[pyo3(signature = (metric, a, b, method, confidence, test="pooled", alternative="two-sided", bootstrap=DEFAULT_BOOTSTRAP, n_resamples=DEFAULT_RESAMPLES, seed=Seed(0), stream=0),
        text_signature = "(metric, a, b, method, confidence, test='pooled', alternative='two-sided', bootstrap='bca', n_resamples=10000, seed=0, stream=0)")]
 #[allow(clippy::too_many_arguments)]
 pub fn compare(
@@ -107,7 +110,7 @@ pub fn compare(
 /// One row per `(universe, part)`: the union of universe `universes[u]` minus the union of
 /// `part` (segment indices in result order), estimated like a segment; key column `group`.
 #[pyfunction]
-#[pyo3(signature = (source, metric, universes, parts, ci, confidence, bootstrap=Bootstrap(BootstrapMethod::Bca), n_resamples=Resamples(10_000), seed=Seed(0)),
+#[pyo3(signature = (source, metric, universes, parts, ci, confidence, bootstrap=DEFAULT_BOOTSTRAP, n_resamples=DEFAULT_RESAMPLES, seed=Seed(0)),
        text_signature = "(source, metric, universes, parts, ci, confidence, bootstrap='bca', n_resamples=10000, seed=0)")]
 #[allow(clippy::too_many_arguments)]
 pub fn estimate_complements<'py>(

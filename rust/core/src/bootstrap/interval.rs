@@ -4,19 +4,13 @@
 //! Hyndman–Fan type 7 ("linear", numpy's default), the standard error uses ddof = 1, z0 uses the
 //! mid-rank proportion, and the acceleration is scipy's multi-sample jackknife formula.
 
-use statrs::distribution::{ContinuousCDF, Normal};
-
 use super::{BootstrapInterval, BootstrapMethod, Degenerate};
-
-/// Φ.
-pub fn phi(x: f64) -> f64 {
-    Normal::standard().cdf(x)
-}
+use crate::quantile::{normal_cdf, normal_quantile};
 
 /// Φ⁻¹, NaN outside [0, 1] (statrs panics there, and NaN propagates into a fallback instead).
-pub fn phi_inv(p: f64) -> f64 {
+fn phi_inv(p: f64) -> f64 {
     if (0.0..=1.0).contains(&p) {
-        Normal::standard().inverse_cdf(p)
+        normal_quantile(p)
     } else {
         f64::NAN
     }
@@ -229,7 +223,7 @@ fn bca_levels(z0: f64, a: f64, alpha: f64) -> Option<(f64, f64)> {
     let level = |z: f64| {
         let num = z0 + z;
         let den = 1.0 - a * num;
-        let level = phi(z0 + num / den);
+        let level = normal_cdf(z0 + num / den);
         (den > 0.0 && level.is_finite()).then_some(level)
     };
     Some((level(z_alpha)?, level(-z_alpha)?))
