@@ -1,5 +1,10 @@
 //! Estimates of unions of an aggregation's segments (see `cxmetrics_core::unions`): glue only.
 
+use arrow_array::RecordBatch;
+use cxmetrics_core::error::Result;
+use cxmetrics_core::metric::MetricSpec;
+use cxmetrics_core::report::IntervalRequest;
+use cxmetrics_core::state::AccumulatorState;
 use cxmetrics_core::unions::estimate_unions;
 use pyo3::prelude::*;
 use pyo3_arrow::PyRecordBatch;
@@ -30,11 +35,24 @@ pub fn estimate_groups<'py>(
     n_resamples: Resamples,
     seed: Seed,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let request = interval_request(ci, confidence, bootstrap, n_resamples, seed);
+    estimate_rows_of(py, source, metric, &request, |state, spec, request| {
+        estimate_unions(state, spec, &groups, request)
+    })
+}
+
+/// Runs `estimate` on a snapshot of `source` without the GIL and hands its batch to pyarrow:
+/// the shared tail of every estimate over groups of an accumulator's segments.
+pub(crate) fn estimate_rows_of<'py>(
+    py: Python<'py>,
+    source: &PyAccumulatorState,
+    metric: &Metric,
+    request: &IntervalRequest,
+    estimate: impl FnOnce(&AccumulatorState, &MetricSpec, &IntervalRequest) -> Result<RecordBatch>
+        + Send,
+) -> PyResult<Bound<'py, PyAny>> {
     let spec = metric.spec.clone();
     let state = source.snapshot();
-    let request = interval_request(ci, confidence, bootstrap, n_resamples, seed);
-    let batch = run_detached(py, &Names::default(), || {
-        estimate_unions(&state, &spec, &groups, &request)
-    })?;
+    let batch = run_detached(py, &Names::default(), || estimate(&state, &spec, request))?;
     PyRecordBatch::new(batch).into_pyarrow(py)
 }

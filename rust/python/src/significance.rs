@@ -9,10 +9,10 @@ use cxmetrics_core::compare::{
 use cxmetrics_core::streams;
 use cxmetrics_core::unions::estimate_complements as complements;
 use pyo3::prelude::*;
-use pyo3_arrow::PyRecordBatch;
 
 use crate::accumulator_state::PyAccumulatorState;
 use crate::errors::{argument, run_detached, Names};
+use crate::groups::estimate_rows_of;
 use crate::metric::Metric;
 use crate::options::{
     interval_request, Bootstrap, Ci, CompareMethod, Confidence, Resamples, Seed, DEFAULT_BOOTSTRAP,
@@ -125,13 +125,10 @@ pub fn estimate_complements<'py>(
     n_resamples: Resamples,
     seed: Seed,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let spec = metric.spec.clone();
-    let state = source.snapshot();
     let request = interval_request(ci, confidence, bootstrap, n_resamples, seed);
-    let batch = run_detached(py, &Names::default(), || {
-        complements(&state, &spec, &universes, &parts, &request)
-    })?;
-    PyRecordBatch::new(batch).into_pyarrow(py)
+    estimate_rows_of(py, source, metric, &request, |state, spec, request| {
+        complements(state, spec, &universes, &parts, request)
+    })
 }
 
 /// The random-stream id of some key bytes (the core's derivation for segment keys).
