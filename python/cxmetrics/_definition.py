@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from . import _native
 from .scale import Scale
@@ -55,17 +55,50 @@ def _native_metric(metric: MetricDef) -> _native.Metric:
 
 def net(name: str, scale: Scale, positive: tuple[int, int], negative: tuple[int, int],
         bucket_names: tuple[str, str, str]) -> MetricDef:
-    return _checked(MetricDef(name, scale, "net", (_pair(positive), _pair(negative)),
-                              bucket_names))
+    return _once(_net, name, scale, positive, negative, bucket_names)
 
 
 def share(name: str, scale: Scale, hit: tuple[int, int],
           bucket_names: tuple[str, str]) -> MetricDef:
-    return _checked(MetricDef(name, scale, "share", (_pair(hit),), bucket_names))
+    return _once(_share, name, scale, hit, bucket_names)
 
 
 def mean(name: str, scale: Scale) -> MetricDef:
+    return _once(_mean, name, scale)
+
+
+def _net(name: str, scale: Scale, positive: tuple[int, int], negative: tuple[int, int],
+         bucket_names: tuple[str, str, str]) -> MetricDef:
+    return _checked(MetricDef(name, scale, "net", (_pair(positive), _pair(negative)),
+                              bucket_names))
+
+
+def _share(name: str, scale: Scale, hit: tuple[int, int],
+           bucket_names: tuple[str, str]) -> MetricDef:
+    return _checked(MetricDef(name, scale, "share", (_pair(hit),), bucket_names))
+
+
+def _mean(name: str, scale: Scale) -> MetricDef:
     return _checked(MetricDef(name, scale, "mean", (), ()))
+
+
+_BUILT: dict[tuple[object, ...], MetricDef] = {}
+
+
+def _once(build: Callable[..., MetricDef], *args: Any) -> MetricDef:
+    """A definition built and checked once per distinct rule: every ``cx.nps`` call asks for
+    the same one, and checking it costs more than a request-sized call's counting. Arguments
+    that do not hash (lists) are built each time; equal arguments give equal definitions."""
+    key = (build, *args)
+    try:
+        return _BUILT[key]
+    except KeyError:
+        metric = _BUILT[key] = build(*args)
+    except TypeError:
+        return build(*args)
+    if len(_BUILT) > 512:  # many distinct rules (generated scales): keep the cache bounded
+        _BUILT.clear()
+    return metric
 
 
 def check_scale(scale: object) -> Scale:

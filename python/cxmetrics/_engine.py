@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import secrets
 import warnings
 from dataclasses import dataclass
@@ -10,8 +9,8 @@ from typing import Literal
 
 import pyarrow as pa
 
-from . import _definition, _native
-from ._definition import MetricDef, mean, share
+from . import _native
+from ._definition import MetricDef, mean, net, share
 from ._inputs import Columns, resolve_columns
 from ._results import (
     MetricResult,
@@ -22,7 +21,6 @@ from ._results import (
     result_rows,
 )
 from .errors import MostlyDroppedWarning
-from .scale import Scale
 
 __all__ = [
     "BootstrapMethod", "CiMethod", "MetricDef", "OnInvalid", "compute", "internal_key_names",
@@ -32,23 +30,6 @@ __all__ = [
 CiMethod = Literal["wald", "adjusted-wald", "score", "wilson", "t", "bootstrap", "bayes"]
 BootstrapMethod = Literal["percentile", "basic", "bca"]
 OnInvalid = Literal["raise", "drop"]
-
-@functools.lru_cache(maxsize=256)
-def _net(name: str, scale: Scale, positive: tuple[int, int], negative: tuple[int, int],
-         bucket_names: tuple[str, str, str]) -> MetricDef:
-    return _definition.net(name, scale, positive, negative, bucket_names)
-
-
-def net(name: str, scale: Scale, positive: tuple[int, int], negative: tuple[int, int],
-        bucket_names: tuple[str, str, str]) -> MetricDef:
-    """A net-score definition, built and checked once per distinct rule (every ``cx.nps`` call
-    asks for the same one). Arguments that do not hash (lists) are built each time; equal
-    arguments give equal definitions (bounds are ints: 9.0 and 9 are the same rule)."""
-    try:
-        return _net(name, scale, positive, negative, bucket_names)
-    except TypeError:
-        return _definition.net(name, scale, positive, negative, bucket_names)
-
 
 def check_options(ci: str | None, confidence: float, on_invalid: str, bootstrap: str,
                   n_resamples: int) -> None:

@@ -47,11 +47,13 @@ _COMMON_DOC = """
 def _run(metric: _engine.MetricDef, data: object, score: object, by: object, weight: object,
          ci: str | None, confidence: float, n_resamples: int, bootstrap: str, seed: int | None,
          on_invalid: str, min_n: float | None = None) -> MetricResult | SegmentedResult:
-    from ._small_base import flag_small_bases
-
     result = _engine.compute(metric, data, score, by, weight, ci=ci, confidence=confidence,
                              n_resamples=n_resamples, bootstrap=bootstrap, seed=seed,
                              on_invalid=on_invalid)
+    if min_n is None:  # the common call: no import, no pass over the result
+        return result
+    from ._small_base import flag_small_bases
+
     return flag_small_bases(result, min_n)
 
 
