@@ -198,8 +198,8 @@ unsafe fn level_sums<L: Lanes, const U: usize, const S: usize, const CHECK: bool
     let mut sums = [0.0; S];
     for level in 0..S {
         let mut units = 0u64;
-        for u in 0..U {
-            units = units.wrapping_add(bits[level][u].sum_bits());
+        for lanes in &bits[level] {
+            units = units.wrapping_add(lanes.sum_bits());
         }
         let units = units.wrapping_sub((full as u64).wrapping_mul(magic[level].to_bits()));
         let grid = magic[level] / 1.5 / 4_503_599_627_370_496.0; // M / (1.5 · 2^52) = 2^G

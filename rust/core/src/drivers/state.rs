@@ -236,7 +236,14 @@ impl DriversState {
         let complete = |start: usize, end: usize| -> Vec<bool> {
             let mut ok = vec![true; end - start];
             for column in &values {
-                for (o, v) in ok.iter_mut().zip(&column.values()[start..end]) {
+                let block = &column.values()[start..end];
+                let nulls = column
+                    .nulls()
+                    .filter(|n| n.slice(start, end - start).null_count() > 0);
+                if nulls.is_none() && !block.iter().fold(false, |any, v| any | v.is_nan()) {
+                    continue; // every row has this value (a branch-free scan first)
+                }
+                for (o, v) in ok.iter_mut().zip(block) {
                     *o &= !v.is_nan();
                 }
                 if let Some(nulls) = column.nulls() {
@@ -455,6 +462,9 @@ impl DriversState {
     }
 }
 
+/// Rows per task of the parallel value checks.
+const SCAN_ROWS: usize = 1 << 16;
+
 /// A numeric column as floats (null stays null), refusing infinite or too large values.
 fn numeric(column: &ArrayRef, role: Role, first_row: u64) -> Result<Float64Array> {
     let t = column.data_type();
@@ -469,9 +479,13 @@ fn numeric(column: &ArrayRef, role: Role, first_row: u64) -> Result<Float64Array
     let values = cast.as_primitive::<Float64Type>().clone();
     // Infinities are ≥ MAX_VALUE too; NaN (missing) is not.
     let bad = |v: f64| v.abs() >= MAX_VALUE;
-    // A branch-free scan of the raw values first (null slots may hold anything, so a hit is
-    // examined below with the nulls).
-    if !values.values().iter().fold(false, |any, &v| any | bad(v)) {
+    // A branch-free scan of the raw values first, in parallel (null slots may hold anything, so
+    // a hit is examined below with the nulls).
+    let any_bad = values
+        .values()
+        .par_chunks(SCAN_ROWS)
+        .any(|chunk| chunk.iter().fold(false, |any, &v| any | bad(v)));
+    if !any_bad {
         return Ok(values);
     }
     let mut count = 0u64;
@@ -506,7 +520,12 @@ fn weights(column: &ArrayRef, first_row: u64) -> Result<Float64Array> {
     let cast = arrow_cast::cast(column, &DataType::Float64)?;
     let values = cast.as_primitive::<Float64Type>().clone();
     let in_range = |all: bool, &w: &f64| all & weight_in_range(w);
-    if values.null_count() == 0 && values.values().iter().fold(true, in_range) {
+    if values.null_count() == 0
+        && values
+            .values()
+            .par_chunks(SCAN_ROWS)
+            .all(|chunk| chunk.iter().fold(true, in_range))
+    {
         return Ok(values);
     }
     let mut count = 0u64;
