@@ -117,7 +117,6 @@ fn relative_weights(rxx: &[f64], rxy: &[f64], p: usize) -> Result<Vec<f64>, Sing
 /// An incremental Cholesky factor of the drivers' correlations over a growing subset, with
 /// z = L⁻¹ r_xy: each driver added costs one forward solve (O(s²)) instead of a fresh O(s³)
 /// factorisation, and R² of the subset is Σ z².
-#[derive(Clone)]
 struct Factor<'a> {
     rxx: &'a [f64],
     rxy: &'a [f64],
@@ -154,7 +153,7 @@ impl<'a> Factor<'a> {
             row[c] = (self.rxx[j * p + i] - dot) / self.rows[c * p + c];
         }
         let d = self.rxx[j * p + j] - row[..s].iter().map(|v| v * v).sum::<f64>();
-        if d.is_nan() || d <= 1e-12 * self.rxx[j * p + j].abs() {
+        if collinear(d, self.rxx[j * p + j]) {
             return None;
         }
         row[s] = d.sqrt();
@@ -167,51 +166,88 @@ impl<'a> Factor<'a> {
         self.r2.push(r2);
         Some(r2)
     }
-
-    fn pop(&mut self) {
-        self.members.pop();
-        self.rows.truncate(self.members.len() * self.p);
-        self.z.pop();
-        self.r2.pop();
-    }
 }
 
 /// Subtrees at least this large (in subsets) are split across threads.
 const PARALLEL_SUBTREE: usize = 1 << 10;
 
-/// Fills `out` with the R² of the subsets S ∪ T for every non-empty T ⊆ {0..s−1}, where S (the
-/// factor's members, all ≥ s) is the subset with mask `base`: `out[m − 1]` is the R² of mask
-/// `base + m`, m in 1..2^s. Each subset extends its parent (itself without its lowest driver)
-/// by one driver, so every subset costs one O(|S|²) step. NaN marks a collinear subset.
-fn fill_subtree(factor: &mut Factor<'_>, s: usize, out: &mut [f64]) {
-    debug_assert_eq!(out.len(), (1 << s) - 1);
+/// One node of the subset tree, for the drivers 0..c that may still join it: the drivers'
+/// correlations and their correlations with y, each with the node's members partialled out
+/// (Schur complements: what the sweep operator leaves), in rows of stride p.
+struct Partial {
+    xx: Vec<f64>,
+    xy: Vec<f64>,
+}
+
+impl Partial {
+    fn new(p: usize) -> Self {
+        Self {
+            xx: vec![0.0; p * p],
+            xy: vec![0.0; p],
+        }
+    }
+}
+
+/// Whether driver j's partial variance `d` leaves it (numerically) a linear combination of
+/// the members (relative to its own variance `own`, as in the Cholesky factor's test).
+fn collinear(d: f64, own: f64) -> bool {
+    d.is_nan() || d <= 1e-12 * own.abs()
+}
+
+/// Fills `out` with the R² of the subsets S ∪ T for every non-empty T ⊆ {0..c−1}, where S (the
+/// members, all ≥ c) has R² `r2` and `path[0]` holds its partial correlations of 0..c:
+/// `out[m − 1]` is the R² of mask base(S) + m, m in 1..2^c. Driver j joins with the increment
+/// xy_j² / xx_jj and its own subtree (the drivers below j) gets the partials with j swept out:
+/// O(j²) per subset, where re-solving costs O(|S|²). NaN marks a collinear subset.
+fn fill_subtree(path: &mut [Partial], own: &[f64], p: usize, c: usize, r2: f64, out: &mut [f64]) {
+    debug_assert_eq!(out.len(), (1 << c) - 1);
     // The subsets whose lowest new driver is j take the 2^j masks base + 2^j .. base + 2^(j+1).
-    let mut pieces = Vec::with_capacity(s);
+    let (node, below) = path.split_first_mut().expect("one partial per level");
+    let node = &*node;
+    let run = |below: &mut [Partial], j: usize, piece: &mut [f64]| {
+        let d = node.xx[j * p + j];
+        if collinear(d, own[j]) {
+            piece.fill(f64::NAN);
+            return;
+        }
+        let (g, inv) = (node.xy[j], 1.0 / d);
+        let grown = r2 + g * g * inv;
+        piece[0] = grown;
+        if j == 0 {
+            return;
+        }
+        // Sweep j out of the partials of 0..j (symmetric: the lower triangle, mirrored).
+        let next = &mut below[0];
+        for a in 0..j {
+            let f = node.xx[a * p + j] * inv;
+            for b in 0..=a {
+                let v = node.xx[a * p + b] - f * node.xx[j * p + b];
+                next.xx[a * p + b] = v;
+                next.xx[b * p + a] = v;
+            }
+            next.xy[a] = node.xy[a] - f * g;
+        }
+        fill_subtree(below, own, p, j, grown, &mut piece[1..]);
+    };
+    let mut pieces = Vec::with_capacity(c);
     let mut rest = out;
-    for j in 0..s {
+    for j in 0..c {
         let (piece, tail) = rest.split_at_mut(1 << j);
         pieces.push((j, piece));
         rest = tail;
     }
-    let run = |factor: &mut Factor<'_>, j: usize, piece: &mut [f64]| match factor.push(j) {
-        Some(r2) => {
-            piece[0] = r2;
-            fill_subtree(factor, j, &mut piece[1..]);
-            factor.pop();
-        }
-        None => piece.fill(f64::NAN),
-    };
-    if (1usize << s) < PARALLEL_SUBTREE {
+    if (1usize << c) < PARALLEL_SUBTREE {
         for (j, piece) in pieces {
-            run(factor, j, piece);
+            run(below, j, piece);
         }
         return;
     }
-    let shared = factor.clone();
     rayon::scope(|scope| {
         for (j, piece) in pieces {
-            let mut own = shared.clone();
-            scope.spawn(move |_| run(&mut own, j, piece));
+            scope.spawn(move |_| {
+                let mut own_path: Vec<Partial> = (0..j).map(|_| Partial::new(p)).collect();
+                run(&mut own_path, j, piece);
+            });
         }
     });
 }
@@ -220,8 +256,11 @@ fn fill_subtree(factor: &mut Factor<'_>, s: usize, out: &mut [f64]) {
 /// drivers are collinear.
 fn all_subset_r2(rxx: &[f64], rxy: &[f64], p: usize) -> Option<Vec<f64>> {
     let mut r2 = vec![0.0; 1 << p];
-    let mut factor = Factor::new(rxx, rxy, p);
-    fill_subtree(&mut factor, p, &mut r2[1..]);
+    let mut path: Vec<Partial> = (0..=p).map(|_| Partial::new(p)).collect();
+    path[0].xx.copy_from_slice(&rxx[..p * p]);
+    path[0].xy.copy_from_slice(&rxy[..p]);
+    let own: Vec<f64> = (0..p).map(|j| rxx[j * p + j]).collect();
+    fill_subtree(&mut path, &own, p, p, 0.0, &mut r2[1..]);
     r2.iter().all(|v| !v.is_nan()).then_some(r2)
 }
 
@@ -238,13 +277,15 @@ fn shapley_exact(rxx: &[f64], rxy: &[f64], p: usize) -> Result<Vec<f64>, Singula
     Ok((0..p)
         .into_par_iter()
         .map(|j| {
-            let bit = 1u64 << j;
-            (0..1u64 << p)
-                .filter(|m| m & bit == 0)
-                .map(|m| {
-                    weight[m.count_ones() as usize] * (r2[(m | bit) as usize] - r2[m as usize])
-                })
-                .sum()
+            // The masks without bit j: runs of 2^j below each multiple of 2^(j+1).
+            let bit = 1usize << j;
+            let mut total = 0.0;
+            for high in (0..1usize << p).step_by(bit << 1) {
+                for m in high..high + bit {
+                    total += weight[m.count_ones() as usize] * (r2[m | bit] - r2[m]);
+                }
+            }
+            total
         })
         .collect())
 }

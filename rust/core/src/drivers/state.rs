@@ -236,7 +236,14 @@ impl DriversState {
         let complete = |start: usize, end: usize| -> Vec<bool> {
             let mut ok = vec![true; end - start];
             for column in &values {
-                for (o, v) in ok.iter_mut().zip(&column.values()[start..end]) {
+                let block = &column.values()[start..end];
+                let nulls = column
+                    .nulls()
+                    .filter(|n| n.slice(start, end - start).null_count() > 0);
+                if nulls.is_none() && !block.iter().fold(false, |any, v| any | v.is_nan()) {
+                    continue; // every row has this value (a branch-free scan first)
+                }
+                for (o, v) in ok.iter_mut().zip(block) {
                     *o &= !v.is_nan();
                 }
                 if let Some(nulls) = column.nulls() {
@@ -256,55 +263,65 @@ impl DriversState {
                 let (start, end) = (block * BLOCK_ROWS, ((block + 1) * BLOCK_ROWS).min(len));
                 let ok = complete(start, end);
                 let locals = &segments.local[start..end];
-                // The block's complete rows per segment, in first-seen order.
-                let mut order: Vec<(u32, Vec<usize>)> = Vec::new();
-                let mut slot: FxHashMap<u32, usize> = FxHashMap::default();
-                for (i, (&local, &complete)) in locals.iter().zip(&ok).enumerate() {
-                    let seg = acc
-                        .segments
-                        .entry(local)
+                // The block's complete rows per segment, in first-seen order (None: all its
+                // rows, when they are one segment without missing values: no per-row work).
+                let mut order: Vec<(u32, Option<Vec<usize>>)> = Vec::new();
+                if ok.iter().all(|&o| o) && locals.iter().all(|&l| l == locals[0]) {
+                    acc.segments
+                        .entry(locals[0])
                         .or_insert_with(|| Segment::new(k, b));
-                    if !complete {
-                        seg.dropped += 1;
-                        continue;
+                    order.push((locals[0], None));
+                } else {
+                    let mut slot: FxHashMap<u32, usize> = FxHashMap::default();
+                    for (i, (&local, &complete)) in locals.iter().zip(&ok).enumerate() {
+                        let seg = acc
+                            .segments
+                            .entry(local)
+                            .or_insert_with(|| Segment::new(k, b));
+                        if !complete {
+                            seg.dropped += 1;
+                            continue;
+                        }
+                        let at = *slot.entry(local).or_insert_with(|| {
+                            order.push((local, Some(Vec::new())));
+                            order.len() - 1
+                        });
+                        if let Some(rows) = order[at].1.as_mut() {
+                            rows.push(start + i);
+                        }
                     }
-                    let at = *slot.entry(local).or_insert_with(|| {
-                        order.push((local, Vec::new()));
-                        order.len() - 1
-                    });
-                    order[at].1.push(start + i);
                 }
                 // The exact Gram of each segment's rows (see block_sum): the columns themselves
                 // when the block is one segment without missing values, else gathered.
                 let mut tuple = Vec::with_capacity(k);
                 for (local, used) in &order {
                     let seg = acc.segments.get_mut(local).expect("inserted above");
-                    let whole = used.len() == end - start;
-                    let gathered: Vec<Vec<f64>> = if whole {
-                        Vec::new()
-                    } else {
-                        values
+                    let gathered: Vec<Vec<f64>> = match used {
+                        None => Vec::new(),
+                        Some(used) => values
                             .iter()
                             .map(|c| used.iter().map(|&r| c.value(r)).collect())
-                            .collect()
+                            .collect(),
                     };
-                    let columns: Vec<&[f64]> = if whole {
-                        values.iter().map(|c| &c.values()[start..end]).collect()
-                    } else {
-                        gathered.iter().map(Vec::as_slice).collect()
+                    let columns: Vec<&[f64]> = match used {
+                        None => values.iter().map(|c| &c.values()[start..end]).collect(),
+                        Some(_) => gathered.iter().map(Vec::as_slice).collect(),
                     };
-                    let w: Option<Vec<f64>> = weights.as_ref().map(|w| {
-                        if whole {
-                            w.values()[start..end].to_vec()
-                        } else {
-                            used.iter().map(|&r| w.value(r)).collect()
-                        }
-                    });
-                    add_rows(&mut seg.gram, &columns, w.as_deref());
-                    seg.n += used.len() as u64;
+                    let gathered_w: Option<Vec<f64>> = match (used, &weights) {
+                        (Some(used), Some(w)) => Some(used.iter().map(|&r| w.value(r)).collect()),
+                        _ => None,
+                    };
+                    let w: Option<&[f64]> = match (&gathered_w, &weights) {
+                        (Some(g), _) => Some(g),
+                        (None, Some(w)) => Some(&w.values()[start..end]),
+                        (None, None) => None,
+                    };
+                    let rows = used.as_ref().map_or(end - start, Vec::len);
+                    add_rows(&mut seg.gram, &columns, w);
+                    seg.n += rows as u64;
                     if tuples && !acc.overflow {
-                        for (i, _) in used.iter().enumerate() {
-                            let weight = w.as_ref().map(|w| w[i]);
+                        for i in 0..rows {
+                            let weight = w.map(|w| w[i]);
                             tuple_of(columns.iter().map(|c| c[i]), weight, &mut tuple);
                             match seg.tuples.get_mut(tuple.as_slice()) {
                                 Some(n) => *n += 1,
@@ -445,6 +462,9 @@ impl DriversState {
     }
 }
 
+/// Rows per task of the parallel value checks.
+const SCAN_ROWS: usize = 1 << 16;
+
 /// A numeric column as floats (null stays null), refusing infinite or too large values.
 fn numeric(column: &ArrayRef, role: Role, first_row: u64) -> Result<Float64Array> {
     let t = column.data_type();
@@ -459,9 +479,13 @@ fn numeric(column: &ArrayRef, role: Role, first_row: u64) -> Result<Float64Array
     let values = cast.as_primitive::<Float64Type>().clone();
     // Infinities are ≥ MAX_VALUE too; NaN (missing) is not.
     let bad = |v: f64| v.abs() >= MAX_VALUE;
-    // A branch-free scan of the raw values first (null slots may hold anything, so a hit is
-    // examined below with the nulls).
-    if !values.values().iter().fold(false, |any, &v| any | bad(v)) {
+    // A branch-free scan of the raw values first, in parallel (null slots may hold anything, so
+    // a hit is examined below with the nulls).
+    let any_bad = values
+        .values()
+        .par_chunks(SCAN_ROWS)
+        .any(|chunk| chunk.iter().fold(false, |any, &v| any | bad(v)));
+    if !any_bad {
         return Ok(values);
     }
     let mut count = 0u64;
@@ -496,7 +520,12 @@ fn weights(column: &ArrayRef, first_row: u64) -> Result<Float64Array> {
     let cast = arrow_cast::cast(column, &DataType::Float64)?;
     let values = cast.as_primitive::<Float64Type>().clone();
     let in_range = |all: bool, &w: &f64| all & weight_in_range(w);
-    if values.null_count() == 0 && values.values().iter().fold(true, in_range) {
+    if values.null_count() == 0
+        && values
+            .values()
+            .par_chunks(SCAN_ROWS)
+            .all(|chunk| chunk.iter().fold(true, in_range))
+    {
         return Ok(values);
     }
     let mut count = 0u64;
