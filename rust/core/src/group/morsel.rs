@@ -365,20 +365,21 @@ struct Table<'a> {
     lookup: Vec<Option<u32>>,
 }
 
-/// The hash of a packed key: two rounds of a folded 64×64→128-bit multiply, so every bit of both
-/// halves reaches the top bits, which pick a key's slot in a [`PackedTable`]. (FxHash's
-/// multiply-add leaves the high bytes of the low half out of the bucket bits: keys such as
-/// "agent_00001" … "agent_14999", which differ there, then collide in clusters; measured 2.5×
-/// slower on 15,000 such keys.)
+/// The hash of a packed key: one folded 64×64→128-bit multiply of its two halves (each xored
+/// with a constant), so every bit of both halves reaches the top bits, which pick a key's slot
+/// in a [`PackedTable`]. (FxHash's multiply-add leaves the high bytes of the low half out of the
+/// bucket bits: keys such as "agent_00001" … "agent_14999", which differ there, then collided in
+/// clusters, 2.5× slower on 15,000 such keys. A second multiply round, as before, adds latency
+/// to every row and nothing a linear-probing table needs.)
 #[inline(always)]
 pub(super) fn packed_hash(v: u128) -> u64 {
     // The constants' high bytes exceed 15, so the second factor is never zero for a packed byte
-    // string (whose top byte is its length), nor the second round's for an integer.
-    let x = fold_multiply(
+    // string (whose top byte is its length) nor for an integer (whose high half is zero); the
+    // first is zero only for one 8-byte prefix, which is not valid UTF-8.
+    fold_multiply(
         v as u64 ^ 0x243f_6a88_85a3_08d3,
         (v >> 64) as u64 ^ 0x1319_8a2e_0370_7344,
-    );
-    fold_multiply(x ^ 0xa409_3822_299f_31d0, 0x082e_fa98_ec4e_6c89)
+    )
 }
 
 #[inline(always)]
