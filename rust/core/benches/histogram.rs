@@ -1,6 +1,8 @@
 //! The histogram kernel on its own: `KeyedTallies::update` + `finish` over 10M rows, with no Python
 //! in the way: no segments, 50 dictionary segments, 50 string (utf8) segments, two dictionary
-//! keys (50 × 4) and 50 dictionary segments with f64 weights. Compare with `benches/`
+//! keys (50 × 4), 50 dictionary segments with f64 weights, and the hashed key shapes of
+//! `benches/segment_data.py` (60 names as utf8 and utf8_view, 60 wide int64 values, two utf8
+//! keys, utf8 × int64 × dictionary). Select cases by name: `-- utf8_60`. Compare with `benches/`
 //! (pytest-benchmark), which times the full Python call.
 //!
 //! Run (bounded, on a shared machine):
