@@ -111,7 +111,7 @@ mod tests {
             .map(|i| match i % 3 {
                 0 => i,
                 1 => (i << 100) | 7,
-                _ => i * 0x0101_0101_0101_0101 | (5u128 << 120),
+                _ => (i * 0x0101_0101_0101_0101) | (5u128 << 120),
             })
             .collect();
         for (n, &key) in keys.iter().enumerate() {
