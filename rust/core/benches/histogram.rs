@@ -1,6 +1,8 @@
 //! The histogram kernel on its own: `KeyedTallies::update` + `finish` over 10M rows, with no Python
 //! in the way: no segments, 50 dictionary segments, 50 string (utf8) segments, two dictionary
-//! keys (50 × 4) and 50 dictionary segments with f64 weights. Compare with `benches/`
+//! keys (50 × 4), 50 dictionary segments with f64 weights, and the hashed key shapes of
+//! `benches/segment_data.py` (60 names as utf8 and utf8_view, 60 wide int64 values, two utf8
+//! keys, utf8 × int64 × dictionary). Select cases by name: `-- utf8_60`. Compare with `benches/`
 //! (pytest-benchmark), which times the full Python call.
 //!
 //! Run (bounded, on a shared machine):
@@ -15,7 +17,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use arrow_array::types::Int32Type;
-use arrow_array::{ArrayRef, DictionaryArray, Float64Array, Int32Array, Int8Array, StringArray};
+use arrow_array::{
+    ArrayRef, DictionaryArray, Float64Array, Int32Array, Int64Array, Int8Array, StringArray,
+    StringViewArray,
+};
 use arrow_schema::DataType;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use cxmetrics_core::keyed_tallies::KeyedTallies;
@@ -61,6 +66,13 @@ struct Data {
     string_keys: ArrayRef,
     channel_keys: ArrayRef,
     weights: ArrayRef,
+    /// The key shapes of `benches/segment_data.py`: 60 names `segment_00000`… (13 bytes) as
+    /// utf8 and utf8_view, 60 int64 values spread over 0..10¹², 3 utf8 channels, 4 int64 waves.
+    names60: ArrayRef,
+    names60_view: ArrayRef,
+    wide_ints: ArrayRef,
+    channel_strings: ArrayRef,
+    waves: ArrayRef,
 }
 
 fn data(n: usize) -> Data {
@@ -84,7 +96,23 @@ fn data(n: usize) -> Data {
     let weights = Float64Array::from_iter_values(
         (0..n).map(|_| 0.5 + 1.5 * (rng.below(1 << 30) as f64) / (1u64 << 30) as f64),
     );
+    let names60: Vec<String> = (0..60).map(|i| format!("segment_{i:05}")).collect();
+    let names60 =
+        StringArray::from_iter_values((0..n).map(|_| names60[rng.below(60) as usize].as_str()));
+    let names60_view = StringViewArray::from_iter_values(names60.iter().flatten());
+    let spread: Vec<i64> = (0..60)
+        .map(|_| rng.below(1_000_000_000_000) as i64)
+        .collect();
+    let wide_ints = Int64Array::from_iter_values((0..n).map(|_| spread[rng.below(60) as usize]));
+    let channel_strings =
+        StringArray::from_iter_values((0..n).map(|_| CHANNELS[rng.below(3) as usize]));
+    let waves = Int64Array::from_iter_values((0..n).map(|_| 2021 + rng.below(4) as i64));
     Data {
+        names60: Arc::new(names60),
+        names60_view: Arc::new(names60_view),
+        wide_ints: Arc::new(wide_ints),
+        channel_strings: Arc::new(channel_strings),
+        waves: Arc::new(waves),
         scores: Arc::new(scores),
         dict_keys: Arc::new(dict),
         string_keys: Arc::new(strings),
@@ -147,6 +175,44 @@ fn cases(d: &Data) -> Vec<Case> {
             key_types: Some(vec![DataType::Utf8, DataType::Utf8]),
             bytes_per_row: 9,
             segments: SEGMENTS * CHANNELS.len(),
+        },
+        Case {
+            name: "utf8_60",
+            columns: cols(vec![d.names60.clone()], None),
+            key_types: utf8(),
+            bytes_per_row: 5,
+            segments: 60,
+        },
+        Case {
+            name: "string_view_60",
+            columns: cols(vec![d.names60_view.clone()], None),
+            key_types: Some(vec![DataType::Utf8View]),
+            bytes_per_row: 17,
+            segments: 60,
+        },
+        Case {
+            name: "int64_wide_60",
+            columns: cols(vec![d.wide_ints.clone()], None),
+            key_types: Some(vec![DataType::Int64]),
+            bytes_per_row: 9,
+            segments: 60,
+        },
+        Case {
+            name: "two_str",
+            columns: cols(vec![d.names60.clone(), d.channel_strings.clone()], None),
+            key_types: Some(vec![DataType::Utf8, DataType::Utf8]),
+            bytes_per_row: 9,
+            segments: 180,
+        },
+        Case {
+            name: "three_mix",
+            columns: cols(
+                vec![d.names60.clone(), d.waves.clone(), d.channel_keys.clone()],
+                None,
+            ),
+            key_types: Some(vec![DataType::Utf8, DataType::Int64, DataType::Utf8]),
+            bytes_per_row: 17,
+            segments: 60 * 4 * 4,
         },
         Case {
             name: "dict50_weighted",

@@ -15,6 +15,8 @@
 mod index;
 mod key_columns;
 mod morsel;
+mod packed_table;
+mod tuple_ids;
 
 pub use index::{logical_key_type, KeyIndex};
 use key_columns::{key_column_ids, KeyColumnIds, KeyValues};

@@ -9,8 +9,6 @@
 //! [`GroupKeys`] naming its ids, and the aggregator folds every task's keys into the global
 //! index as it does for chunks, so the result is the same whatever the split.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 
 use arrow_array::cast::AsArray;
@@ -21,6 +19,8 @@ use arrow_schema::DataType;
 use rustc_hash::FxHashMap;
 
 use super::key_columns::{key_column_ids, offset_ids, KeyColumnIds, KeyValues};
+use super::packed_table::{PackedTable, NO_KEY};
+use super::tuple_ids::TupleIds;
 use super::{dense_product, mixed_radix_tuples, ChunkGroups, GroupKeys, RowIds, WithRowIds};
 use crate::error::{CoreError, Result};
 
@@ -182,9 +182,7 @@ impl<'a> MorselPlan<'a> {
             } else {
                 Vec::new()
             },
-            tuples: PackedMap::default(),
-            tuple_ids: Vec::new(),
-            last_tuple: (u128::MAX, 0),
+            tuples: TupleIds::new(n),
             corrupt: false,
         }
     }
@@ -196,10 +194,8 @@ pub struct TaskIds<'p, 'a> {
     tables: Vec<Option<Table<'a>>>,
     /// Per key column, the morsel's column ids (several keys combined by a table only).
     codes: Vec<Vec<u32>>,
-    tuples: PackedMap,
-    /// `tuple_ids[l * n_keys + j]`: column `j`'s id in combined id `l`.
-    tuple_ids: Vec<u32>,
-    last_tuple: (u128, u32),
+    /// The ids of the key tuples (several keys combined by a table only).
+    tuples: TupleIds,
     /// A chunk-wide id at or past its column's cardinality was seen (corrupt dictionary).
     corrupt: bool,
 }
@@ -228,45 +224,31 @@ impl<'a> TaskIds<'_, 'a> {
             }
             Combine::Table => {
                 let n = rows.len();
+                // Every column id of the morsel is below its column's range.
+                let mut dims = [0usize; MAX_PACKED_KEYS];
                 for (j, column) in plan.columns.iter().enumerate() {
                     let codes = &mut self.codes[j];
                     codes.resize(n, 0);
                     match (column, self.tables[j].as_mut()) {
-                        (_, Some(table)) => table.fill(rows.clone(), codes),
+                        (_, Some(table)) => {
+                            table.fill(rows.clone(), codes);
+                            dims[j] = table.len();
+                        }
                         (Coding::Fixed(ids), None) => {
+                            let card = ids.cardinality.max(1);
                             self.corrupt |= ids.ids.with(CopyIds {
                                 out: codes,
                                 start: rows.start,
-                                card: ids.cardinality as u32,
-                            })
+                                card: card as u32,
+                            });
+                            dims[j] = card;
                         }
                         (Coding::Hashed(_), None) => unreachable!("hashed columns have tables"),
                     }
                 }
-                self.combine_codes(out);
+                self.tuples
+                    .combine(&self.codes, &dims[..plan.columns.len()], out);
             }
-        }
-    }
-
-    /// Combined ids of the morsel's column ids (in `self.codes`) through the tuple table.
-    fn combine_codes(&mut self, out: &mut [u32]) {
-        let n_keys = self.codes.len();
-        let (tuples, tuple_ids, last) =
-            (&mut self.tuples, &mut self.tuple_ids, &mut self.last_tuple);
-        for (i, id) in out.iter_mut().enumerate() {
-            let mut key = 0u128;
-            for (j, codes) in self.codes.iter().enumerate() {
-                key |= u128::from(codes[i]) << (32 * j);
-            }
-            if key != last.0 {
-                let next = tuples.len() as u32;
-                let found = *tuples.entry(key).or_insert_with(|| {
-                    tuple_ids.extend((0..n_keys).map(|j| (key >> (32 * j)) as u32));
-                    next
-                });
-                *last = (key, found);
-            }
-            *id = last.1;
         }
     }
 
@@ -316,7 +298,7 @@ impl<'a> TaskIds<'_, 'a> {
                     .collect();
                 Some(mixed_radix_tuples(&cards, product))
             }
-            Combine::Table => Some(self.tuple_ids),
+            Combine::Table => Some(self.tuples.into_tuples()),
         };
         Ok(GroupKeys { columns, tuples })
     }
@@ -342,7 +324,8 @@ impl WithRowIds for FoldDigit<'_> {
     }
 }
 
-/// out[j] = id of row start + j; true when an id was out of range.
+/// out[j] = id of row start + j; true when an id was out of range (then written as card − 1,
+/// so that it stays inside the tuple slots: the chunk is rejected anyway).
 struct CopyIds<'o> {
     out: &'o mut [u32],
     start: usize,
@@ -355,8 +338,13 @@ impl WithRowIds for CopyIds<'_> {
         let mut bad = false;
         for (j, id) in self.out.iter_mut().enumerate() {
             let v = ids.id(self.start + j);
-            bad |= v >= self.card as usize;
-            *id = v as u32;
+            let out_of_range = v >= self.card as usize;
+            bad |= out_of_range;
+            *id = if out_of_range {
+                self.card - 1
+            } else {
+                v as u32
+            };
         }
         bad
     }
@@ -368,7 +356,7 @@ struct Table<'a> {
     column: Hashed<'a>,
     /// Byte strings shorter than 16 bytes, packed with their length into one u128 (no
     /// pointer, no memcmp), and 64-bit integers.
-    short: PackedMap,
+    short: PackedTable,
     /// Longer byte strings.
     long: FxHashMap<&'a [u8], u32>,
     /// The last short key and its id: runs of one key skip the table.
@@ -377,15 +365,22 @@ struct Table<'a> {
     lookup: Vec<Option<u32>>,
 }
 
-/// A table keyed by packed u128 keys (see [`PackedHasher`]).
-type PackedMap = HashMap<u128, u32, BuildHasherDefault<PackedHasher>>;
-
-/// The hash of a packed key: two rounds of a folded 64×64→128-bit multiply, so every bit of both
-/// halves reaches the bucket bits and the tag bits. (FxHash's multiply-add leaves the high
-/// bytes of the low half out of the bucket bits: keys such as "agent_00001" … "agent_14999",
-/// which differ there, then collide in clusters; measured 2.5× slower on 15,000 such keys.)
-#[derive(Default)]
-struct PackedHasher(u64);
+/// The hash of a packed key: one folded 64×64→128-bit multiply of its two halves (each xored
+/// with a constant), so every bit of both halves reaches the top bits, which pick a key's slot
+/// in a [`PackedTable`]. (FxHash's multiply-add leaves the high bytes of the low half out of the
+/// bucket bits: keys such as "agent_00001" … "agent_14999", which differ there, then collided in
+/// clusters, 2.5× slower on 15,000 such keys. A second multiply round, as before, adds latency
+/// to every row and nothing a linear-probing table needs.)
+#[inline(always)]
+pub(super) fn packed_hash(v: u128) -> u64 {
+    // The constants' high bytes exceed 15, so the second factor is never zero for a packed byte
+    // string (whose top byte is its length) nor for an integer (whose high half is zero); the
+    // first is zero only for one 8-byte prefix, which is not valid UTF-8.
+    fold_multiply(
+        v as u64 ^ 0x243f_6a88_85a3_08d3,
+        (v >> 64) as u64 ^ 0x1319_8a2e_0370_7344,
+    )
+}
 
 #[inline(always)]
 fn fold_multiply(a: u64, b: u64) -> u64 {
@@ -393,39 +388,11 @@ fn fold_multiply(a: u64, b: u64) -> u64 {
     (m as u64) ^ ((m >> 64) as u64)
 }
 
-impl Hasher for PackedHasher {
-    #[inline(always)]
-    fn write_u128(&mut self, v: u128) {
-        // The constants' high bytes are not ASCII and exceed 15, so neither factor is zero for a
-        // packed byte string (whose top byte is its length), nor the second for an integer.
-        let x = fold_multiply(
-            v as u64 ^ 0x243f_6a88_85a3_08d3,
-            (v >> 64) as u64 ^ 0x1319_8a2e_0370_7344,
-        );
-        self.0 = fold_multiply(x ^ 0xa409_3822_299f_31d0, 0x082e_fa98_ec4e_6c89);
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Not used by u128 keys; any input still hashes well through the u128 path.
-        for chunk in bytes.chunks(16) {
-            let mut word = [0u8; 16];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u128(u128::from_le_bytes(word) ^ u128::from(self.0));
-        }
-    }
-    #[inline(always)]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// No packed key equals this: a packed byte string has its length (< 16) in the top byte.
-const NO_KEY: u128 = u128::MAX;
-
 impl<'a> Table<'a> {
     fn new(column: Hashed<'a>) -> Self {
         Self {
             column,
-            short: PackedMap::default(),
+            short: PackedTable::default(),
             long: FxHashMap::default(),
             last: (NO_KEY, 0),
             null_id: None,
@@ -444,7 +411,7 @@ impl<'a> Table<'a> {
         }
         let next = self.lookup.len() as u32;
         let lookup = &mut self.lookup;
-        let id = *self.short.entry(key).or_insert_with(|| {
+        let id = self.short.id_or_insert(key, || {
             lookup.push(Some(row as u32));
             next
         });

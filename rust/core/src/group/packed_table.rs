@@ -1,0 +1,128 @@
+//! A small open-addressing table from packed 128-bit keys to ids, for the per-row lookups of
+//! hashed key columns (short strings packed with their length, 32/64-bit integers).
+//!
+//! Keys and ids sit in two flat arrays probed linearly from the key's hash, kept sparse (at most
+//! an eighth full while small, a quarter, then half as they grow; see [`max_load`]), so that
+//! nearly every key sits in its first slot: a hit is one hash, one 16-byte compare and one load,
+//! with no control bytes or tag matching in between, and rarely a second, mispredicted probe
+//! (at a quarter full ≈ 15 % of lookups took one: a branch miss every seventh row).
+
+use super::morsel::packed_hash;
+
+/// No packed key equals this: a packed byte string has its length (< 16) in the top byte, an
+/// integer has its top 64 bits zero.
+pub const NO_KEY: u128 = u128::MAX;
+
+/// Slots of a new table (a power of two).
+const INITIAL_SLOTS: usize = 64;
+/// The most keys a table of `slots` holds before it doubles: sparse while it is small and its
+/// slots stay in L1/L2 (4,096 slots: 80 KB), half full once large.
+fn max_load(slots: usize) -> usize {
+    match slots {
+        0..=4096 => slots / 8,
+        4097..=65_536 => slots / 4,
+        _ => slots / 2,
+    }
+}
+
+/// Packed key -> id, open addressing with linear probing.
+pub struct PackedTable {
+    keys: Vec<u128>,
+    ids: Vec<u32>,
+    len: usize,
+    /// 64 − log2(slots): the hash's top bits pick the first slot.
+    shift: u32,
+}
+
+impl Default for PackedTable {
+    fn default() -> Self {
+        Self::with_slots(INITIAL_SLOTS)
+    }
+}
+
+impl PackedTable {
+    fn with_slots(slots: usize) -> Self {
+        debug_assert!(slots.is_power_of_two() && slots >= 2);
+        Self {
+            keys: vec![NO_KEY; slots],
+            ids: vec![0; slots],
+            len: 0,
+            shift: 64 - slots.trailing_zeros(),
+        }
+    }
+
+    /// How many keys the table holds.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The id of `key` (never [`NO_KEY`]); a new key gets `new_id()`.
+    #[inline(always)]
+    pub fn id_or_insert(&mut self, key: u128, new_id: impl FnOnce() -> u32) -> u32 {
+        debug_assert_ne!(key, NO_KEY);
+        let mask = self.keys.len() - 1;
+        let mut slot = (packed_hash(key) >> self.shift) as usize;
+        loop {
+            let found = self.keys[slot];
+            if found == key {
+                return self.ids[slot];
+            }
+            if found == NO_KEY {
+                return self.insert_at(slot, key, new_id());
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn insert_at(&mut self, slot: usize, key: u128, id: u32) -> u32 {
+        self.keys[slot] = key;
+        self.ids[slot] = id;
+        self.len += 1;
+        if self.len > max_load(self.keys.len()) {
+            self.grow();
+        }
+        id
+    }
+
+    /// Twice the slots, every key placed again.
+    fn grow(&mut self) {
+        let mut bigger = Self::with_slots(2 * self.keys.len());
+        for (&key, &id) in self.keys.iter().zip(&self.ids) {
+            if key != NO_KEY {
+                bigger.id_or_insert(key, || id);
+            }
+        }
+        *self = bigger;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_keep_their_ids_through_growth() {
+        let mut table = PackedTable::default();
+        // Integers, packed strings, and keys that differ only in their high bytes.
+        let keys: Vec<u128> = (0..5_000u128)
+            .map(|i| match i % 3 {
+                0 => i,
+                1 => (i << 100) | 7,
+                _ => (i * 0x0101_0101_0101_0101) | (5u128 << 120),
+            })
+            .collect();
+        for (n, &key) in keys.iter().enumerate() {
+            assert_eq!(table.id_or_insert(key, || n as u32), n as u32);
+        }
+        assert_eq!(table.len(), keys.len());
+        for (n, &key) in keys.iter().enumerate() {
+            assert_eq!(
+                table.id_or_insert(key, || panic!("{key} is known")),
+                n as u32
+            );
+        }
+    }
+}
