@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{ListBuilder, UInt64Builder};
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
+use arrow_array::{ArrayRef, Float64Array, ListArray, RecordBatch, StringArray, UInt64Array};
+use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, Schema};
 
 use rayon::prelude::*;
@@ -193,18 +193,26 @@ pub fn estimate_batch(
         } else {
             (0..segments).map(estimate).collect::<Result<_>>()?
         };
+    // Columns written straight from the tallies: no per-segment rows to transpose.
     let n_buckets = spec.buckets(&vec![0; tallies.points()]).len();
-    let per_segment: Vec<Vec<u64>> = (0..segments)
-        .map(|s| spec.buckets(tallies.counts(s)))
+    let mut buckets: Vec<Vec<u64>> = (0..n_buckets)
+        .map(|_| Vec::with_capacity(segments))
         .collect();
+    let mut distributions = Vec::with_capacity(segments * tallies.points());
+    for s in 0..segments {
+        let counts = tallies.counts(s);
+        for (column, count) in buckets.iter_mut().zip(spec.buckets(counts)) {
+            column.push(count);
+        }
+        distributions.extend_from_slice(counts);
+    }
     let rows = SegmentRows {
         results,
         missing: (0..segments).map(|s| tallies.missing(s)).collect(),
         invalid: (0..segments).map(|s| tallies.invalid(s)).collect(),
-        buckets: (0..n_buckets)
-            .map(|b| per_segment.iter().map(|row| row[b]).collect())
-            .collect(),
-        distributions: (0..segments).map(|s| tallies.counts(s).to_vec()).collect(),
+        buckets,
+        points: tallies.points(),
+        distributions,
     };
     segment_batch(keys, key_names, rows)
 }
@@ -219,8 +227,11 @@ pub struct SegmentRows {
     pub invalid: Vec<u64>,
     /// `buckets[b][s]`: segment `s`'s count in bucket `b`.
     pub buckets: Vec<Vec<u64>>,
-    /// Per segment, the counts per scale point (empty where there is no single scale).
-    pub distributions: Vec<Vec<u64>>,
+    /// Counts per scale point in each segment's `distribution` list (0: empty lists, where
+    /// there is no single scale).
+    pub points: usize,
+    /// The counts per scale point, `points` per segment, segment-major.
+    pub distributions: Vec<u64>,
 }
 
 /// The record batch results leave the core in: the key columns (named `key_names`), then value,
@@ -257,16 +268,15 @@ pub fn segment_batch(
     for (b, column) in rows.buckets.into_iter().enumerate() {
         named.push((format!("bucket_{b}"), uint(column)));
     }
-    let mut dist = ListBuilder::new(UInt64Builder::new()).with_field(Arc::new(Field::new(
-        "item",
-        DataType::UInt64,
-        false,
-    )));
-    for counts in &rows.distributions {
-        dist.values().append_slice(counts);
-        dist.append(true);
-    }
-    named.push(("distribution".into(), Arc::new(dist.finish())));
+    // One list per segment over the flat counts (no per-segment building).
+    let offsets = OffsetBuffer::from_repeated_length(rows.points, estimates.len());
+    let dist = ListArray::new(
+        Arc::new(Field::new("item", DataType::UInt64, false)),
+        offsets,
+        Arc::new(UInt64Array::from(rows.distributions)),
+        None,
+    );
+    named.push(("distribution".into(), Arc::new(dist)));
     for (name, column) in named {
         fields.push(Field::new(name, column.data_type().clone(), false));
         columns.push(column);

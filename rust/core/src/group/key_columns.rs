@@ -19,6 +19,10 @@ use crate::error::{CoreError, Result, Role};
 
 /// Integer keys whose range is at most this wide are grouped by offset instead of hashing.
 const DENSE_INT_RANGE: i64 = 1 << 16;
+/// Rows per offset slot above which a wider range is grouped by offset too: a dense tally of
+/// one slot per this many rows is no larger than the hashed tasks' tables and tallies would be,
+/// and it costs no hashing per row (e.g. 100,000 segments of 10 rows each).
+const ROWS_PER_DENSE_SLOT: i64 = 8;
 
 /// How to recover the key value of a local id of one key column.
 #[derive(Clone)]
@@ -298,14 +302,15 @@ where
         })
 }
 
-/// The number of ids of a [lo, hi] range when it is narrow enough for offset ids (0 when no
-/// value is present).
-fn dense_range(lo: i64, hi: i64) -> Option<usize> {
+/// The number of ids of a [lo, hi] range over `rows` rows when it is narrow enough for offset
+/// ids (0 when no value is present).
+fn dense_range(lo: i64, hi: i64, rows: usize) -> Option<usize> {
     if lo > hi {
         return Some(0);
     }
+    let widest = DENSE_INT_RANGE.max(rows as i64 / ROWS_PER_DENSE_SLOT);
     hi.checked_sub(lo)
-        .filter(|&r| r < DENSE_INT_RANGE)
+        .filter(|&r| r < widest)
         .map(|r| (r + 1) as usize)
 }
 
@@ -351,7 +356,7 @@ where
 {
     let a = column.as_primitive::<T>();
     let (lo, hi) = value_range(a);
-    let Some(range) = dense_range(lo, hi) else {
+    let Some(range) = dense_range(lo, hi, a.len()) else {
         return Ok(None);
     };
     let offsets = Int64Array::from_iter_values((0..range as i64).map(|o| lo + o));
