@@ -242,8 +242,9 @@ pub fn segment_batch(
     key_names: &[String],
     rows: SegmentRows,
 ) -> Result<RecordBatch> {
-    let (estimates, notes): (Vec<Estimate>, Vec<Option<&'static str>>) =
-        rows.results.into_iter().unzip();
+    // Columns read the estimates in place (no second, unzipped copy of every row).
+    let estimates = || rows.results.iter().map(|(e, _)| e);
+    let notes: StringArray = rows.results.iter().map(|(_, note)| *note).collect();
     let mut fields: Vec<Field> = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (name, key) in key_names.iter().zip(keys) {
@@ -251,7 +252,7 @@ pub fn segment_batch(
         columns.push(key.clone());
     }
     let float = |f: fn(&Estimate) -> f64| -> ArrayRef {
-        Arc::new(Float64Array::from_iter_values(estimates.iter().map(f)))
+        Arc::new(Float64Array::from_iter_values(estimates().map(f)))
     };
     let uint = |values: Vec<u64>| -> ArrayRef { Arc::new(UInt64Array::from(values)) };
     let mut named: Vec<(String, ArrayRef)> = vec![
@@ -259,7 +260,7 @@ pub fn segment_batch(
         ("se".into(), float(|e| e.se)),
         ("ci_low".into(), float(|e| e.low)),
         ("ci_high".into(), float(|e| e.high)),
-        ("n".into(), uint(estimates.iter().map(|e| e.n).collect())),
+        ("n".into(), uint(estimates().map(|e| e.n).collect())),
         ("n_missing".into(), uint(rows.missing)),
         ("n_invalid".into(), uint(rows.invalid)),
         ("weighted_n".into(), float(|e| e.weighted_n)),
@@ -269,7 +270,7 @@ pub fn segment_batch(
         named.push((format!("bucket_{b}"), uint(column)));
     }
     // One list per segment over the flat counts (no per-segment building).
-    let offsets = OffsetBuffer::from_repeated_length(rows.points, estimates.len());
+    let offsets = OffsetBuffer::from_repeated_length(rows.points, rows.results.len());
     let dist = ListArray::new(
         Arc::new(Field::new("item", DataType::UInt64, false)),
         offsets,
@@ -282,7 +283,7 @@ pub fn segment_batch(
         columns.push(column);
     }
     fields.push(Field::new("note", DataType::Utf8, true));
-    columns.push(Arc::new(StringArray::from(notes)));
+    columns.push(Arc::new(notes));
     Ok(RecordBatch::try_new(
         Arc::new(Schema::new(fields)),
         columns,

@@ -265,7 +265,7 @@ mod tests {
     fn a_copy_finds_the_same_ids_and_grows_on_its_own() {
         let strings: ArrayRef = Arc::new(StringArray::from(tricky_strings()));
         let mut index = KeyIndex::new(vec![DataType::Utf8]).unwrap();
-        let ids = index.intern(&[strings.clone()]).unwrap();
+        let ids = index.intern(std::slice::from_ref(&strings)).unwrap();
         let mut copy = index.clone();
         assert_eq!(copy.intern(&[strings]).unwrap(), ids);
         assert_eq!(copy.len(), index.len());
@@ -275,7 +275,7 @@ mod tests {
         assert_eq!((copy.len(), index.len()), (index.len() + 1, copy.len() - 1));
         for id in 0..index.len() as u32 {
             assert_eq!(copy.row_bytes(id), index.row_bytes(id));
-            assert_eq!(index.intern_bytes(&copy.row_bytes(id).to_vec()), id);
+            assert_eq!(index.intern_bytes(copy.row_bytes(id)), id);
         }
     }
 }
