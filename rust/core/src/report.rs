@@ -33,11 +33,12 @@ pub struct IntervalRequest {
     pub weight_cells: Option<Vec<WeightCells>>,
 }
 
-/// One segment's estimate, with bootstrap bounds and a note when it asked for them.
+/// The estimate of segment `s` of `tallies`, result row `row`, with bootstrap bounds and a note
+/// when it asked for them.
 fn segment_estimate(
     spec: &MetricSpec,
     tallies: &Tallies,
-    s: usize,
+    (s, row): (usize, usize),
     stream: u64,
     request: &IntervalRequest,
 ) -> Result<(Estimate, Option<&'static str>)> {
@@ -80,7 +81,7 @@ fn segment_estimate(
         return replicate_estimate(spec, tallies, s, boot, est);
     }
     if tallies.weighted() {
-        let Some(cells) = request.weight_cells.as_ref().and_then(|c| c.get(s)) else {
+        let Some(cells) = request.weight_cells.as_ref().and_then(|c| c.get(row)) else {
             return Err(CoreError::InvalidArgument(
                 "a weighted bootstrap needs the (weight, answer) cells of each segment, which \
                  this state does not keep; use an analytic interval (Kish's effective n) or \
@@ -178,12 +179,29 @@ pub fn estimate_batch(
     key_names: &[String],
     request: &IntervalRequest,
 ) -> Result<RecordBatch> {
-    let segments = tallies.segments();
+    estimate_batch_in_order(spec, tallies, None, streams, keys, key_names, request)
+}
+
+/// [`estimate_batch`] with the rows in `order`: row `i` is segment `order[i]` of `tallies`
+/// (None: their own order), read in place instead of from a reordered copy. `streams`, `keys`
+/// and the request's weight cells are per row.
+pub fn estimate_batch_in_order(
+    spec: &MetricSpec,
+    tallies: &Tallies,
+    order: Option<&[u32]>,
+    streams: &[u64],
+    keys: &[ArrayRef],
+    key_names: &[String],
+    request: &IntervalRequest,
+) -> Result<RecordBatch> {
+    let segments = order.map_or(tallies.segments(), <[u32]>::len);
+    let at = |row: usize| order.map_or(row, |o| o[row] as usize);
     // Segments are independent: resampled ones are worth spreading over threads. An analytic
     // interval costs a few operations, less than handing work to the pool (a caller outside it
     // sleeps until a worker has run it, which on a loaded machine can take milliseconds).
     let resampled = request.bootstrap.is_some() || request.bayes.is_some();
-    let estimate = |s: usize| segment_estimate(spec, tallies, s, streams[s], request);
+    let estimate =
+        |row: usize| segment_estimate(spec, tallies, (at(row), row), streams[row], request);
     let results: Vec<(Estimate, Option<&'static str>)> =
         if resampled || segments > SEQUENTIAL_ANALYTIC_SEGMENTS {
             (0..segments)
@@ -199,8 +217,8 @@ pub fn estimate_batch(
         .map(|_| Vec::with_capacity(segments))
         .collect();
     let mut distributions = Vec::with_capacity(segments * tallies.points());
-    for s in 0..segments {
-        let counts = tallies.counts(s);
+    for row in 0..segments {
+        let counts = tallies.counts(at(row));
         for (column, count) in buckets.iter_mut().zip(spec.buckets(counts)) {
             column.push(count);
         }
@@ -208,8 +226,8 @@ pub fn estimate_batch(
     }
     let rows = SegmentRows {
         results,
-        missing: (0..segments).map(|s| tallies.missing(s)).collect(),
-        invalid: (0..segments).map(|s| tallies.invalid(s)).collect(),
+        missing: (0..segments).map(|row| tallies.missing(at(row))).collect(),
+        invalid: (0..segments).map(|row| tallies.invalid(at(row))).collect(),
         buckets,
         points: tallies.points(),
         distributions,
