@@ -314,6 +314,28 @@ fn dense_range(lo: i64, hi: i64, rows: usize) -> Option<usize> {
         .map(|r| (r + 1) as usize)
 }
 
+/// Whether at least half the slots of a wide range `lo..lo + range` hold a value: a sparse one
+/// is hashed instead, since its dense tally (up to hundreds of bytes per slot when weighted)
+/// would be mostly empty.
+fn mostly_present<T>(a: &PrimitiveArray<T>, lo: i64, range: usize) -> bool
+where
+    T: ArrowPrimitiveType,
+    T::Native: Into<i64>,
+{
+    let mut seen = vec![0u64; range.div_ceil(64)];
+    let mut mark = |v: T::Native| {
+        let slot = (v.into() - lo) as usize;
+        seen[slot / 64] |= 1 << (slot % 64);
+    };
+    if a.null_count() == 0 {
+        a.values().iter().for_each(|&v| mark(v));
+    } else {
+        a.iter().flatten().for_each(&mut mark);
+    }
+    let present: usize = seen.iter().map(|w| w.count_ones() as usize).sum();
+    present * 2 >= range
+}
+
 /// In-place offset ids of a 32- or 64-bit integer or date column (Int32, Int64, Date32,
 /// Date64) whose values span a narrow range; None when the range is wide (the caller hashes).
 pub(super) fn offset_ids(column: &ArrayRef) -> Result<Option<KeyColumnIds<'_>>> {
@@ -359,6 +381,9 @@ where
     let Some(range) = dense_range(lo, hi, a.len()) else {
         return Ok(None);
     };
+    if range as i64 > DENSE_INT_RANGE && !mostly_present(a, lo, range) {
+        return Ok(None);
+    }
     let offsets = Int64Array::from_iter_values((0..range as i64).map(|o| lo + o));
     let values: ArrayRef = match column.data_type() {
         DataType::Int32 | DataType::Int64 => Arc::new(offsets),
