@@ -230,7 +230,8 @@ pub fn composite_batch(
         missing: cells.iter().map(|c| c.missing).collect(),
         invalid: cells.iter().map(|c| c.invalid).collect(),
         buckets: Vec::new(),
-        distributions: vec![Vec::new(); cells.len()],
+        points: 0,
+        distributions: Vec::new(),
     };
     segment_batch(keys, key_names, rows)
 }

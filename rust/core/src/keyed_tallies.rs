@@ -426,25 +426,55 @@ impl KeyedTallies {
 
     /// Segments in key order with their key values.
     pub fn finish(&self) -> Result<Grouped> {
+        let KeyOrder {
+            keys,
+            order,
+            streams,
+        } = self.key_order()?;
+        let tallies = match &order {
+            Some(order) => self.tallies.permuted(order),
+            None => self.tallies.clone(),
+        };
+        Ok(Grouped {
+            keys,
+            tallies,
+            streams,
+        })
+    }
+
+    /// The key order of the segments, their key values and streams, without a reordered copy
+    /// of the tallies (for readers that can look segments up through the order).
+    pub fn key_order(&self) -> Result<KeyOrder> {
         match &self.index {
-            None => Ok(Grouped {
+            None => Ok(KeyOrder {
                 keys: Vec::new(),
-                tallies: self.tallies.clone(),
+                order: None,
                 streams: vec![OVERALL_STREAM],
             }),
             Some(index) => {
                 let order = index.sorted_order();
-                Ok(Grouped {
+                Ok(KeyOrder {
                     keys: index.key_columns(&order)?,
-                    tallies: self.tallies.permuted(&order),
                     streams: order
                         .iter()
                         .map(|&id| key_stream(index.row_bytes(id)))
                         .collect(),
+                    order: Some(order),
                 })
             }
         }
     }
+}
+
+/// What [`KeyedTallies::key_order`] returns: [`Grouped`] with the tallies left in place.
+pub struct KeyOrder {
+    /// Key columns, one per key, in key order (ascending, nulls last).
+    pub keys: Vec<ArrayRef>,
+    /// `order[i]`: the segment of [`KeyedTallies::tallies`] that is `i`-th in key order (None:
+    /// unsegmented, the one segment).
+    pub order: Option<Vec<u32>>,
+    /// Per segment in key order, its random-stream id (see [`Grouped::streams`]).
+    pub streams: Vec<u64>,
 }
 
 /// Key types both sides can be re-encoded in: equal columns stay, a Null column takes the

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{ListBuilder, UInt64Builder};
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
+use arrow_array::{ArrayRef, Float64Array, ListArray, RecordBatch, StringArray, UInt64Array};
+use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, Schema};
 
 use rayon::prelude::*;
@@ -33,11 +33,12 @@ pub struct IntervalRequest {
     pub weight_cells: Option<Vec<WeightCells>>,
 }
 
-/// One segment's estimate, with bootstrap bounds and a note when it asked for them.
+/// The estimate of segment `s` of `tallies`, result row `row`, with bootstrap bounds and a note
+/// when it asked for them.
 fn segment_estimate(
     spec: &MetricSpec,
     tallies: &Tallies,
-    s: usize,
+    (s, row): (usize, usize),
     stream: u64,
     request: &IntervalRequest,
 ) -> Result<(Estimate, Option<&'static str>)> {
@@ -80,7 +81,7 @@ fn segment_estimate(
         return replicate_estimate(spec, tallies, s, boot, est);
     }
     if tallies.weighted() {
-        let Some(cells) = request.weight_cells.as_ref().and_then(|c| c.get(s)) else {
+        let Some(cells) = request.weight_cells.as_ref().and_then(|c| c.get(row)) else {
             return Err(CoreError::InvalidArgument(
                 "a weighted bootstrap needs the (weight, answer) cells of each segment, which \
                  this state does not keep; use an analytic interval (Kish's effective n) or \
@@ -178,12 +179,29 @@ pub fn estimate_batch(
     key_names: &[String],
     request: &IntervalRequest,
 ) -> Result<RecordBatch> {
-    let segments = tallies.segments();
+    estimate_batch_in_order(spec, tallies, None, streams, keys, key_names, request)
+}
+
+/// [`estimate_batch`] with the rows in `order`: row `i` is segment `order[i]` of `tallies`
+/// (None: their own order), read in place instead of from a reordered copy. `streams`, `keys`
+/// and the request's weight cells are per row.
+pub fn estimate_batch_in_order(
+    spec: &MetricSpec,
+    tallies: &Tallies,
+    order: Option<&[u32]>,
+    streams: &[u64],
+    keys: &[ArrayRef],
+    key_names: &[String],
+    request: &IntervalRequest,
+) -> Result<RecordBatch> {
+    let segments = order.map_or(tallies.segments(), <[u32]>::len);
+    let at = |row: usize| order.map_or(row, |o| o[row] as usize);
     // Segments are independent: resampled ones are worth spreading over threads. An analytic
     // interval costs a few operations, less than handing work to the pool (a caller outside it
     // sleeps until a worker has run it, which on a loaded machine can take milliseconds).
     let resampled = request.bootstrap.is_some() || request.bayes.is_some();
-    let estimate = |s: usize| segment_estimate(spec, tallies, s, streams[s], request);
+    let estimate =
+        |row: usize| segment_estimate(spec, tallies, (at(row), row), streams[row], request);
     let results: Vec<(Estimate, Option<&'static str>)> =
         if resampled || segments > SEQUENTIAL_ANALYTIC_SEGMENTS {
             (0..segments)
@@ -193,18 +211,26 @@ pub fn estimate_batch(
         } else {
             (0..segments).map(estimate).collect::<Result<_>>()?
         };
+    // Columns written straight from the tallies: no per-segment rows to transpose.
     let n_buckets = spec.buckets(&vec![0; tallies.points()]).len();
-    let per_segment: Vec<Vec<u64>> = (0..segments)
-        .map(|s| spec.buckets(tallies.counts(s)))
+    let mut buckets: Vec<Vec<u64>> = (0..n_buckets)
+        .map(|_| Vec::with_capacity(segments))
         .collect();
+    let mut distributions = Vec::with_capacity(segments * tallies.points());
+    for row in 0..segments {
+        let counts = tallies.counts(at(row));
+        for (column, count) in buckets.iter_mut().zip(spec.buckets(counts)) {
+            column.push(count);
+        }
+        distributions.extend_from_slice(counts);
+    }
     let rows = SegmentRows {
         results,
-        missing: (0..segments).map(|s| tallies.missing(s)).collect(),
-        invalid: (0..segments).map(|s| tallies.invalid(s)).collect(),
-        buckets: (0..n_buckets)
-            .map(|b| per_segment.iter().map(|row| row[b]).collect())
-            .collect(),
-        distributions: (0..segments).map(|s| tallies.counts(s).to_vec()).collect(),
+        missing: (0..segments).map(|row| tallies.missing(at(row))).collect(),
+        invalid: (0..segments).map(|row| tallies.invalid(at(row))).collect(),
+        buckets,
+        points: tallies.points(),
+        distributions,
     };
     segment_batch(keys, key_names, rows)
 }
@@ -219,8 +245,11 @@ pub struct SegmentRows {
     pub invalid: Vec<u64>,
     /// `buckets[b][s]`: segment `s`'s count in bucket `b`.
     pub buckets: Vec<Vec<u64>>,
-    /// Per segment, the counts per scale point (empty where there is no single scale).
-    pub distributions: Vec<Vec<u64>>,
+    /// Counts per scale point in each segment's `distribution` list (0: empty lists, where
+    /// there is no single scale).
+    pub points: usize,
+    /// The counts per scale point, `points` per segment, segment-major.
+    pub distributions: Vec<u64>,
 }
 
 /// The record batch results leave the core in: the key columns (named `key_names`), then value,
@@ -231,8 +260,9 @@ pub fn segment_batch(
     key_names: &[String],
     rows: SegmentRows,
 ) -> Result<RecordBatch> {
-    let (estimates, notes): (Vec<Estimate>, Vec<Option<&'static str>>) =
-        rows.results.into_iter().unzip();
+    // Columns read the estimates in place (no second, unzipped copy of every row).
+    let estimates = || rows.results.iter().map(|(e, _)| e);
+    let notes: StringArray = rows.results.iter().map(|(_, note)| *note).collect();
     let mut fields: Vec<Field> = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (name, key) in key_names.iter().zip(keys) {
@@ -240,7 +270,7 @@ pub fn segment_batch(
         columns.push(key.clone());
     }
     let float = |f: fn(&Estimate) -> f64| -> ArrayRef {
-        Arc::new(Float64Array::from_iter_values(estimates.iter().map(f)))
+        Arc::new(Float64Array::from_iter_values(estimates().map(f)))
     };
     let uint = |values: Vec<u64>| -> ArrayRef { Arc::new(UInt64Array::from(values)) };
     let mut named: Vec<(String, ArrayRef)> = vec![
@@ -248,7 +278,7 @@ pub fn segment_batch(
         ("se".into(), float(|e| e.se)),
         ("ci_low".into(), float(|e| e.low)),
         ("ci_high".into(), float(|e| e.high)),
-        ("n".into(), uint(estimates.iter().map(|e| e.n).collect())),
+        ("n".into(), uint(estimates().map(|e| e.n).collect())),
         ("n_missing".into(), uint(rows.missing)),
         ("n_invalid".into(), uint(rows.invalid)),
         ("weighted_n".into(), float(|e| e.weighted_n)),
@@ -257,22 +287,21 @@ pub fn segment_batch(
     for (b, column) in rows.buckets.into_iter().enumerate() {
         named.push((format!("bucket_{b}"), uint(column)));
     }
-    let mut dist = ListBuilder::new(UInt64Builder::new()).with_field(Arc::new(Field::new(
-        "item",
-        DataType::UInt64,
-        false,
-    )));
-    for counts in &rows.distributions {
-        dist.values().append_slice(counts);
-        dist.append(true);
-    }
-    named.push(("distribution".into(), Arc::new(dist.finish())));
+    // One list per segment over the flat counts (no per-segment building).
+    let offsets = OffsetBuffer::from_repeated_length(rows.points, rows.results.len());
+    let dist = ListArray::new(
+        Arc::new(Field::new("item", DataType::UInt64, false)),
+        offsets,
+        Arc::new(UInt64Array::from(rows.distributions)),
+        None,
+    );
+    named.push(("distribution".into(), Arc::new(dist)));
     for (name, column) in named {
         fields.push(Field::new(name, column.data_type().clone(), false));
         columns.push(column);
     }
     fields.push(Field::new("note", DataType::Utf8, true));
-    columns.push(Arc::new(StringArray::from(notes)));
+    columns.push(Arc::new(notes));
     Ok(RecordBatch::try_new(
         Arc::new(Schema::new(fields)),
         columns,

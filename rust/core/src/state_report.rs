@@ -13,7 +13,7 @@ use crate::composite::{
 use crate::error::{CoreError, Result};
 use crate::keyed_tallies::Grouped;
 use crate::metric::MetricSpec;
-use crate::report::{estimate_batch, IntervalRequest};
+use crate::report::{estimate_batch, estimate_batch_in_order, IntervalRequest};
 use crate::state::AccumulatorState;
 use crate::streams::OVERALL_STREAM;
 use crate::weighted_bootstrap::{pool_weight_cells, weight_cells_by_segment};
@@ -52,11 +52,20 @@ pub fn estimate_state(
             state.scale().high
         )));
     }
-    let grouped = grouped(state)?;
+    // The tallies are read in key order through the index's order: no reordered copy.
+    let empty;
+    let agg = match state.aggregator() {
+        Some(agg) => agg,
+        None => {
+            empty = state.empty_aggregator()?;
+            &empty
+        }
+    };
+    let in_order = agg.key_order()?;
     let mut overall_cells = None;
     if let Some(cells_agg) = weight_cells.and_then(AccumulatorState::aggregator) {
         let cells = weight_cells_by_segment(spec, &cells_agg.finish()?, state.n_keys())?;
-        if cells.len() != grouped.tallies.segments() {
+        if cells.len() != in_order.streams.len() {
             return Err(CoreError::InvalidArgument(
                 "weight cells do not match the segments (different rows?)".into(),
             ));
@@ -64,11 +73,12 @@ pub fn estimate_state(
         overall_cells = Some(vec![pool_weight_cells(&cells)]);
         request.weight_cells = Some(cells);
     }
-    let segments = estimate_batch(
+    let segments = estimate_batch_in_order(
         spec,
-        &grouped.tallies,
-        &grouped.streams,
-        &grouped.keys,
+        agg.tallies(),
+        in_order.order.as_deref(),
+        &in_order.streams,
+        &in_order.keys,
         key_names,
         &request,
     )?;
@@ -77,9 +87,10 @@ pub fn estimate_state(
         segments.clone()
     } else {
         request.weight_cells = overall_cells;
+        // Exact sums: the total does not depend on the segments' order.
         estimate_batch(
             spec,
-            &grouped.tallies.total(),
+            &agg.tallies().total(),
             &[OVERALL_STREAM],
             &[],
             &[],

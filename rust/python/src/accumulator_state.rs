@@ -212,27 +212,12 @@ impl PyAccumulatorState {
 
     /// A new aggregation holding both inputs' tallies; an empty one is the identity.
     fn merged(&self, py: Python<'_>, other: &PyAccumulatorState) -> PyResult<PyAccumulatorState> {
-        // Both states are read in place (no copies of the inputs). Locks are taken only with
-        // the GIL released (a thread waiting for the GIL must not hold them), in address order
-        // (so concurrent a.merged(b) and b.merged(a) cannot deadlock).
+        // Both states are read in place (no copies of the inputs).
         let units = self.work_units() + other.work_units();
         let state = run_detached_sized(py, &Names::default(), units, || {
-            if std::ptr::eq(self, other) {
-                let mine = self.locked();
-                return mine.merge(&mine);
-            }
-            let (first, second) = if (self as *const Self) < (other as *const Self) {
-                (self, other)
-            } else {
-                (other, self)
-            };
-            let (a, b) = (first.locked(), second.locked());
-            let (mine, theirs) = if std::ptr::eq(first, self) {
-                (&*a, &*b)
-            } else {
-                (&*b, &*a)
-            };
-            mine.merge(theirs)
+            self.with_locked_pair(Some(other), |mine, theirs| {
+                mine.merge(theirs.expect("a pair"))
+            })
         })?;
         Ok(PyAccumulatorState::from_state(state))
     }
@@ -334,6 +319,8 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Output {
 
 impl PyAccumulatorState {
     /// The per-segment and overall record batches, computed in the core without the GIL.
+    /// The states are read in place, locked (an estimate only reads: no copy of the tallies
+    /// and keys, which with many segments cost as much as the estimate itself).
     fn estimates(
         &self,
         py: Python<'_>,
@@ -343,15 +330,51 @@ impl PyAccumulatorState {
         weight_cells: Option<&PyAccumulatorState>,
     ) -> PyResult<Estimates> {
         let spec = metric.spec.clone();
-        let state = self.snapshot();
-        let cells_state = weight_cells.map(|c| c.snapshot());
         // Analytic intervals cost a few operations per segment; resampling can take long.
         let resampled = request.bootstrap.is_some() || request.bayes.is_some();
-        let segments = state.aggregator().map_or(1, |a| a.tallies().segments()) as u64;
+        let segments = self.segments() as u64;
         let units = if resampled { UNSIZED } else { segments };
         run_detached_sized(py, &Names::default(), units, || {
-            estimate_state(&spec, &state, cells_state.as_ref(), key_names, request)
+            self.with_locked_pair(weight_cells, |state, cells| {
+                estimate_state(&spec, state, cells, key_names, request)
+            })
         })
+    }
+
+    /// Segments held (1 before the first update): the size of an estimate.
+    pub(crate) fn segments(&self) -> usize {
+        self.locked()
+            .aggregator()
+            .map_or(1, |a| a.tallies().segments())
+    }
+
+    /// Runs `read` on this state and `other` (if any), both locked. Call only with the GIL
+    /// released (a thread waiting for the GIL must not hold these locks). Locks are taken in
+    /// address order, so that two threads locking the same pair cannot deadlock, and once when
+    /// `other` is this state.
+    pub(crate) fn with_locked_pair<T>(
+        &self,
+        other: Option<&PyAccumulatorState>,
+        read: impl FnOnce(&AccumulatorState, Option<&AccumulatorState>) -> T,
+    ) -> T {
+        let Some(other) = other else {
+            return read(&self.locked(), None);
+        };
+        if std::ptr::eq(self, other) {
+            let mine = self.locked();
+            return read(&mine, Some(&mine));
+        }
+        let (first, second) = if (self as *const Self) < (other as *const Self) {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        let (a, b) = (first.locked(), second.locked());
+        if std::ptr::eq(first, self) {
+            read(&a, Some(&b))
+        } else {
+            read(&b, Some(&a))
+        }
     }
 }
 

@@ -41,8 +41,8 @@ pub fn estimate_groups<'py>(
     })
 }
 
-/// Runs `estimate` on a snapshot of `source` without the GIL and hands its batch to pyarrow:
-/// the shared tail of every estimate over groups of an accumulator's segments.
+/// Runs `estimate` on `source` (read in place, locked) without the GIL and hands its batch to
+/// pyarrow: the shared tail of every estimate over groups of an accumulator's segments.
 pub(crate) fn estimate_rows_of<'py>(
     py: Python<'py>,
     source: &PyAccumulatorState,
@@ -52,7 +52,8 @@ pub(crate) fn estimate_rows_of<'py>(
         + Send,
 ) -> PyResult<Bound<'py, PyAny>> {
     let spec = metric.spec.clone();
-    let state = source.snapshot();
-    let batch = run_detached(py, &Names::default(), || estimate(&state, &spec, request))?;
+    let batch = run_detached(py, &Names::default(), || {
+        source.with_locked_pair(None, |state, _| estimate(state, &spec, request))
+    })?;
     PyRecordBatch::new(batch).into_pyarrow(py)
 }

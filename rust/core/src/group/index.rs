@@ -4,7 +4,9 @@
 use arrow_array::ArrayRef;
 use arrow_row::{RowConverter, SortField};
 use arrow_schema::{DataType, SortOptions};
-use rustc_hash::FxHashMap;
+use hashbrown::hash_table::{Entry, HashTable};
+use rustc_hash::FxHasher;
+use std::hash::Hasher;
 
 use crate::error::Result;
 
@@ -35,21 +37,47 @@ pub fn logical_key_type(data_type: &DataType) -> DataType {
 }
 
 /// Global segment ids for key tuples, identified by their row-format bytes.
+///
+/// Every key's bytes live back to back in one buffer and the hash table holds only ids, so a
+/// key costs no allocation of its own, a copy is a few buffer copies (no re-insertion), and
+/// sorting compares slices of that buffer.
 pub struct KeyIndex {
     types: Vec<DataType>,
     converter: RowConverter,
-    ids: FxHashMap<Box<[u8]>, u32>,
-    rows: Vec<Box<[u8]>>,
+    /// Every key's row bytes, in id order.
+    bytes: Vec<u8>,
+    /// `offsets[id]..offsets[id + 1]`: key `id`'s bytes (one more entry than keys).
+    offsets: Vec<usize>,
+    /// Ids, found by the hash of their bytes.
+    ids: HashTable<u32>,
 }
 
 impl Clone for KeyIndex {
     fn clone(&self) -> Self {
+        // The converter holds no keys: a fresh one of the same types is the same converter.
         let mut copy = Self::new(self.types.clone()).expect("types were accepted before");
-        for row in &self.rows {
-            copy.intern_bytes(row);
-        }
+        copy.bytes = self.bytes.clone();
+        copy.offsets = self.offsets.clone();
+        copy.ids = self.ids.clone();
         copy
     }
+}
+
+/// The hash a key's bytes are found by.
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut hasher = FxHasher::default();
+    hasher.write(bytes);
+    hasher.finish()
+}
+
+/// The first 16 bytes of `bytes` (zero-padded) as a big-endian integer. If a < b as integers,
+/// a's bytes sort before b's: at the first differing byte either both are real bytes, or a's
+/// is padding, which makes a a proper prefix of b. Equal integers need the whole bytes.
+fn leading_bytes(bytes: &[u8]) -> u128 {
+    let mut word = [0u8; 16];
+    let n = bytes.len().min(16);
+    word[..n].copy_from_slice(&bytes[..n]);
+    u128::from_be_bytes(word)
 }
 
 impl KeyIndex {
@@ -70,8 +98,9 @@ impl KeyIndex {
         Ok(Self {
             converter: RowConverter::new(fields)?,
             types,
-            ids: FxHashMap::default(),
-            rows: Vec::new(),
+            bytes: Vec::new(),
+            offsets: vec![0],
+            ids: HashTable::new(),
         })
     }
 
@@ -82,12 +111,22 @@ impl KeyIndex {
 
     /// How many key tuples (segments) there are.
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.offsets.len() - 1
     }
 
     /// Whether no key tuple has been seen.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.len() == 0
+    }
+
+    /// Room for `more` keys of `bytes` bytes in all, reserved at once (one growth, one rehash).
+    fn reserve(&mut self, more: usize, bytes: usize) {
+        self.bytes.reserve(bytes);
+        self.offsets.reserve(more);
+        let (offsets, all) = (&self.offsets, &self.bytes);
+        self.ids.reserve(more, |&id| {
+            hash_bytes(&all[offsets[id as usize]..offsets[id as usize + 1]])
+        });
     }
 
     /// Global ids of the key tuples given as columns (of any layout with the logical types).
@@ -99,6 +138,11 @@ impl KeyIndex {
             .map(|(c, t)| Ok(arrow_cast::cast_with_options(c, t, &CHECKED)?))
             .collect::<Result<Vec<_>>>()?;
         let rows = self.converter.convert_columns(&columns)?;
+        if self.is_empty() {
+            // Every key is new: grow once. (Later batches mostly repeat keys: grow as needed.)
+            let bytes = rows.iter().map(|r| r.data().len()).sum();
+            self.reserve(rows.num_rows(), bytes);
+        }
         Ok(rows
             .iter()
             .map(|row| self.intern_bytes(row.data()))
@@ -107,32 +151,131 @@ impl KeyIndex {
 
     /// The global id of the key tuple with row-format bytes `bytes`, new ones numbered next.
     pub fn intern_bytes(&mut self, bytes: &[u8]) -> u32 {
-        if let Some(&id) = self.ids.get(bytes) {
-            return id;
+        let hash = hash_bytes(bytes);
+        let (offsets, all) = (&self.offsets, &self.bytes);
+        let key = |id: u32| &all[offsets[id as usize]..offsets[id as usize + 1]];
+        match self
+            .ids
+            .entry(hash, |&id| key(id) == bytes, |&id| hash_bytes(key(id)))
+        {
+            Entry::Occupied(found) => *found.get(),
+            Entry::Vacant(slot) => {
+                let id = (self.offsets.len() - 1) as u32;
+                slot.insert(id);
+                self.bytes.extend_from_slice(bytes);
+                self.offsets.push(self.bytes.len());
+                id
+            }
         }
-        let id = self.rows.len() as u32;
-        let owned: Box<[u8]> = bytes.into();
-        self.ids.insert(owned.clone(), id);
-        self.rows.push(owned);
-        id
     }
 
     /// The row-format bytes of key tuple `id`.
     pub fn row_bytes(&self, id: u32) -> &[u8] {
-        &self.rows[id as usize]
+        &self.bytes[self.offsets[id as usize]..self.offsets[id as usize + 1]]
     }
 
     /// Ids in key order (ascending, nulls last).
     pub fn sorted_order(&self) -> Vec<u32> {
-        let mut order: Vec<u32> = (0..self.rows.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| self.rows[a as usize].cmp(&self.rows[b as usize]));
-        order
+        // Sorted by each key's first 16 bytes as one integer (which orders like the bytes), and
+        // only keys sharing those by their whole bytes: no byte-by-byte compare for most pairs.
+        let mut keyed: Vec<(u128, u32)> = (0..self.len() as u32)
+            .map(|id| (leading_bytes(self.row_bytes(id)), id))
+            .collect();
+        keyed.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| self.row_bytes(a.1).cmp(self.row_bytes(b.1)))
+        });
+        keyed.into_iter().map(|(_, id)| id).collect()
     }
 
     /// Key columns (logical types) for the given ids, in that order.
     pub fn key_columns(&self, ids: &[u32]) -> Result<Vec<ArrayRef>> {
         let parser = self.converter.parser();
-        let rows = ids.iter().map(|&id| parser.parse(&self.rows[id as usize]));
+        let rows = ids.iter().map(|&id| parser.parse(self.row_bytes(id)));
         Ok(self.converter.convert_rows(rows)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::{Int64Array, StringArray};
+    use std::sync::Arc;
+
+    /// Strings that share prefixes, embed zero bytes, pass 16 bytes, and a null.
+    fn tricky_strings() -> Vec<Option<String>> {
+        let mut out: Vec<Option<String>> = [
+            "",
+            "a",
+            "a\0",
+            "a\0\0",
+            "ab",
+            "b",
+            "abcdefghijklmnop",
+            "abcdefghijklmnopq",
+            "abcdefghijklmnop\0",
+            "abcdefghijklmnoa",
+            "zz",
+            "\u{e9}",
+        ]
+        .iter()
+        .map(|s| Some(s.to_string()))
+        .collect();
+        out.push(None);
+        out.extend((0..300).map(|i| Some(format!("{}-{i}", "x".repeat(i % 20)))));
+        out
+    }
+
+    #[test]
+    fn sorted_order_is_the_byte_order_of_the_keys() {
+        let strings: ArrayRef = Arc::new(StringArray::from(tricky_strings()));
+        let ints: ArrayRef = Arc::new(Int64Array::from_iter(
+            (0..strings.len() as i64).map(|i| (i % 7 != 3).then_some((i % 5 - 2) * (i64::MAX / 3))),
+        ));
+        for columns in [vec![strings.clone()], vec![ints.clone(), strings.clone()]] {
+            let types = columns.iter().map(|c| c.data_type().clone()).collect();
+            let mut index = KeyIndex::new(types).unwrap();
+            index.intern(&columns).unwrap();
+            let mut expected: Vec<u32> = (0..index.len() as u32).collect();
+            expected.sort_by(|&a, &b| index.row_bytes(a).cmp(index.row_bytes(b)));
+            assert_eq!(index.sorted_order(), expected);
+        }
+        // In key order: "" < "a" < "a\0" < ... and the null last.
+        let mut index = KeyIndex::new(vec![DataType::Utf8]).unwrap();
+        index.intern(&[strings]).unwrap();
+        let keys = index.key_columns(&index.sorted_order()).unwrap();
+        let s = keys[0].as_string::<i32>();
+        let values: Vec<Option<&str>> = s.iter().collect();
+        let mut expected: Vec<Option<String>> = tricky_strings();
+        expected.sort_by(|a, b| match (a, b) {
+            (Some(a), Some(b)) => a.as_bytes().cmp(b.as_bytes()),
+            (None, None) => std::cmp::Ordering::Equal,
+            (None, _) => std::cmp::Ordering::Greater,
+            (_, None) => std::cmp::Ordering::Less,
+        });
+        expected.dedup();
+        assert_eq!(
+            values,
+            expected.iter().map(|s| s.as_deref()).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_copy_finds_the_same_ids_and_grows_on_its_own() {
+        let strings: ArrayRef = Arc::new(StringArray::from(tricky_strings()));
+        let mut index = KeyIndex::new(vec![DataType::Utf8]).unwrap();
+        let ids = index.intern(std::slice::from_ref(&strings)).unwrap();
+        let mut copy = index.clone();
+        assert_eq!(copy.intern(&[strings]).unwrap(), ids);
+        assert_eq!(copy.len(), index.len());
+        let more: ArrayRef = Arc::new(StringArray::from(vec!["new key", "a"]));
+        let added = copy.intern(&[more]).unwrap();
+        assert_eq!(added, vec![index.len() as u32, ids[1]]);
+        assert_eq!((copy.len(), index.len()), (index.len() + 1, copy.len() - 1));
+        for id in 0..index.len() as u32 {
+            assert_eq!(copy.row_bytes(id), index.row_bytes(id));
+            assert_eq!(index.intern_bytes(copy.row_bytes(id)), id);
+        }
     }
 }

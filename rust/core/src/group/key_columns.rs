@@ -19,6 +19,10 @@ use crate::error::{CoreError, Result, Role};
 
 /// Integer keys whose range is at most this wide are grouped by offset instead of hashing.
 const DENSE_INT_RANGE: i64 = 1 << 16;
+/// Rows per offset slot above which a wider range is grouped by offset too: a dense tally of
+/// one slot per this many rows is no larger than the hashed tasks' tables and tallies would be,
+/// and it costs no hashing per row (e.g. 100,000 segments of 10 rows each).
+const ROWS_PER_DENSE_SLOT: i64 = 8;
 
 /// How to recover the key value of a local id of one key column.
 #[derive(Clone)]
@@ -298,15 +302,38 @@ where
         })
 }
 
-/// The number of ids of a [lo, hi] range when it is narrow enough for offset ids (0 when no
-/// value is present).
-fn dense_range(lo: i64, hi: i64) -> Option<usize> {
+/// The number of ids of a [lo, hi] range over `rows` rows when it is narrow enough for offset
+/// ids (0 when no value is present).
+fn dense_range(lo: i64, hi: i64, rows: usize) -> Option<usize> {
     if lo > hi {
         return Some(0);
     }
+    let widest = DENSE_INT_RANGE.max(rows as i64 / ROWS_PER_DENSE_SLOT);
     hi.checked_sub(lo)
-        .filter(|&r| r < DENSE_INT_RANGE)
+        .filter(|&r| r < widest)
         .map(|r| (r + 1) as usize)
+}
+
+/// Whether at least half the slots of a wide range `lo..lo + range` hold a value: a sparse one
+/// is hashed instead, since its dense tally (up to hundreds of bytes per slot when weighted)
+/// would be mostly empty.
+fn mostly_present<T>(a: &PrimitiveArray<T>, lo: i64, range: usize) -> bool
+where
+    T: ArrowPrimitiveType,
+    T::Native: Into<i64>,
+{
+    let mut seen = vec![0u64; range.div_ceil(64)];
+    let mut mark = |v: T::Native| {
+        let slot = (v.into() - lo) as usize;
+        seen[slot / 64] |= 1 << (slot % 64);
+    };
+    if a.null_count() == 0 {
+        a.values().iter().for_each(|&v| mark(v));
+    } else {
+        a.iter().flatten().for_each(&mut mark);
+    }
+    let present: usize = seen.iter().map(|w| w.count_ones() as usize).sum();
+    present * 2 >= range
 }
 
 /// In-place offset ids of a 32- or 64-bit integer or date column (Int32, Int64, Date32,
@@ -351,9 +378,12 @@ where
 {
     let a = column.as_primitive::<T>();
     let (lo, hi) = value_range(a);
-    let Some(range) = dense_range(lo, hi) else {
+    let Some(range) = dense_range(lo, hi, a.len()) else {
         return Ok(None);
     };
+    if range as i64 > DENSE_INT_RANGE && !mostly_present(a, lo, range) {
+        return Ok(None);
+    }
     let offsets = Int64Array::from_iter_values((0..range as i64).map(|o| lo + o));
     let values: ArrayRef = match column.data_type() {
         DataType::Int32 | DataType::Int64 => Arc::new(offsets),
