@@ -57,7 +57,8 @@ TARGETS: dict[str, float] = {"scipy": 30.0}
 # 2026-12-03, sampler v3, load ≈ 10: 23.8–32.6× and 6.8–7.2× (docs/performance.md); scipy's
 # default is inflated far more than ours by load, hence the wide headroom on it. 2026-12-04:
 # 20.3× and 9.8× on a quiet fresh clone, but 7.5–14.7× and 5.0–7.9× in 10 `bench-check` runs
-# with one core kept busy (our call uses both cores, scipy one), so the scipy floor is ≈ 60 % of 7.5×.
+# with one core kept busy (our call uses both cores, scipy one): the scipy floor is ≈ 60 % of
+# 7.5×.
 FLOORS: dict[str, float] = {"scipy": 4.5, "scipy-batch50": 3.0}
 MEMORY_LIMIT_MB = 64.0
 # Interleaved rounds (each one runs all three calls; scipy's default takes 0.7 s quiet, 3–42 s
