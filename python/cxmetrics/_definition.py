@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -67,38 +67,32 @@ def mean(name: str, scale: Scale) -> MetricDef:
     return _once(_mean, name, scale)
 
 
+@functools.lru_cache(maxsize=256)
 def _net(name: str, scale: Scale, positive: tuple[int, int], negative: tuple[int, int],
          bucket_names: tuple[str, str, str]) -> MetricDef:
     return _checked(MetricDef(name, scale, "net", (_pair(positive), _pair(negative)),
                               bucket_names))
 
 
+@functools.lru_cache(maxsize=256)
 def _share(name: str, scale: Scale, hit: tuple[int, int],
            bucket_names: tuple[str, str]) -> MetricDef:
     return _checked(MetricDef(name, scale, "share", (_pair(hit),), bucket_names))
 
 
+@functools.lru_cache(maxsize=256)
 def _mean(name: str, scale: Scale) -> MetricDef:
     return _checked(MetricDef(name, scale, "mean", (), ()))
 
 
-_BUILT: dict[tuple[object, ...], MetricDef] = {}
-
-
-def _once(build: Callable[..., MetricDef], *args: Any) -> MetricDef:
-    """A definition built and checked once per distinct rule: every ``cx.nps`` call asks for
-    the same one, and checking it costs more than a request-sized call's counting. Arguments
-    that do not hash (lists) are built each time; equal arguments give equal definitions."""
-    key = (build, *args)
+def _once(build: Any, *args: Any) -> MetricDef:
+    """A definition built and checked once per distinct rule (``build`` is lru-cached): every
+    ``cx.nps`` call asks for the same one, and checking it costs more than a request-sized
+    call's counting. Arguments that do not hash (lists) are built each time."""
     try:
-        return _BUILT[key]
-    except KeyError:
-        metric = _BUILT[key] = build(*args)
+        return build(*args)  # type: ignore[no-any-return]
     except TypeError:
-        return build(*args)
-    if len(_BUILT) > 512:  # many distinct rules (generated scales): keep the cache bounded
-        _BUILT.clear()
-    return metric
+        return build.__wrapped__(*args)  # type: ignore[no-any-return]
 
 
 def check_scale(scale: object) -> Scale:
