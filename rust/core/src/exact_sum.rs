@@ -229,6 +229,15 @@ impl Window {
         })
     }
 
+    /// When every value of the window's range is below 2^63 of its unit: the power of two
+    /// that turns such a value into its unit count with one exact multiply (so a per-row loop
+    /// needs a multiply and a conversion instead of a 128-bit shift). None for wider ranges.
+    pub fn unit_scale(&self) -> Option<UnitScale> {
+        // A value x = m · 2^(e − 1075) with e ≥ the window's lowest exponent counts
+        // m · 2^(e − lowest) units: below 2^(bits − row_bits).
+        (self.bits - self.row_bits <= 63).then(|| UnitScale(power_of_two(GRID - self.base as i32)))
+    }
+
     /// `x` (in the window's range) as an integer count of the window's unit.
     #[inline(always)]
     pub fn units(&self, x: f64) -> u128 {
@@ -239,6 +248,21 @@ impl Window {
         }
         let mantissa = (bits & FRACTION_BITS) | (1 << 52);
         (mantissa as u128) << (biased - (1075 - GRID as u32) - self.base)
+    }
+}
+
+/// The power of two that scales a window's values to their unit counts (see
+/// [`Window::unit_scale`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UnitScale(f64);
+
+impl UnitScale {
+    /// `x` (zero or in the window's range) as an integer count of the window's unit, the same
+    /// as [`Window::units`]: the product is exact (a power of two) and an integer below 2^63,
+    /// so the conversion is exact too.
+    #[inline(always)]
+    pub fn units(self, x: f64) -> u128 {
+        (x * self.0) as i64 as u64 as u128
     }
 }
 
@@ -364,6 +388,40 @@ mod tests {
         // Too wide a range for 128 bits: no window.
         assert_eq!(Window::for_range(MIN_WEIGHT, MAX_WEIGHT - 1.0, 1000), None);
         assert_eq!(Window::for_range(0.0, 1.0, 10), None);
+    }
+
+    #[test]
+    fn scaled_units_equal_shifted_units() {
+        let mut rng = Pcg64Mcg::seed_from_u64(5);
+        // Ranges whose unit counts fit 63 bits (up to 10 binades) and ones that do not.
+        for (lo, hi, fits) in [
+            (0.5, 2.0, true),
+            (0.05, 20.0, true),
+            (MIN_WEIGHT, MIN_WEIGHT * 1000.0, true),
+            (1e8, 1e9, true),
+            (0.001, 1e3, false),
+            (1.0, MAX_WEIGHT - 1.0, false),
+        ] {
+            let mut xs: Vec<f64> = (0..5000).map(|_| rng.random_range(lo..hi)).collect();
+            xs.extend([lo, hi, 0.0, -0.0]);
+            let min = xs
+                .iter()
+                .copied()
+                .filter(|&x| x > 0.0)
+                .fold(f64::INFINITY, f64::min);
+            let max = xs.iter().copied().fold(0.0, f64::max);
+            let window = Window::for_range(min, max, xs.len()).expect("a narrow range");
+            let Some(scale) = window.unit_scale() else {
+                assert!(!fits, "{lo}..{hi} should fit 63 bits");
+                continue;
+            };
+            assert!(fits, "{lo}..{hi} should not fit 63 bits");
+            for &x in &xs {
+                assert_eq!(scale.units(x), window.units(x), "{x} in {lo}..{hi}");
+            }
+            // The extremes of the range: the largest value's count is the widest.
+            assert!(scale.units(max) < 1 << 63);
+        }
     }
 
     #[test]

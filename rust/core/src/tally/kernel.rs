@@ -104,15 +104,27 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
                 // window each row is one 128-bit add per sum, into a compact per-task table.
                 Some((window, square_window)) => {
                     let mut sums = vec![[0u128; 2]; out.segments() * k];
-                    for i in rows {
-                        let c = self.code(i);
-                        let g = ids.id(i).min(sink);
-                        out.counts[g * stride + c] += 1;
-                        if c < k {
-                            let cell = &mut sums[g * k + c];
-                            cell[0] += window.units(w[i]);
-                            cell[1] += square_window.units(w[i] * w[i]);
-                        }
+                    // Realistic weights span few binades: one multiply per value instead of a
+                    // 128-bit shift (the same integers either way).
+                    match (window.unit_scale(), square_window.unit_scale()) {
+                        (Some(scale), Some(square_scale)) => self.window_rows(
+                            ids,
+                            rows,
+                            out,
+                            w,
+                            &mut sums,
+                            |x| scale.units(x),
+                            |x| square_scale.units(x),
+                        ),
+                        _ => self.window_rows(
+                            ids,
+                            rows,
+                            out,
+                            w,
+                            &mut sums,
+                            |x| window.units(x),
+                            |x| square_window.units(x),
+                        ),
                     }
                     for (j, [sum, squares]) in sums.into_iter().enumerate() {
                         out.wsum[j].add_window(sum, window);
@@ -131,6 +143,34 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
                     }
                 }
             },
+        }
+    }
+
+    /// The weighted rows of [`Self::run`] in 128-bit windows: counts into `out`, the weight
+    /// and squared-weight unit counts (`units`, `square_units`) into `sums`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn window_rows<I: RowIds>(
+        &self,
+        ids: &I,
+        rows: std::ops::Range<usize>,
+        out: &mut Tallies,
+        w: &[f64],
+        sums: &mut [[u128; 2]],
+        units: impl Fn(f64) -> u128,
+        square_units: impl Fn(f64) -> u128,
+    ) {
+        let k = self.points;
+        let (stride, sink) = (k + 2, out.segments() - 1);
+        for i in rows {
+            let c = self.code(i);
+            let g = ids.id(i).min(sink);
+            out.counts[g * stride + c] += 1;
+            if c < k {
+                let cell = &mut sums[g * k + c];
+                cell[0] += units(w[i]);
+                cell[1] += square_units(w[i] * w[i]);
+            }
         }
     }
 
