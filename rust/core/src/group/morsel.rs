@@ -724,7 +724,7 @@ mod tests {
         (0..len)
             .map(|i| {
                 let stretch = (i / MORSEL_ROWS) as u64;
-                let v = if stretch % 2 == 0 {
+                let v = if stretch.is_multiple_of(2) {
                     next(3) + stretch
                 } else {
                     (i as u64 / 500) % 7
