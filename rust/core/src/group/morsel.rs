@@ -30,6 +30,10 @@ pub const MORSEL_ROWS: usize = 1 << 14;
 /// Most key columns combined by a task-local table (their ids are packed into 128 bits).
 const MAX_PACKED_KEYS: usize = 4;
 
+/// Rows whose keys are packed and hashed before any of them is looked up (see
+/// `Table::lookup_batch`): a few hundred bytes of keys and hashes, kept in registers and L1.
+const BATCH: usize = 32;
+
 /// How the rows of one chunk are grouped: whole-chunk ids, or ids filled morsel by morsel.
 pub enum ChunkPlan<'a> {
     /// Ids for the whole chunk, read in place or computed once (see [`ChunkGroups`]).
@@ -361,6 +365,8 @@ struct Table<'a> {
     long: FxHashMap<&'a [u8], u32>,
     /// The last short key and its id: runs of one key skip the table.
     last: (u128, u32),
+    /// Whether the last-key check pays for its branch (see [`Table::fill`]).
+    runs: bool,
     null_id: Option<u32>,
     lookup: Vec<Option<u32>>,
 }
@@ -395,6 +401,7 @@ impl<'a> Table<'a> {
             short: PackedTable::default(),
             long: FxHashMap::default(),
             last: (NO_KEY, 0),
+            runs: true,
             null_id: None,
             lookup: Vec::new(),
         }
@@ -404,18 +411,27 @@ impl<'a> Table<'a> {
         self.lookup.len()
     }
 
+    /// The id of a short key. `RUNS`: a key equal to the last one skips the table.
     #[inline(always)]
-    fn short_id(&mut self, key: u128, row: usize) -> u32 {
-        if key == self.last.0 {
+    fn short_id<const RUNS: bool>(&mut self, key: u128, row: usize) -> u32 {
+        self.short_id_hashed::<RUNS>(key, packed_hash(key), row)
+    }
+
+    /// [`Table::short_id`] of a key whose [`packed_hash`] is `hash`.
+    #[inline(always)]
+    fn short_id_hashed<const RUNS: bool>(&mut self, key: u128, hash: u64, row: usize) -> u32 {
+        if RUNS && key == self.last.0 {
             return self.last.1;
         }
         let next = self.lookup.len() as u32;
         let lookup = &mut self.lookup;
-        let id = self.short.id_or_insert(key, || {
+        let id = self.short.id_or_insert_hashed(key, hash, || {
             lookup.push(Some(row as u32));
             next
         });
-        self.last = (key, id);
+        if RUNS {
+            self.last = (key, id);
+        }
         id
     }
 
@@ -438,59 +454,111 @@ impl<'a> Table<'a> {
     }
 
     /// Task-local ids of `rows` into `out`.
+    ///
+    /// The last-key check is used only while it pays: on sorted or clustered keys nearly every
+    /// row repeats the one before and skips the table, but on shuffled keys of few values (a
+    /// repeat one row in three for three values) its branch mispredicts about as often as it
+    /// hits, and costs more than the lookup it saves. Each morsel decides for the next from the
+    /// share of its rows whose id repeated the row before's (a pass over the morsel's ids,
+    /// cheaper than counting in the lookup loop).
     fn fill(&mut self, rows: Range<usize>, out: &mut [u32]) {
+        // (A last key left from an earlier morsel still has its id: ids never change.)
+        if self.runs {
+            self.fill_with::<true>(rows, out);
+        } else {
+            self.fill_with::<false>(rows, out);
+        }
+        let repeats: usize = out
+            .windows(2)
+            .map(|pair| usize::from(pair[0] == pair[1]))
+            .sum();
+        self.runs = repeats * 4 >= out.len().saturating_sub(1) * 3;
+    }
+
+    fn fill_with<const RUNS: bool>(&mut self, rows: Range<usize>, out: &mut [u32]) {
         match self.column {
             Hashed::Utf8(a, _) => {
-                self.fill_offsets(a.value_offsets(), a.values(), a.nulls(), rows, out)
+                self.fill_offsets::<_, RUNS>(a.value_offsets(), a.values(), a.nulls(), rows, out)
             }
             Hashed::LargeUtf8(a, _) => {
-                self.fill_offsets(a.value_offsets(), a.values(), a.nulls(), rows, out)
+                self.fill_offsets::<_, RUNS>(a.value_offsets(), a.values(), a.nulls(), rows, out)
             }
             Hashed::Binary(a, _) => {
-                self.fill_offsets(a.value_offsets(), a.values(), a.nulls(), rows, out)
+                self.fill_offsets::<_, RUNS>(a.value_offsets(), a.values(), a.nulls(), rows, out)
             }
             Hashed::LargeBinary(a, _) => {
-                self.fill_offsets(a.value_offsets(), a.values(), a.nulls(), rows, out)
+                self.fill_offsets::<_, RUNS>(a.value_offsets(), a.values(), a.nulls(), rows, out)
             }
             Hashed::Utf8View(a, _) => {
-                self.fill_views(a.views(), a.data_buffers(), a.nulls(), rows, out)
+                self.fill_views::<RUNS>(a.views(), a.data_buffers(), a.nulls(), rows, out)
             }
             Hashed::BinaryView(a, _) => {
-                self.fill_views(a.views(), a.data_buffers(), a.nulls(), rows, out)
+                self.fill_views::<RUNS>(a.views(), a.data_buffers(), a.nulls(), rows, out)
             }
-            Hashed::Int32(v, nulls, _) => self.fill_ints(v, nulls, rows, out),
-            Hashed::Int64(v, nulls, _) => self.fill_ints(v, nulls, rows, out),
+            Hashed::Int32(v, nulls, _) => self.fill_ints::<_, RUNS>(v, nulls, rows, out),
+            Hashed::Int64(v, nulls, _) => self.fill_ints::<_, RUNS>(v, nulls, rows, out),
         }
     }
 
-    fn fill_ints<T: Copy + Into<i64>>(
+    fn fill_ints<T: Copy + Into<i64>, const RUNS: bool>(
         &mut self,
         values: &[T],
         nulls: Option<&NullBuffer>,
         rows: Range<usize>,
         out: &mut [u32],
     ) {
-        // An integer as a u128 key: its 64 bits (never NO_KEY).
+        // An integer as a u128 key: its 64 bits (never NO_KEY); a null row NO_KEY.
         let key = |v: T| u128::from(v.into() as u64);
-        match nulls {
-            None => {
-                for (o, i) in out.iter_mut().zip(rows) {
-                    *o = self.short_id(key(values[i]), i);
+        let mut keys = [NO_KEY; BATCH];
+        let mut first = rows.start;
+        for out in out.chunks_mut(BATCH) {
+            let keys = &mut keys[..out.len()];
+            let values = &values[first..first + out.len()];
+            match nulls {
+                None => keys.iter_mut().zip(values).for_each(|(k, &v)| *k = key(v)),
+                Some(nulls) => {
+                    for (j, (k, &v)) in keys.iter_mut().zip(values).enumerate() {
+                        *k = if nulls.is_valid(first + j) {
+                            key(v)
+                        } else {
+                            NO_KEY
+                        };
+                    }
                 }
             }
-            Some(nulls) => {
-                for (o, i) in out.iter_mut().zip(rows) {
-                    *o = if nulls.is_valid(i) {
-                        self.short_id(key(values[i]), i)
-                    } else {
-                        self.null()
-                    };
-                }
-            }
+            self.lookup_batch::<RUNS>(keys, first, out, |table, _| table.null());
+            first += out.len();
         }
     }
 
-    fn fill_offsets<O: arrow_array::OffsetSizeTrait>(
+    /// The ids of a batch of rows from `first` on: `keys[j]` is row `first + j`'s packed key,
+    /// or [`NO_KEY`] for a row without one (`other` gives its id). Every key is hashed before
+    /// any is looked up, so that the hashes' latency overlaps and a mispredicted probe does
+    /// not stall the next rows' hashing.
+    #[inline(always)]
+    fn lookup_batch<const RUNS: bool>(
+        &mut self,
+        keys: &[u128],
+        first: usize,
+        out: &mut [u32],
+        mut other: impl FnMut(&mut Self, usize) -> u32,
+    ) {
+        let mut hashes = [0u64; BATCH];
+        let hashes = &mut hashes[..keys.len()];
+        hashes
+            .iter_mut()
+            .zip(keys)
+            .for_each(|(h, &k)| *h = packed_hash(k));
+        for (j, (o, (&key, &hash))) in out.iter_mut().zip(keys.iter().zip(&*hashes)).enumerate() {
+            *o = if key == NO_KEY {
+                other(self, first + j)
+            } else {
+                self.short_id_hashed::<RUNS>(key, hash, first + j)
+            };
+        }
+    }
+
+    fn fill_offsets<O: arrow_array::OffsetSizeTrait, const RUNS: bool>(
         &mut self,
         offsets: &[O],
         bytes: &'a [u8],
@@ -498,15 +566,18 @@ impl<'a> Table<'a> {
         rows: Range<usize>,
         out: &mut [u32],
     ) {
-        for (o, i) in out.iter_mut().zip(rows) {
-            if nulls.is_some_and(|n| n.is_null(i)) {
-                *o = self.null();
-                continue;
-            }
-            let (start, end) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
-            let len = end - start;
-            *o = if len < 16 {
-                let key = if start + 16 <= bytes.len() {
+        // Short keys packed per batch (NO_KEY for a null or a long string), then looked up.
+        let mut keys = [NO_KEY; BATCH];
+        let mut first = rows.start;
+        for out in out.chunks_mut(BATCH) {
+            let keys = &mut keys[..out.len()];
+            for (j, k) in keys.iter_mut().enumerate() {
+                let i = first + j;
+                let (start, end) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
+                let len = end - start;
+                *k = if len >= 16 || nulls.is_some_and(|n| n.is_null(i)) {
+                    NO_KEY
+                } else if start + 16 <= bytes.len() {
                     // One unaligned 16-byte load, masked to the key's bytes.
                     let word =
                         u128::from_le_bytes(bytes[start..start + 16].try_into().expect("16 bytes"));
@@ -514,14 +585,20 @@ impl<'a> Table<'a> {
                 } else {
                     pack_slice(&bytes[start..end])
                 };
-                self.short_id(key, i)
-            } else {
-                self.long_id(&bytes[start..end], i)
-            };
+            }
+            self.lookup_batch::<RUNS>(keys, first, out, |table, i| {
+                if nulls.is_some_and(|n| n.is_null(i)) {
+                    table.null()
+                } else {
+                    let (start, end) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
+                    table.long_id(&bytes[start..end], i)
+                }
+            });
+            first += out.len();
         }
     }
 
-    fn fill_views(
+    fn fill_views<const RUNS: bool>(
         &mut self,
         views: &[u128],
         buffers: &'a [arrow_buffer::Buffer],
@@ -538,7 +615,7 @@ impl<'a> Table<'a> {
             let len = view as u32 as usize;
             *o = if len <= 12 {
                 // Inline: the bytes follow the length in the view itself.
-                self.short_id(pack(view >> 32, len), i)
+                self.short_id::<RUNS>(pack(view >> 32, len), i)
             } else {
                 let data: &'a [u8] = buffers[(view >> 64) as u32 as usize].as_slice();
                 let offset = (view >> 96) as u32 as usize;
@@ -548,20 +625,32 @@ impl<'a> Table<'a> {
                     let word = u128::from_le_bytes(
                         data[offset..offset + 16].try_into().expect("16 bytes"),
                     );
-                    self.short_id(pack(word, len), i)
+                    self.short_id::<RUNS>(pack(word, len), i)
                 } else {
-                    self.short_id(pack_slice(&data[offset..offset + len]), i)
+                    self.short_id::<RUNS>(pack_slice(&data[offset..offset + len]), i)
                 }
             };
         }
     }
 }
 
+/// `LOW_BYTES[n]`: the low `n` bytes set (read from a table: a variable 128-bit shift takes
+/// several instructions per row).
+const LOW_BYTES: [u128; 16] = {
+    let mut masks = [0u128; 16];
+    let mut n = 0;
+    while n < 16 {
+        masks[n] = (1u128 << (8 * n)) - 1;
+        n += 1;
+    }
+    masks
+};
+
 /// The low `len` (< 16) bytes of `word` with `len` in the top byte: one key per byte string.
 #[inline(always)]
 fn pack(word: u128, len: usize) -> u128 {
-    let mask = (1u128 << (8 * len)) - 1;
-    (word & mask) | ((len as u128) << 120)
+    debug_assert!(len < 16);
+    (word & LOW_BYTES[len & 15]) | ((len as u128) << 120)
 }
 
 fn pack_slice(bytes: &[u8]) -> u128 {
@@ -582,5 +671,123 @@ impl RowIds for MorselIds<'_> {
     #[inline(always)]
     fn id(&self, i: usize) -> usize {
         self.ids[i - self.start] as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Int64Array, StringArray};
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    /// Ids in order of first appearance of each row's key tuple, the plain way.
+    fn reference<K: Eq + std::hash::Hash + Clone>(rows: &[K]) -> Vec<u32> {
+        let mut seen: HashMap<K, u32> = HashMap::new();
+        rows.iter()
+            .map(|r| {
+                let next = seen.len() as u32;
+                *seen.entry(r.clone()).or_insert(next)
+            })
+            .collect()
+    }
+
+    /// One task's ids of all rows, morsel by morsel, and the values its keys name per id.
+    fn task_ids(keys: &[ArrayRef]) -> (Vec<u32>, Vec<Vec<ArrayRef>>) {
+        let ChunkPlan::Morsels(plan) = ChunkPlan::new(keys, true).unwrap() else {
+            panic!("hashed keys are grouped by morsels")
+        };
+        let len = keys[0].len();
+        let mut task = plan.task();
+        let mut ids = vec![0u32; len];
+        for start in (0..len).step_by(MORSEL_ROWS) {
+            let end = (start + MORSEL_ROWS).min(len);
+            task.fill(start..end, &mut ids[start..end]);
+        }
+        let n = task.n_local() as u32;
+        let keys = task.into_keys().unwrap();
+        let values = (0..n).map(|l| keys.key_values(&[l]).unwrap()).collect();
+        (ids, values)
+    }
+
+    /// Rows in morsel-long stretches that alternate between shuffled keys of three values (the
+    /// last-key check switches off) and long runs (it switches back on), with new keys, nulls
+    /// and long strings appearing in later stretches.
+    fn stretches(len: usize) -> Vec<Option<String>> {
+        let mut state = 0x2545_f491_u64;
+        let mut next = |bound: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % bound
+        };
+        (0..len)
+            .map(|i| {
+                let stretch = (i / MORSEL_ROWS) as u64;
+                let v = if stretch.is_multiple_of(2) {
+                    next(3) + stretch
+                } else {
+                    (i as u64 / 500) % 7
+                };
+                match (v, next(50)) {
+                    (_, 0) => None,
+                    (v, 1) => Some(format!("a long key of more than sixteen bytes {v}")),
+                    (v, _) => Some(format!("k{v}")),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ids_are_first_appearance_whether_or_not_runs_are_checked() {
+        let len = 5 * MORSEL_ROWS + 123;
+        let strings = stretches(len);
+        let column: ArrayRef = Arc::new(StringArray::from(strings.clone()));
+        let wide: Vec<Option<i64>> = strings
+            .iter()
+            .map(|s| s.as_ref().map(|s| s.len() as i64 * 1_000_000_007))
+            .collect();
+        let wide_column: ArrayRef = Arc::new(Int64Array::from(wide.clone()));
+        // One string key, one wide integer key, and both together (a table of id tuples).
+        let (ids, values) = task_ids(std::slice::from_ref(&column));
+        assert_eq!(ids, reference(&strings));
+        let (ids, _) = task_ids(std::slice::from_ref(&wide_column));
+        assert_eq!(ids, reference(&wide));
+        for (l, v) in values.iter().enumerate() {
+            let first = ids_first_row(&reference(&strings), l as u32);
+            let s = v[0].as_string::<i32>();
+            assert_eq!(s.is_null(0), strings[first].is_none());
+            if let Some(expected) = &strings[first] {
+                assert_eq!(s.value(0), expected);
+            }
+        }
+        let pairs: Vec<(Option<String>, Option<i64>)> =
+            strings.iter().cloned().zip(wide.iter().copied()).collect();
+        let (ids, _) = task_ids(&[column, wide_column]);
+        assert_eq!(ids, reference(&pairs));
+    }
+
+    /// The last-key check is switched off by a morsel of shuffled keys of three values and back
+    /// on by one of long runs.
+    #[test]
+    fn the_last_key_check_follows_the_share_of_repeats() {
+        let shuffled = stretches(MORSEL_ROWS);
+        let runs: Vec<Option<String>> = (0..MORSEL_ROWS)
+            .map(|i| Some(format!("k{}", i / 1000)))
+            .collect();
+        let column: ArrayRef = Arc::new(StringArray::from([shuffled, runs].concat()));
+        let mut table = Table::new(Hashed::Utf8(column.as_string::<i32>(), &column));
+        let mut out = vec![0u32; MORSEL_ROWS];
+        assert!(table.runs);
+        table.fill(0..MORSEL_ROWS, &mut out);
+        assert!(!table.runs);
+        table.fill(MORSEL_ROWS..2 * MORSEL_ROWS, &mut out);
+        assert!(table.runs);
+    }
+
+    fn ids_first_row(ids: &[u32], id: u32) -> usize {
+        ids.iter()
+            .position(|&i| i == id)
+            .expect("every id has a row")
     }
 }

@@ -2,10 +2,11 @@
 //! hashed key columns (short strings packed with their length, 32/64-bit integers).
 //!
 //! Keys and ids sit in two flat arrays probed linearly from the key's hash, kept sparse (at most
-//! an eighth full while small, a quarter, then half as they grow; see [`max_load`]), so that
-//! nearly every key sits in its first slot: a hit is one hash, one 16-byte compare and one load,
-//! with no control bytes or tag matching in between, and rarely a second, mispredicted probe
-//! (at a quarter full ≈ 15 % of lookups took one: a branch miss every seventh row).
+//! a thirty-second full while small, a quarter, then half as they grow; see [`max_load`]), so
+//! that nearly every key sits in its first slot: a hit is one hash, one 16-byte compare and one
+//! load, with no control bytes or tag matching in between, and rarely a second, mispredicted
+//! probe (at a quarter full ≈ 15 % of lookups took one: a branch miss every seventh row; at an
+//! eighth ≈ 6 %, at a thirty-second ≈ 1.5 %).
 
 use super::morsel::packed_hash;
 
@@ -15,11 +16,12 @@ pub const NO_KEY: u128 = u128::MAX;
 
 /// Slots of a new table (a power of two).
 const INITIAL_SLOTS: usize = 64;
-/// The most keys a table of `slots` holds before it doubles: sparse while it is small and its
-/// slots stay in L1/L2 (4,096 slots: 80 KB), half full once large.
+/// The most keys a table of `slots` holds before it doubles: very sparse while it is small (up
+/// to 128 keys in 4,096 slots: 80 KB, of which a lookup touches only the lines its few keys sit
+/// in), half full once large.
 fn max_load(slots: usize) -> usize {
     match slots {
-        0..=4096 => slots / 8,
+        0..=4096 => slots / 32,
         4097..=65_536 => slots / 4,
         _ => slots / 2,
     }
@@ -60,9 +62,22 @@ impl PackedTable {
     /// The id of `key` (never [`NO_KEY`]); a new key gets `new_id()`.
     #[inline(always)]
     pub fn id_or_insert(&mut self, key: u128, new_id: impl FnOnce() -> u32) -> u32 {
+        self.id_or_insert_hashed(key, packed_hash(key), new_id)
+    }
+
+    /// [`PackedTable::id_or_insert`] of a key whose [`packed_hash`] is `hash` (computed ahead,
+    /// for a batch of rows).
+    #[inline(always)]
+    pub fn id_or_insert_hashed(
+        &mut self,
+        key: u128,
+        hash: u64,
+        new_id: impl FnOnce() -> u32,
+    ) -> u32 {
         debug_assert_ne!(key, NO_KEY);
+        debug_assert_eq!(hash, packed_hash(key));
         let mask = self.keys.len() - 1;
-        let mut slot = (packed_hash(key) >> self.shift) as usize;
+        let mut slot = (hash >> self.shift) as usize & mask;
         loop {
             let found = self.keys[slot];
             if found == key {
