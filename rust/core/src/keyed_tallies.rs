@@ -190,15 +190,8 @@ impl KeyedTallies {
             counts.extend_from_slice(&distribution[s * points..(s + 1) * points]);
             counts.extend_from_slice(&[missing[s], invalid[s]]);
         }
-        let tallies = Tallies::from_parts(
-            points,
-            false,
-            counts,
-            Vec::new(),
-            Vec::new(),
-            0,
-            Vec::new(),
-        )?;
+        let tallies =
+            Tallies::from_parts(points, false, counts, Vec::new(), Vec::new(), 0, Vec::new())?;
         let agg = Self::from_index(scale, index, tallies)?;
         if agg.tallies.rows_total() > u128::from(u64::MAX) {
             return Err(wrong("more than 2^64 − 1 rows"));

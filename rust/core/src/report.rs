@@ -219,18 +219,22 @@ pub fn estimate_batch_in_order(
     let mut columns = RowColumns::new(segments, n_buckets, points);
     let fill = |block: RowBlock<'_>| -> Result<()> {
         let mut moments = Moments::empty();
-        block.fill(|row| {
-            let s = order.map_or(row, |o| o[row] as usize);
-            let estimate = segment_estimate(
-                spec,
-                tallies,
-                (s, row),
-                streams[row],
-                request,
-                (&mut moments, level),
-            )?;
-            Ok((estimate, s))
-        }, spec, tallies)
+        block.fill(
+            |row| {
+                let s = order.map_or(row, |o| o[row] as usize);
+                let estimate = segment_estimate(
+                    spec,
+                    tallies,
+                    (s, row),
+                    streams[row],
+                    request,
+                    (&mut moments, level),
+                )?;
+                Ok((estimate, s))
+            },
+            spec,
+            tallies,
+        )
     };
     // Segments are independent: resampled ones are worth spreading over threads, one or a few
     // segments per task. An analytic interval costs a few operations, less than handing work to
@@ -247,7 +251,10 @@ pub fn estimate_batch_in_order(
             .into_par_iter()
             .try_for_each(fill)?;
     } else {
-        columns.blocks(segments.max(1)).into_iter().try_for_each(fill)?;
+        columns
+            .blocks(segments.max(1))
+            .into_iter()
+            .try_for_each(fill)?;
     }
     segment_batch(keys, key_names, columns.into_rows())
 }

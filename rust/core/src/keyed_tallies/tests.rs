@@ -442,12 +442,8 @@ fn many_segments_in_tasks_equal_merged_and_rebuilt_tallies() {
     assert_eq!(c.streams, a.streams);
     // A key listed twice is refused.
     let twice: ArrayRef = Arc::new(Int64Array::from(vec![1, 1]));
-    assert!(KeyedTallies::from_segment_counts(
-        nps_scale(),
-        &[twice],
-        &[0; 22],
-        &[1, 1],
-        &[0, 0]
-    )
-    .is_err());
+    assert!(
+        KeyedTallies::from_segment_counts(nps_scale(), &[twice], &[0; 22], &[1, 1], &[0, 0])
+            .is_err()
+    );
 }

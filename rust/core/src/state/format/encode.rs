@@ -113,7 +113,11 @@ fn encode_tallies(agg: &KeyedTallies, out: &mut Vec<u8>) -> Result<()> {
     let (wsum, w2sum) = tallies.raw_weight_sums();
     let points = tallies.points();
     let per_replicates = points * tallies.replicates();
-    for (sums, per) in [(wsum, points), (w2sum, points), (tallies.raw_replicates(), per_replicates)] {
+    for (sums, per) in [
+        (wsum, points),
+        (w2sum, points),
+        (tallies.raw_replicates(), per_replicates),
+    ] {
         if sums.is_empty() {
             continue;
         }
