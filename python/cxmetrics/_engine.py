@@ -161,7 +161,12 @@ def results_from(metric: MetricDef, agg: _native.AccumulatorState, key_names: tu
                          n_resamples=method.n_resamples, seed=method.seed,
                          weighted=agg.weighted)
     if isinstance(result, SegmentedResult):
-        result.with_tallies(agg.copy() if snapshot else agg)
+        if not agg.weighted and agg.replicates is None and len(result) > 0:
+            # Unweighted counts are all in the rows: rebuilt from them if ever asked for, so
+            # the result keeps no second copy of the tallies (nor a snapshot of them).
+            result.with_tallies_of_rows(agg.low, agg.high)
+        else:
+            result.with_tallies(agg.copy() if snapshot else agg)
     return result
 
 

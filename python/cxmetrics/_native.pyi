@@ -186,6 +186,11 @@ class AccumulatorState:
     @staticmethod
     def from_bytes(data: bytes) -> AccumulatorState:
         """Decodes :meth:`to_bytes` output; raises CorruptStateError on any damage."""
+    @staticmethod
+    def from_segment_counts(low: int, high: int, keys: list[pa.Array], distribution: pa.Array,
+                            missing: pa.Array, invalid: pa.Array) -> AccumulatorState:
+        """The unweighted state behind a segmented result, from its key columns (key order),
+        flat per-point counts, and missing and invalid rows per segment."""
 
 def compare(
     metric: Metric,

@@ -196,13 +196,45 @@ class SegmentedResult:
         """The exact tallies behind the rows (segments in row order), which unions of segments
         (the rest of the respondents, rolling windows) are estimated from; None when the
         result was not built from an aggregation. Not part of equality."""
-        tallies: _native.AccumulatorState | None = self.__dict__.get("_tallies")
+        state = self.__dict__
+        tallies: _native.AccumulatorState | None = state.get("_tallies")
+        if tallies is None and "_tallies_scale" in state:
+            # Threads asking at once all get the first rebuild.
+            tallies = state.setdefault("_tallies", self._tallies_from_rows())
         return tallies
 
     def with_tallies(self, tallies: _native.AccumulatorState | None) -> SegmentedResult:
         """This result, holding ``tallies`` (set once, right after it is built)."""
         object.__setattr__(self, "_tallies", tallies)
         return self
+
+    def with_tallies_of_rows(self, low: int, high: int) -> SegmentedResult:
+        """This result, whose unweighted tallies (scale ``low``..``high``) are rebuilt from its
+        own rows when first asked for: the rows hold every count (the distribution, missing and
+        invalid rows per segment), so the result does not keep a second copy of them."""
+        object.__setattr__(self, "_tallies_scale", (low, high))
+        return self
+
+    def carry_tallies(self, other: SegmentedResult) -> SegmentedResult:
+        """``other`` (the same segments and counts) with this result's tallies, or their recipe
+        when they are still to be rebuilt from the rows."""
+        state = self.__dict__
+        if state.get("_tallies") is None and "_tallies_scale" in state:
+            return other.with_tallies_of_rows(*state["_tallies_scale"])
+        return other.with_tallies(self.tallies())
+
+    def _tallies_from_rows(self) -> _native.AccumulatorState:
+        from . import _native
+
+        low, high = self.__dict__["_tallies_scale"]
+        table = self.segments
+
+        def column(name: str) -> pa.Array:
+            return table.column(name).combine_chunks()
+
+        return _native.AccumulatorState.from_segment_counts(
+            low, high, [column(name) for name in self.key_columns],
+            column("distribution").flatten(), column("n_missing"), column("n_invalid"))
 
     def plot(self, ax: Any = None, **options: Any) -> Any:
         """Estimates with interval whiskers, sorted, the overall as a reference line and small

@@ -48,4 +48,4 @@ def flag_small_bases(result: MetricResult | SegmentedResult, min_n: float | None
     else:
         segments = segments.append_column("status", column)
     flagged = dataclasses.replace(result, overall=overall, segments=segments)
-    return flagged.with_tallies(result.tallies())
+    return result.carry_tallies(flagged)

@@ -16,7 +16,7 @@ use crate::error::{CoreError, Result};
 use crate::estimate::Estimate;
 use crate::keyed_tallies::Grouped;
 use crate::quantile::{check_confidence, t_critical, z_critical};
-use crate::report::{segment_batch, SegmentRows};
+use crate::report::{segment_batch, EstimateColumns, SegmentRows};
 use crate::scale::Scale;
 
 /// One segment's joint histogram, reduced to (composite value, respondents) cells.
@@ -226,7 +226,7 @@ pub fn composite_batch(
         .map(|(c, &s)| estimate_composite(c, interval, confidence, s))
         .collect::<Result<Vec<_>>>()?;
     let rows = SegmentRows {
-        results,
+        estimates: EstimateColumns::from_rows(&results),
         missing: cells.iter().map(|c| c.missing).collect(),
         invalid: cells.iter().map(|c| c.invalid).collect(),
         buckets: Vec::new(),

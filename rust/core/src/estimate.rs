@@ -138,40 +138,84 @@ impl Moments {
                     effective_n,
                 }
             }
-            _ => Self {
-                mass: counts.iter().map(|&c| c as f64).collect(),
-                n,
-                total: n as f64,
-                effective_n: n as f64,
-            },
+            _ => {
+                let mut moments = Self::empty();
+                moments.set_counts(counts);
+                moments
+            }
         }
+    }
+
+    /// Moments of no responses, whose `mass` buffer the `set_*` methods reuse: a loop over many
+    /// segments allocates it once instead of once per segment.
+    pub fn empty() -> Self {
+        Self {
+            mass: Vec::new(),
+            n: 0,
+            total: 0.0,
+            effective_n: 0.0,
+        }
+    }
+
+    /// Becomes the unweighted moments of `counts` (as [`Moments::new`] without weights).
+    pub fn set_counts(&mut self, counts: &[u64]) {
+        let n: u64 = counts.iter().sum();
+        self.mass.clear();
+        self.mass.extend(counts.iter().map(|&c| c as f64));
+        self.n = n;
+        self.total = n as f64;
+        self.effective_n = n as f64;
     }
 
     /// Weighted moments from exact weight sums, each rounded once. Σw is the float sum of the
     /// rounded per-point masses (in point order, as shares sum them, so a bucket holding every
     /// answer has a share of exactly 1); Σw² is the exact total rounded once.
     pub fn from_exact(counts: &[u64], wsum: &[ExactSum], w2sum: &[ExactSum]) -> Self {
-        let mass: Vec<f64> = wsum.iter().map(ExactSum::to_f64).collect();
-        let total: f64 = mass.iter().sum();
+        let mut moments = Self::empty();
+        moments.set_exact(counts, wsum, w2sum);
+        moments
+    }
+
+    /// Becomes the moments of [`Moments::from_exact`], reusing this `mass` buffer.
+    pub fn set_exact(&mut self, counts: &[u64], wsum: &[ExactSum], w2sum: &[ExactSum]) {
+        self.mass.clear();
+        self.mass.extend(wsum.iter().map(ExactSum::to_f64));
+        let total: f64 = self.mass.iter().sum();
         let mut exact_squares = ExactSum::ZERO;
         w2sum.iter().for_each(|x| {
             exact_squares.merge(x);
         });
         let squares = exact_squares.to_f64();
-        Self {
-            mass,
-            n: counts.iter().sum(),
-            total,
-            effective_n: if squares > 0.0 {
-                total * total / squares
-            } else {
-                0.0
-            },
-        }
+        self.n = counts.iter().sum();
+        self.total = total;
+        self.effective_n = if squares > 0.0 {
+            total * total / squares
+        } else {
+            0.0
+        };
     }
 
     fn share(&self, codes: &std::ops::Range<usize>) -> f64 {
         self.mass[codes.clone()].iter().sum::<f64>() / self.total
+    }
+}
+
+/// A checked confidence level and its normal critical value: computed once for the many
+/// segments of one call instead of once per segment.
+#[derive(Clone, Copy, Debug)]
+pub struct Level {
+    confidence: f64,
+    z: f64,
+}
+
+impl Level {
+    /// The level `confidence` (strictly between 0 and 1).
+    pub fn new(confidence: f64) -> Result<Self> {
+        let confidence = check_confidence(confidence)?;
+        Ok(Self {
+            confidence,
+            z: z_critical(confidence),
+        })
     }
 }
 
@@ -183,7 +227,23 @@ pub fn estimate(
     confidence: f64,
 ) -> Result<Estimate> {
     interval.check(&spec.kind)?;
-    let confidence = check_confidence(confidence)?;
+    Ok(estimate_checked(
+        spec,
+        moments,
+        interval,
+        Level::new(confidence)?,
+    ))
+}
+
+/// [`estimate`] for an `interval` already checked against `spec`'s kind (see
+/// [`Interval::check`]) at a prepared `level`.
+pub fn estimate_checked(
+    spec: &MetricSpec,
+    moments: &Moments,
+    interval: Interval,
+    level: Level,
+) -> Estimate {
+    let Level { confidence, z } = level;
     let n_eff = moments.effective_n;
     let mut est = Estimate {
         value: f64::NAN,
@@ -195,9 +255,8 @@ pub fn estimate(
         effective_n: n_eff,
     };
     if moments.total <= 0.0 || n_eff <= 0.0 {
-        return Ok(est);
+        return est;
     }
-    let z = z_critical(confidence);
     let (lo_bound, hi_bound) = spec.bounds();
     let clip = |x: f64| x.clamp(lo_bound, hi_bound);
     match &spec.kind {
@@ -276,7 +335,7 @@ pub fn estimate(
             est.high = high;
         }
     }
-    Ok(est)
+    est
 }
 
 /// Variance of x ∈ {+1, 0, −1} with P(+1) = pp and P(−1) = pm.

@@ -142,6 +142,63 @@ impl KeyedTallies {
         Ok(agg)
     }
 
+    /// An aggregator whose segment `i` is key tuple `i` of `index`, with `tallies` (a decoded
+    /// or rebuilt index, used as it is: no second interning of every key).
+    pub fn from_index(scale: Scale, index: KeyIndex, tallies: Tallies) -> Result<Self> {
+        if index.len() != tallies.segments() || tallies.points() != scale.points() {
+            return Err(CoreError::CorruptState(
+                "segment keys do not match tallies".into(),
+            ));
+        }
+        Ok(Self {
+            scale,
+            n_keys: index.types().len(),
+            index: Some(index),
+            tallies,
+        })
+    }
+
+    /// Unweighted tallies rebuilt from per-segment columns of an estimate: `keys` (distinct
+    /// key tuples, of logical types), per segment `points` counts in `distribution`, then its
+    /// `missing` and `invalid` rows. The same tallies as those the columns were made from.
+    pub fn from_segment_counts(
+        scale: Scale,
+        keys: &[ArrayRef],
+        distribution: &[u64],
+        missing: &[u64],
+        invalid: &[u64],
+    ) -> Result<Self> {
+        let segments = missing.len();
+        let points = scale.points();
+        let wrong = |what: &str| CoreError::InvalidArgument(format!("segment counts: {what}"));
+        if keys.is_empty() {
+            return Err(wrong("no key column"));
+        }
+        if distribution.len() != segments * points
+            || invalid.len() != segments
+            || keys.iter().any(|k| k.len() != segments)
+        {
+            return Err(wrong("columns of different lengths"));
+        }
+        let mut index = KeyIndex::new(keys.iter().map(|k| k.data_type().clone()).collect())?;
+        let ids = index.intern(keys)?;
+        if ids.iter().enumerate().any(|(i, &id)| id as usize != i) {
+            return Err(wrong("the same segment twice"));
+        }
+        let mut counts = Vec::with_capacity(segments * (points + 2));
+        for s in 0..segments {
+            counts.extend_from_slice(&distribution[s * points..(s + 1) * points]);
+            counts.extend_from_slice(&[missing[s], invalid[s]]);
+        }
+        let tallies =
+            Tallies::from_parts(points, false, counts, Vec::new(), Vec::new(), 0, Vec::new())?;
+        let agg = Self::from_index(scale, index, tallies)?;
+        if agg.tallies.rows_total() > u128::from(u64::MAX) {
+            return Err(wrong("more than 2^64 − 1 rows"));
+        }
+        Ok(agg)
+    }
+
     /// A new (empty) aggregator that keeps `replicates` Poisson-bootstrap replicates.
     pub fn with_replicates(mut self, replicates: usize) -> Self {
         self.tallies = self.tallies.with_replicates(replicates);
@@ -292,8 +349,9 @@ impl KeyedTallies {
             if let (None, Some((i, v))) = (&invalid, first_bad) {
                 invalid = Some((start + i as u64, v));
             }
-            for (local, keys) in &parts {
-                let keys = match (keys, &plan) {
+            // Each part is dropped once absorbed (the parts of many segments are large).
+            for (local, keys) in parts {
+                let keys = match (&keys, &plan) {
                     (Some(keys), _) => keys,
                     (None, ChunkPlan::Whole(groups)) => &groups.keys,
                     (None, ChunkPlan::Morsels(_)) => unreachable!("morsel tallies carry keys"),
@@ -340,10 +398,10 @@ impl KeyedTallies {
         Ok(())
     }
 
-    /// Folds the local tallies of one chunk into global segments.
-    fn absorb_local(&mut self, keys: &GroupKeys, local: &Tallies) -> Result<()> {
+    /// Folds the local tallies of one chunk (or task) into global segments.
+    fn absorb_local(&mut self, keys: &GroupKeys, local: Tallies) -> Result<()> {
         let Some(index) = self.index.as_mut() else {
-            self.tallies.add_segment(0, local, 0);
+            self.tallies.add_segment(0, &local, 0);
             return Ok(());
         };
         let used: Vec<u32> = (0..local.segments())
@@ -351,10 +409,20 @@ impl KeyedTallies {
             .map(|s| s as u32)
             .collect();
         let values = keys.key_values(&used)?;
+        let fresh = self.tallies.segments() == 0;
         let global = index.intern(&values)?;
+        if fresh && same_numbering(&used, &global) {
+            // The first part of an empty aggregator, whose local ids became the global ids
+            // unchanged: its tallies are the global tallies (moved, not copied segment by
+            // segment into a second table of the same size).
+            let mut tallies = local;
+            tallies.truncate_segments(index.len());
+            self.tallies = tallies;
+            return Ok(());
+        }
         self.tallies.grow(index.len());
         for (&l, &g) in used.iter().zip(&global) {
-            self.tallies.add_segment(g as usize, local, l as usize);
+            self.tallies.add_segment(g as usize, &local, l as usize);
         }
         Ok(())
     }
@@ -475,6 +543,15 @@ pub struct KeyOrder {
     pub order: Option<Vec<u32>>,
     /// Per segment in key order, its random-stream id (see [`Grouped::streams`]).
     pub streams: Vec<u64>,
+}
+
+/// Whether local segment `used[i]` became global segment `global[i]` = `i` for every `i`: the
+/// local tallies are then laid out as the global ones (past the used segments, all empty).
+fn same_numbering(used: &[u32], global: &[u32]) -> bool {
+    used.iter()
+        .zip(global)
+        .enumerate()
+        .all(|(i, (&l, &g))| l as usize == i && g as usize == i)
 }
 
 /// Key types both sides can be re-encoded in: equal columns stay, a Null column takes the

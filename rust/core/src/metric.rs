@@ -115,18 +115,35 @@ impl MetricSpec {
 
     /// Bucket totals: Net → [negative, neutral, positive]; Share → [miss, hit]; Mean → none.
     pub fn buckets(&self, counts: &[u64]) -> Vec<u64> {
+        let mut out = vec![0; self.n_buckets()];
+        self.fill_buckets(counts, &mut out);
+        out
+    }
+
+    /// How many buckets [`MetricSpec::buckets`] returns.
+    pub fn n_buckets(&self) -> usize {
+        match &self.kind {
+            Kind::Net { .. } => 3,
+            Kind::Share { .. } => 2,
+            Kind::Mean => 0,
+        }
+    }
+
+    /// [`MetricSpec::buckets`] written into `out` (of [`MetricSpec::n_buckets`] items), for
+    /// loops over many segments that should not allocate per segment.
+    pub fn fill_buckets(&self, counts: &[u64], out: &mut [u64]) {
         let total: u64 = counts.iter().sum();
         match &self.kind {
             Kind::Net { positive, negative } => {
                 let pos: u64 = counts[positive.clone()].iter().sum();
                 let neg: u64 = counts[negative.clone()].iter().sum();
-                vec![neg, total - pos - neg, pos]
+                out.copy_from_slice(&[neg, total - pos - neg, pos]);
             }
             Kind::Share { hit } => {
                 let h: u64 = counts[hit.clone()].iter().sum();
-                vec![total - h, h]
+                out.copy_from_slice(&[total - h, h]);
             }
-            Kind::Mean => Vec::new(),
+            Kind::Mean => {}
         }
     }
 }

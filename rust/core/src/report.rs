@@ -14,7 +14,7 @@ use crate::bootstrap::{
     BootstrapMethod, BootstrapSpec, Lattice,
 };
 use crate::error::{CoreError, Result};
-use crate::estimate::{estimate, Estimate, Interval, Moments};
+use crate::estimate::{estimate_checked, Estimate, Interval, Level, Moments};
 use crate::metric::MetricSpec;
 use crate::tally::Tallies;
 use crate::weighted_bootstrap::{bootstrap_cells, WeightCells};
@@ -35,20 +35,24 @@ pub struct IntervalRequest {
 
 /// The estimate of segment `s` of `tallies`, result row `row`, with bootstrap bounds and a note
 /// when it asked for them.
+/// `moments` is scratch space (its buffer is reused from segment to segment); `level` is the
+/// request's confidence, prepared once.
 fn segment_estimate(
     spec: &MetricSpec,
     tallies: &Tallies,
     (s, row): (usize, usize),
     stream: u64,
     request: &IntervalRequest,
+    (moments, level): (&mut Moments, Level),
 ) -> Result<(Estimate, Option<&'static str>)> {
     let counts = tallies.counts(s);
-    let moments = match tallies.exact_weight_sums(s) {
-        Some((wsum, w2sum)) => Moments::from_exact(counts, wsum, w2sum),
-        None => Moments::new(counts, None, None),
+    match tallies.exact_weight_sums(s) {
+        Some((wsum, w2sum)) => moments.set_exact(counts, wsum, w2sum),
+        None => moments.set_counts(counts),
     };
+    let moments = &*moments;
     if let Some((draws, seed)) = request.bayes {
-        let mut est = estimate(spec, &moments, Interval::None, request.confidence)?;
+        let mut est = estimate_checked(spec, moments, Interval::None, level);
         if moments.total > 0.0 {
             // Effective counts: the weighted shares scaled to Kish's n (the counts, unweighted).
             let reduced: Vec<f64> = spec
@@ -71,12 +75,13 @@ fn segment_estimate(
         return Ok((est, Some("no responses: the interval is undefined")));
     }
     let Some(boot) = &request.bootstrap else {
+        // The interval was checked against the metric once for the whole batch.
         return Ok((
-            estimate(spec, &moments, request.interval, request.confidence)?,
+            estimate_checked(spec, moments, request.interval, level),
             None,
         ));
     };
-    let est = estimate(spec, &moments, Interval::None, request.confidence)?;
+    let est = estimate_checked(spec, moments, Interval::None, level);
     if tallies.replicates() > 0 {
         return replicate_estimate(spec, tallies, s, boot, est);
     }
@@ -185,6 +190,9 @@ pub fn estimate_batch(
 /// [`estimate_batch`] with the rows in `order`: row `i` is segment `order[i]` of `tallies`
 /// (None: their own order), read in place instead of from a reordered copy. `streams`, `keys`
 /// and the request's weight cells are per row.
+///
+/// Every column is allocated once at its final size and written in place, block by block: no
+/// per-segment allocation and no per-row intermediate, so the transient memory is the result's.
 pub fn estimate_batch_in_order(
     spec: &MetricSpec,
     tallies: &Tallies,
@@ -195,50 +203,256 @@ pub fn estimate_batch_in_order(
     request: &IntervalRequest,
 ) -> Result<RecordBatch> {
     let segments = order.map_or(tallies.segments(), <[u32]>::len);
-    let at = |row: usize| order.map_or(row, |o| o[row] as usize);
-    // Segments are independent: resampled ones are worth spreading over threads. An analytic
-    // interval costs a few operations, less than handing work to the pool (a caller outside it
-    // sleeps until a worker has run it, which on a loaded machine can take milliseconds).
     let resampled = request.bootstrap.is_some() || request.bayes.is_some();
-    let estimate =
-        |row: usize| segment_estimate(spec, tallies, (at(row), row), streams[row], request);
-    let results: Vec<(Estimate, Option<&'static str>)> =
-        if resampled || segments > SEQUENTIAL_ANALYTIC_SEGMENTS {
-            (0..segments)
-                .into_par_iter()
-                .map(estimate)
-                .collect::<Result<_>>()?
-        } else {
-            (0..segments).map(estimate).collect::<Result<_>>()?
-        };
-    // Columns written straight from the tallies: no per-segment rows to transpose.
-    let n_buckets = spec.buckets(&vec![0; tallies.points()]).len();
-    let mut buckets: Vec<Vec<u64>> = (0..n_buckets)
-        .map(|_| Vec::with_capacity(segments))
-        .collect();
-    let mut distributions = Vec::with_capacity(segments * tallies.points());
-    for row in 0..segments {
-        let counts = tallies.counts(at(row));
-        for (column, count) in buckets.iter_mut().zip(spec.buckets(counts)) {
-            column.push(count);
+    // Checked once per call, and only when there is a segment to estimate (as before, when
+    // every segment checked them itself).
+    let level = if segments > 0 {
+        if !resampled {
+            request.interval.check(&spec.kind)?;
         }
-        distributions.extend_from_slice(counts);
-    }
-    let rows = SegmentRows {
-        results,
-        missing: (0..segments).map(|row| tallies.missing(at(row))).collect(),
-        invalid: (0..segments).map(|row| tallies.invalid(at(row))).collect(),
-        buckets,
-        points: tallies.points(),
-        distributions,
+        Level::new(request.confidence)?
+    } else {
+        Level::new(0.5)?
     };
-    segment_batch(keys, key_names, rows)
+    let points = tallies.points();
+    let n_buckets = spec.n_buckets();
+    let mut columns = RowColumns::new(segments, n_buckets, points);
+    let fill = |block: RowBlock<'_>| -> Result<()> {
+        let mut moments = Moments::empty();
+        block.fill(
+            |row| {
+                let s = order.map_or(row, |o| o[row] as usize);
+                let estimate = segment_estimate(
+                    spec,
+                    tallies,
+                    (s, row),
+                    streams[row],
+                    request,
+                    (&mut moments, level),
+                )?;
+                Ok((estimate, s))
+            },
+            spec,
+            tallies,
+        )
+    };
+    // Segments are independent: resampled ones are worth spreading over threads, one or a few
+    // segments per task. An analytic interval costs a few operations, less than handing work to
+    // the pool (a caller outside it sleeps until a worker has run it, which on a loaded machine
+    // can take milliseconds): few segments stay on the calling thread, many go in large blocks.
+    if resampled || segments > SEQUENTIAL_ANALYTIC_SEGMENTS {
+        let size = if resampled {
+            segments.div_ceil(rayon::current_num_threads() * RESAMPLED_TASKS_PER_THREAD)
+        } else {
+            ANALYTIC_BLOCK_ROWS
+        };
+        columns
+            .blocks(size.max(1))
+            .into_par_iter()
+            .try_for_each(fill)?;
+    } else {
+        columns
+            .blocks(segments.max(1))
+            .into_iter()
+            .try_for_each(fill)?;
+    }
+    segment_batch(keys, key_names, columns.into_rows())
+}
+
+/// Rows per task when many analytic estimates are spread over threads.
+const ANALYTIC_BLOCK_ROWS: usize = 4096;
+/// Tasks per thread for resampled estimates (their cost varies with the segment's size).
+const RESAMPLED_TASKS_PER_THREAD: usize = 16;
+
+/// The per-segment columns of a result, allocated at their final size.
+struct RowColumns {
+    estimates: EstimateColumns,
+    missing: Vec<u64>,
+    invalid: Vec<u64>,
+    buckets: Vec<Vec<u64>>,
+    points: usize,
+    distributions: Vec<u64>,
+}
+
+/// A block of consecutive rows of [`RowColumns`], written by one task.
+struct RowBlock<'a> {
+    start: usize,
+    value: &'a mut [f64],
+    se: &'a mut [f64],
+    low: &'a mut [f64],
+    high: &'a mut [f64],
+    n: &'a mut [u64],
+    weighted_n: &'a mut [f64],
+    effective_n: &'a mut [f64],
+    notes: &'a mut [Option<&'static str>],
+    missing: &'a mut [u64],
+    invalid: &'a mut [u64],
+    buckets: Vec<&'a mut [u64]>,
+    distributions: &'a mut [u64],
+}
+
+/// The first `n` items of `rest`, which keeps the others.
+fn take<'a, T>(rest: &mut &'a mut [T], n: usize) -> &'a mut [T] {
+    let (head, tail) = std::mem::take(rest).split_at_mut(n);
+    *rest = tail;
+    head
+}
+
+impl RowColumns {
+    fn new(segments: usize, n_buckets: usize, points: usize) -> Self {
+        Self {
+            estimates: EstimateColumns::zeroed(segments),
+            missing: vec![0; segments],
+            invalid: vec![0; segments],
+            buckets: (0..n_buckets).map(|_| vec![0; segments]).collect(),
+            points,
+            distributions: vec![0; segments * points],
+        }
+    }
+
+    /// The rows in blocks of `size` (the last may be shorter).
+    fn blocks(&mut self, size: usize) -> Vec<RowBlock<'_>> {
+        let segments = self.missing.len();
+        let points = self.points;
+        let e = &mut self.estimates;
+        let (mut value, mut se, mut low, mut high) = (
+            &mut e.value[..],
+            &mut e.se[..],
+            &mut e.low[..],
+            &mut e.high[..],
+        );
+        let (mut n, mut weighted_n, mut effective_n, mut notes) = (
+            &mut e.n[..],
+            &mut e.weighted_n[..],
+            &mut e.effective_n[..],
+            &mut e.notes[..],
+        );
+        let (mut missing, mut invalid, mut distributions) = (
+            &mut self.missing[..],
+            &mut self.invalid[..],
+            &mut self.distributions[..],
+        );
+        let mut buckets: Vec<&mut [u64]> = self.buckets.iter_mut().map(|b| &mut b[..]).collect();
+        let mut out = Vec::with_capacity(segments.div_ceil(size));
+        let mut start = 0;
+        while start < segments {
+            let len = size.min(segments - start);
+            out.push(RowBlock {
+                start,
+                value: take(&mut value, len),
+                se: take(&mut se, len),
+                low: take(&mut low, len),
+                high: take(&mut high, len),
+                n: take(&mut n, len),
+                weighted_n: take(&mut weighted_n, len),
+                effective_n: take(&mut effective_n, len),
+                notes: take(&mut notes, len),
+                missing: take(&mut missing, len),
+                invalid: take(&mut invalid, len),
+                buckets: buckets.iter_mut().map(|b| take(b, len)).collect(),
+                distributions: take(&mut distributions, len * points),
+            });
+            start += len;
+        }
+        out
+    }
+
+    fn into_rows(self) -> SegmentRows {
+        SegmentRows {
+            estimates: self.estimates,
+            missing: self.missing,
+            invalid: self.invalid,
+            buckets: self.buckets,
+            points: self.points,
+            distributions: self.distributions,
+        }
+    }
+}
+
+impl RowBlock<'_> {
+    /// Writes each row of the block: `row_estimate(row)` gives its estimate, note and the
+    /// segment of `tallies` it reads.
+    fn fill(
+        mut self,
+        mut row_estimate: impl FnMut(usize) -> Result<((Estimate, Option<&'static str>), usize)>,
+        spec: &MetricSpec,
+        tallies: &Tallies,
+    ) -> Result<()> {
+        let points = tallies.points();
+        let mut bucket_counts = vec![0u64; self.buckets.len()];
+        for j in 0..self.value.len() {
+            let ((e, note), s) = row_estimate(self.start + j)?;
+            self.value[j] = e.value;
+            self.se[j] = e.se;
+            self.low[j] = e.low;
+            self.high[j] = e.high;
+            self.n[j] = e.n;
+            self.weighted_n[j] = e.weighted_n;
+            self.effective_n[j] = e.effective_n;
+            self.notes[j] = note;
+            let counts = tallies.counts(s);
+            self.missing[j] = tallies.missing(s);
+            self.invalid[j] = tallies.invalid(s);
+            spec.fill_buckets(counts, &mut bucket_counts);
+            for (column, &count) in self.buckets.iter_mut().zip(&bucket_counts) {
+                column[j] = count;
+            }
+            self.distributions[j * points..(j + 1) * points].copy_from_slice(counts);
+        }
+        Ok(())
+    }
+}
+
+/// Per segment, its estimate and the note on its interval, column by column.
+pub struct EstimateColumns {
+    value: Vec<f64>,
+    se: Vec<f64>,
+    low: Vec<f64>,
+    high: Vec<f64>,
+    n: Vec<u64>,
+    weighted_n: Vec<f64>,
+    effective_n: Vec<f64>,
+    notes: Vec<Option<&'static str>>,
+}
+
+impl EstimateColumns {
+    fn zeroed(segments: usize) -> Self {
+        Self {
+            value: vec![0.0; segments],
+            se: vec![0.0; segments],
+            low: vec![0.0; segments],
+            high: vec![0.0; segments],
+            n: vec![0; segments],
+            weighted_n: vec![0.0; segments],
+            effective_n: vec![0.0; segments],
+            notes: vec![None; segments],
+        }
+    }
+
+    /// The columns of per-segment (estimate, note) rows.
+    pub fn from_rows(rows: &[(Estimate, Option<&'static str>)]) -> Self {
+        let column = |f: fn(&Estimate) -> f64| rows.iter().map(|(e, _)| f(e)).collect();
+        Self {
+            value: column(|e| e.value),
+            se: column(|e| e.se),
+            low: column(|e| e.low),
+            high: column(|e| e.high),
+            n: rows.iter().map(|(e, _)| e.n).collect(),
+            weighted_n: column(|e| e.weighted_n),
+            effective_n: column(|e| e.effective_n),
+            notes: rows.iter().map(|(_, note)| *note).collect(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.value.len()
+    }
 }
 
 /// Everything a result row carries beyond its key.
 pub struct SegmentRows {
     /// Per segment, its estimate and the note on its interval.
-    pub results: Vec<(Estimate, Option<&'static str>)>,
+    pub estimates: EstimateColumns,
     /// Per segment, rows without a score.
     pub missing: Vec<u64>,
     /// Per segment, rows with an invalid score (dropped).
@@ -260,35 +474,43 @@ pub fn segment_batch(
     key_names: &[String],
     rows: SegmentRows,
 ) -> Result<RecordBatch> {
-    // Columns read the estimates in place (no second, unzipped copy of every row).
-    let estimates = || rows.results.iter().map(|(e, _)| e);
-    let notes: StringArray = rows.results.iter().map(|(_, note)| *note).collect();
+    let segments = rows.estimates.len();
+    let EstimateColumns {
+        value,
+        se,
+        low,
+        high,
+        n,
+        weighted_n,
+        effective_n,
+        notes,
+    } = rows.estimates;
+    let notes: StringArray = notes.into_iter().collect();
     let mut fields: Vec<Field> = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (name, key) in key_names.iter().zip(keys) {
         fields.push(Field::new(name, key.data_type().clone(), true));
         columns.push(key.clone());
     }
-    let float = |f: fn(&Estimate) -> f64| -> ArrayRef {
-        Arc::new(Float64Array::from_iter_values(estimates().map(f)))
-    };
+    // Vectors become Arrow buffers without a copy.
+    let float = |values: Vec<f64>| -> ArrayRef { Arc::new(Float64Array::from(values)) };
     let uint = |values: Vec<u64>| -> ArrayRef { Arc::new(UInt64Array::from(values)) };
     let mut named: Vec<(String, ArrayRef)> = vec![
-        ("value".into(), float(|e| e.value)),
-        ("se".into(), float(|e| e.se)),
-        ("ci_low".into(), float(|e| e.low)),
-        ("ci_high".into(), float(|e| e.high)),
-        ("n".into(), uint(estimates().map(|e| e.n).collect())),
+        ("value".into(), float(value)),
+        ("se".into(), float(se)),
+        ("ci_low".into(), float(low)),
+        ("ci_high".into(), float(high)),
+        ("n".into(), uint(n)),
         ("n_missing".into(), uint(rows.missing)),
         ("n_invalid".into(), uint(rows.invalid)),
-        ("weighted_n".into(), float(|e| e.weighted_n)),
-        ("effective_n".into(), float(|e| e.effective_n)),
+        ("weighted_n".into(), float(weighted_n)),
+        ("effective_n".into(), float(effective_n)),
     ];
     for (b, column) in rows.buckets.into_iter().enumerate() {
         named.push((format!("bucket_{b}"), uint(column)));
     }
     // One list per segment over the flat counts (no per-segment building).
-    let offsets = OffsetBuffer::from_repeated_length(rows.points, rows.results.len());
+    let offsets = OffsetBuffer::from_repeated_length(rows.points, segments);
     let dist = ListArray::new(
         Arc::new(Field::new("item", DataType::UInt64, false)),
         offsets,

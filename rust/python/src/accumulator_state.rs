@@ -244,6 +244,60 @@ impl PyAccumulatorState {
         Ok(PyAccumulatorState::from_state(state))
     }
 
+    /// The unweighted state behind a segmented result, rebuilt from its per-segment columns:
+    /// the key columns (in key order), each segment's counts per scale point (flat, `high −
+    /// low + 1` per segment), and its missing and invalid rows. A result keeps these columns
+    /// anyway, so it need not keep the state as well.
+    #[staticmethod]
+    fn from_segment_counts(
+        py: Python<'_>,
+        low: i64,
+        high: i64,
+        keys: Vec<Bound<'_, PyAny>>,
+        distribution: Bound<'_, PyAny>,
+        missing: Bound<'_, PyAny>,
+        invalid: Bound<'_, PyAny>,
+    ) -> PyResult<PyAccumulatorState> {
+        // One array each (Python combines chunks first).
+        let whole = |obj: &Bound<'_, PyAny>, role: &str| -> PyResult<ArrayRef> {
+            let (mut parts, _) = chunks(py, obj, role)?;
+            match parts.len() {
+                1 => Ok(parts.remove(0)),
+                n => Err(crate::errors::argument(format!(
+                    "{role}: expected one array, got {n} chunks"
+                ))),
+            }
+        };
+        let counts = |obj: &Bound<'_, PyAny>, role: &str| -> PyResult<Vec<u64>> {
+            let array = whole(obj, role)?;
+            let values = array
+                .as_any()
+                .downcast_ref::<UInt64Array>()
+                .filter(|a| a.null_count() == 0)
+                .ok_or_else(|| {
+                    crate::errors::argument(format!("{role}: expected uint64 counts"))
+                })?;
+            Ok(values.values().to_vec())
+        };
+        let keys = keys
+            .iter()
+            .map(|k| whole(k, "key"))
+            .collect::<PyResult<Vec<_>>>()?;
+        let distribution = counts(&distribution, "distribution")?;
+        let missing = counts(&missing, "n_missing")?;
+        let invalid = counts(&invalid, "n_invalid")?;
+        let state = run_detached_sized(py, &Names::default(), distribution.len() as u64, || {
+            AccumulatorState::from_segment_counts(
+                Scale::new(low, high)?,
+                &keys,
+                &distribution,
+                &missing,
+                &invalid,
+            )
+        })?;
+        Ok(PyAccumulatorState::from_state(state))
+    }
+
     /// Estimates per segment and overall. `ci="bootstrap"` uses `bootstrap` ("percentile",
     /// "basic", "bca"), `n_resamples` and `seed`.
     ///

@@ -125,16 +125,18 @@ pub fn composite_estimate<'py>(
             )))
         }
     };
-    let state = cells.snapshot();
+    // The cells are read in place, locked (no copy of the tallies and keys).
     let Estimates { segments, overall } = run_detached(py, &Names::default(), || {
-        estimate_composite(
-            &state,
-            n_keys,
-            &question_weights,
-            &key_names,
-            &interval,
-            confidence.0,
-        )
+        cells.with_locked_pair(None, |state, _| {
+            estimate_composite(
+                state,
+                n_keys,
+                &question_weights,
+                &key_names,
+                &interval,
+                confidence.0,
+            )
+        })
     })?;
     Ok((
         PyRecordBatch::new(segments).into_pyarrow(py)?,

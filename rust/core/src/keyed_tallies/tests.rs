@@ -383,3 +383,67 @@ fn wide_ranges_of_many_rows_match_a_per_row_reference() {
         assert_eq!(g.tallies.counts(s), &counts[..]);
     }
 }
+
+/// Many rows over many wide int64 keys: tallied in parallel tasks, the first task's tallies
+/// moved into the aggregator. The same as one key at a time merged in, and rebuilt exactly from
+/// the segments' counts.
+#[test]
+fn many_segments_in_tasks_equal_merged_and_rebuilt_tallies() {
+    let rows = 300_000usize;
+    let segments = 5_000i64;
+    // A fixed scramble (no RNG dependency): keys spread wide so that they are hashed.
+    let key_of = |i: usize| ((i as i64 * 7_919) % segments) * 1_000_003_000;
+    let keys: ArrayRef = Arc::new(Int64Array::from_iter_values((0..rows).map(key_of)));
+    let scores: ArrayRef = Arc::new(Int8Array::from_iter(
+        (0..rows).map(|i| (i % 13 != 0).then_some(((i * 31) % 11) as i8)),
+    ));
+    let mut whole = KeyedTallies::new(nps_scale(), Some(vec![DataType::Int64]), false).unwrap();
+    whole
+        .update(
+            &Columns {
+                score: vec![scores.clone()],
+                keys: vec![vec![keys.clone()]],
+                weight: None,
+            },
+            false,
+            0,
+        )
+        .unwrap();
+    let mut pieces = KeyedTallies::new(nps_scale(), Some(vec![DataType::Int64]), false).unwrap();
+    for start in (0..rows).step_by(7_000) {
+        let len = 7_000.min(rows - start);
+        pieces
+            .update(
+                &Columns {
+                    score: vec![scores.slice(start, len)],
+                    keys: vec![vec![keys.slice(start, len)]],
+                    weight: None,
+                },
+                false,
+                0,
+            )
+            .unwrap();
+    }
+    let (a, b) = (whole.finish().unwrap(), pieces.finish().unwrap());
+    assert_eq!(a.tallies.segments(), segments as usize);
+    assert_eq!(a.tallies, b.tallies);
+    assert_eq!(a.keys[0].as_ref(), b.keys[0].as_ref());
+
+    let t = &a.tallies;
+    let n = t.segments();
+    let distribution: Vec<u64> = (0..n).flat_map(|s| t.counts(s).to_vec()).collect();
+    let missing: Vec<u64> = (0..n).map(|s| t.missing(s)).collect();
+    let invalid: Vec<u64> = (0..n).map(|s| t.invalid(s)).collect();
+    let rebuilt =
+        KeyedTallies::from_segment_counts(nps_scale(), &a.keys, &distribution, &missing, &invalid)
+            .unwrap();
+    let c = rebuilt.finish().unwrap();
+    assert_eq!(c.tallies, a.tallies);
+    assert_eq!(c.streams, a.streams);
+    // A key listed twice is refused.
+    let twice: ArrayRef = Arc::new(Int64Array::from(vec![1, 1]));
+    assert!(
+        KeyedTallies::from_segment_counts(nps_scale(), &[twice], &[0; 22], &[1, 1], &[0, 0])
+            .is_err()
+    );
+}

@@ -61,6 +61,28 @@ impl AccumulatorState {
         })
     }
 
+    /// The unweighted state whose segments an estimate listed: `keys` in key order (logical
+    /// types), per segment `scale.points()` counts in `distribution`, its `missing` and
+    /// `invalid` rows (see [`KeyedTallies::from_segment_counts`]). Encodes to the same bytes as
+    /// the state the estimate was made from.
+    pub fn from_segment_counts(
+        scale: Scale,
+        keys: &[arrow_array::ArrayRef],
+        distribution: &[u64],
+        missing: &[u64],
+        invalid: &[u64],
+    ) -> Result<Self> {
+        let aggregator =
+            KeyedTallies::from_segment_counts(scale, keys, distribution, missing, invalid)?;
+        Ok(Self {
+            scale,
+            weighted: false,
+            n_keys: keys.len(),
+            aggregator: Some(aggregator),
+            streams: None,
+        })
+    }
+
     /// Poisson-bootstrap replicates kept (0 = none).
     pub fn replicates(&self) -> usize {
         self.streams.as_ref().map_or(0, |s| s.replicates)

@@ -168,6 +168,22 @@ impl Tallies {
         }
     }
 
+    /// Keeps the first `segments` segments (the others must be empty) and releases the
+    /// capacity beyond them.
+    pub(crate) fn truncate_segments(&mut self, segments: usize) {
+        debug_assert!((segments..self.segments()).all(|s| self.segment_is_empty(s)));
+        self.counts.truncate(segments * self.stride());
+        self.counts.shrink_to_fit();
+        if self.weighted {
+            self.wsum.truncate(segments * self.points);
+            self.wsum.shrink_to_fit();
+            self.w2sum.truncate(segments * self.points);
+            self.w2sum.shrink_to_fit();
+            self.rep.truncate(segments * self.replicates * self.points);
+            self.rep.shrink_to_fit();
+        }
+    }
+
     /// Adds segment `src` of `other` into segment `dst` of `self`.
     pub fn add_segment(&mut self, dst: usize, other: &Tallies, src: usize) {
         let st = self.stride();

@@ -323,22 +323,20 @@ fn decode_tallies(
     check_replicate_sums(&counts, k, replicates, &rep)?;
     let tallies = Tallies::from_parts(k, weighted, counts, wsum, w2sum, replicates, rep)?;
 
-    let key_rows = if n_keys == 0 {
-        Vec::new()
-    } else {
-        let mut index = KeyIndex::new(types.clone())
-            .map_err(|e| corrupt(format!("accumulator state key types are unusable: {e}")))?;
-        let ids = index
-            .intern(&columns)
-            .map_err(|e| corrupt(format!("accumulator state keys are unusable: {e}")))?;
-        if ids.iter().enumerate().any(|(i, &id)| id as usize != i) {
-            return Err(corrupt("accumulator state lists the same segment twice"));
-        }
-        (0..n as u32)
-            .map(|id| index.row_bytes(id).to_vec())
-            .collect()
-    };
-    KeyedTallies::from_parts(scale, Some(types), key_rows, tallies)
+    if n_keys == 0 {
+        return KeyedTallies::from_parts(scale, Some(types), Vec::new(), tallies);
+    }
+    let mut index = KeyIndex::new(types)
+        .map_err(|e| corrupt(format!("accumulator state key types are unusable: {e}")))?;
+    let ids = index
+        .intern(&columns)
+        .map_err(|e| corrupt(format!("accumulator state keys are unusable: {e}")))?;
+    if ids.iter().enumerate().any(|(i, &id)| id as usize != i) {
+        return Err(corrupt("accumulator state lists the same segment twice"));
+    }
+    // The index just built is the aggregator's (no copy of every key's bytes, no second
+    // interning).
+    KeyedTallies::from_index(scale, index, tallies)
 }
 
 /// One weight sum: four limbs (version 2) or a float made exact (version 1).

@@ -91,19 +91,42 @@ fn encode_tallies(agg: &KeyedTallies, out: &mut Vec<u8>) -> Result<()> {
     for (j, t) in types.iter().enumerate() {
         write_type(t, j, out)?;
     }
-    let grouped = agg.finish()?;
-    let tallies = &grouped.tallies;
-    out.extend_from_slice(&(tallies.segments() as u64).to_le_bytes());
-    for (j, column) in grouped.keys.iter().enumerate() {
+    // Segments are written in key order, read through the order from the tallies in place
+    // (no reordered copy of the tallies).
+    let in_order = agg.key_order()?;
+    let tallies = agg.tallies();
+    let segments = in_order.order.as_ref().map_or(tallies.segments(), Vec::len);
+    let at = |i: usize| in_order.order.as_ref().map_or(i, |o| o[i] as usize);
+    out.extend_from_slice(&(segments as u64).to_le_bytes());
+    for (j, column) in in_order.keys.iter().enumerate() {
         write_values(column, j, out)?;
     }
-    out.reserve(tallies.raw_counts().len() * 8);
-    for c in tallies.raw_counts() {
-        out.extend_from_slice(&c.to_le_bytes());
+    let stride = tallies.points() + 2;
+    let raw = tallies.raw_counts();
+    out.reserve(raw.len() * 8);
+    for i in 0..segments {
+        let s = at(i);
+        for c in &raw[s * stride..(s + 1) * stride] {
+            out.extend_from_slice(&c.to_le_bytes());
+        }
     }
     let (wsum, w2sum) = tallies.raw_weight_sums();
-    for w in wsum.iter().chain(w2sum).chain(tallies.raw_replicates()) {
-        write_exact(w, out);
+    let points = tallies.points();
+    let per_replicates = points * tallies.replicates();
+    for (sums, per) in [
+        (wsum, points),
+        (w2sum, points),
+        (tallies.raw_replicates(), per_replicates),
+    ] {
+        if sums.is_empty() {
+            continue;
+        }
+        for i in 0..segments {
+            let s = at(i);
+            for w in &sums[s * per..(s + 1) * per] {
+                write_exact(w, out);
+            }
+        }
     }
     Ok(())
 }

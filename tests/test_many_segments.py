@@ -1,0 +1,119 @@
+"""Many segments (thousands, in tables large enough to be tallied in several parallel tasks)
+against the plain NumPy reference, and the routes that only such tables take: the first task's
+tallies moved into the aggregator, the per-segment columns written block by block on several
+threads, the state's bytes written in key order from the tallies in place.
+
+Small tables (tests/test_key_shapes.py) take none of these routes: a chunk is split into tasks
+from 65,536 rows on, and estimates go over threads from 1,025 segments on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import cxmetrics as cx
+from cxmetrics import _native
+from cxmetrics._results import _tables_equal
+
+PROMOTER_LOW, DETRACTOR_HIGH = 9, 6
+
+
+def _table(seed: int, rows: int, segments: int, weighted: bool, nulls: bool
+           ) -> tuple[pa.Table, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Keys spread wide (hashed, not offsets), scores 0–10 (or null), optional weights."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, segments, rows)
+    scores = rng.integers(0, 11, rows).astype(np.int8)
+    valid = rng.random(rows) > 0.05 if nulls else np.ones(rows, dtype=bool)
+    columns = {"seg": pa.array(codes * 7_919_000_003 + 11),
+               "nps": pa.array(scores, mask=~valid)}
+    weights = rng.uniform(0.5, 2.0, rows) if weighted else None
+    if weights is not None:
+        columns["w"] = pa.array(weights)
+    return pa.table(columns), codes, np.where(valid, scores, -1), weights
+
+
+def _reference(codes: np.ndarray, scores: np.ndarray, weights: np.ndarray | None,
+               segments: int) -> dict[int, tuple[int, int, int, int, float]]:
+    """Per present segment code: (n, missing, promoters, detractors, NPS) by bincount."""
+    valid = scores >= 0
+    n = np.bincount(codes[valid], minlength=segments)
+    rows = np.bincount(codes, minlength=segments)
+    prom = np.bincount(codes[scores >= PROMOTER_LOW], minlength=segments)
+    det = np.bincount(codes[valid & (scores <= DETRACTOR_HIGH)], minlength=segments)
+    w = np.ones(len(codes)) if weights is None else weights
+    wn = np.bincount(codes[valid], weights=w[valid], minlength=segments)
+    wp = np.bincount(codes[scores >= PROMOTER_LOW], weights=w[scores >= PROMOTER_LOW],
+                     minlength=segments)
+    dmask = valid & (scores <= DETRACTOR_HIGH)
+    wd = np.bincount(codes[dmask], weights=w[dmask], minlength=segments)
+    return {int(c): (int(n[c]), int(rows[c] - n[c]), int(prom[c]), int(det[c]),
+                     100.0 * (wp[c] - wd[c]) / wn[c] if wn[c] > 0 else float("nan"))
+            for c in np.flatnonzero(rows)}
+
+
+def _same_bits(a: cx.SegmentedResult, b: cx.SegmentedResult) -> bool:
+    """Every column equal, NaN equal to NaN (a segment with no valid answer has NaN values)."""
+    return _tables_equal(a.to_arrow(distribution=True), b.to_arrow(distribution=True))
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), rows=st.integers(140_000, 170_000),
+       segments=st.integers(1_100, 30_000), weighted=st.booleans(), nulls=st.booleans())
+def test_many_segments_match_the_reference(seed: int, rows: int, segments: int, weighted: bool,
+                                           nulls: bool) -> None:
+    table, codes, scores, weights = _table(seed, rows, segments, weighted, nulls)
+    weight = "w" if weighted else None
+    result = cx.nps(table, score="nps", by="seg", weight=weight, ci="wald")
+    want = _reference(codes, scores, weights, segments)
+    got = result.to_arrow()
+    assert got.num_rows == len(want)
+    keys = got.column("seg").to_numpy()
+    assert (np.diff(keys) > 0).all(), "segments in key order"
+    n, missing = got.column("n").to_numpy(), got.column("n_missing").to_numpy()
+    prom, det = got.column("promoters").to_numpy(), got.column("detractors").to_numpy()
+    value = got.column("value").to_numpy()
+    for i, key in enumerate(keys):
+        wn, wm, wp, wd, wv = want[int((key - 11) // 7_919_000_003)]
+        assert (n[i], missing[i], prom[i], det[i]) == (wn, wm, wp, wd), key
+        assert value[i] == pytest.approx(wv, rel=1e-9, abs=1e-9, nan_ok=True), key
+
+    # The tallies behind the result (rebuilt from its rows when unweighted) are the state's,
+    # to the byte.
+    state = _native.AccumulatorState(0, 10, 1, weighted)
+    state.update(table.column("nps"), [table.column("seg")],
+                 table.column("w") if weighted else None, "raise", "nps", ["seg"], weight)
+    tallies = result.tallies()
+    assert tallies is not None
+    assert tallies.to_bytes() == state.to_bytes()
+
+    # The same rows in many small batches (each merged into the aggregation: no move, no
+    # parallel tasks) give the same bits, and so do the state's bytes.
+    acc = cx.Accumulator("nps", score="nps", by="seg", weight=weight)
+    for start in range(0, rows, 20_000):
+        acc.update(table.slice(start, 20_000))
+    batched = acc.result(ci="wald")
+    assert _same_bits(batched, result)
+    whole = cx.Accumulator("nps", score="nps", by="seg", weight=weight)
+    whole.update(table)
+    assert whole.to_bytes() == acc.to_bytes()
+    assert _same_bits(cx.Accumulator.from_bytes(whole.to_bytes()).result(ci="wald"), result)
+
+
+@pytest.mark.parametrize("ci", ["score", "adjusted-wald", "bayes"])
+def test_block_estimates_equal_one_segment_at_a_time(ci: str) -> None:
+    """Estimates written block by block over threads equal each segment estimated alone."""
+    table, _, _, _ = _table(5, 150_000, 3_000, weighted=False, nulls=True)
+    many = cx.nps(table, score="nps", by="seg", ci=ci, seed=1, n_resamples=200)
+    keys = table.column("seg").unique()[:40]
+    for key in keys.to_pylist():
+        alone = cx.nps(table.filter(pc.equal(table.column("seg"), key)), score="nps",
+                       by="seg", ci=ci, seed=1, n_resamples=200)
+        mine, theirs = many[key], alone[key]
+        assert (mine.value, mine.ci_low, mine.ci_high, mine.se, mine.n) == \
+            (theirs.value, theirs.ci_low, theirs.ci_high, theirs.se, theirs.n)
