@@ -50,7 +50,7 @@ def rating_truth(method: str) -> np.ndarray:
 
 
 def simulate(method: str, n: int, reps: int, n_resamples: int, seed: int,
-             ratings: bool = False) -> tuple[np.ndarray, float]:
+             ratings: bool = False, bootstrap: str = "bca") -> tuple[np.ndarray, float]:
     """Per-driver coverage of 95% intervals, and how often the estimated order is the true one."""
     rng = np.random.default_rng(seed)
     true = rating_truth(method) if ratings else truth(method)
@@ -59,8 +59,9 @@ def simulate(method: str, n: int, reps: int, n_resamples: int, seed: int,
     for r in range(reps):
         table = sample(rng, n, ratings)
         res = cx.drivers(table, "y", ["a", "b", "c"], method=method,  # type: ignore[arg-type]
-                         n_resamples=n_resamples, seed=seed * 1000 + r)
-        assert res.resampling == "tuples"
+                         n_resamples=n_resamples, seed=seed * 1000 + r,
+                         bootstrap=bootstrap)  # type: ignore[arg-type]
+        assert res.resampling == "tuples" and res.bootstrap == bootstrap
         low = np.array([row.ci_low for row in res])
         high = np.array([row.ci_high for row in res])
         hits += (low <= true) & (true <= high)
