@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, overload
 
 from ._accumulator import Accumulator
-from ._drivers import MAGIC as _DRIVERS_MAGIC
 from ._drivers import DEFAULT_BOOTSTRAP as DEFAULT_DRIVERS_BOOTSTRAP
+from ._drivers import MAGIC as _DRIVERS_MAGIC
 from ._drivers import Bootstrap as DriversBootstrap
 from ._drivers import DriversAccumulator, DriversResult, Method
 from ._engine import BootstrapMethod, CiMethod, OnInvalid
