@@ -179,6 +179,8 @@ def test_bad_input_gets_typed_errors() -> None:
         cx.drivers(table, "y", ["x0"], method="ols")  # type: ignore[arg-type]
     with pytest.raises(cx.ArgumentError):
         cx.drivers(table, "y", ["x0"], missing="pairwise")  # type: ignore[arg-type]
+    with pytest.raises(cx.ArgumentError, match="bootstrap"):
+        cx.drivers(table, "y", ["x0"], bootstrap="basic")  # type: ignore[arg-type]
     with pytest.raises(cx.ColumnError):
         cx.drivers(table, "y", ["y", "x0"])
     # A constant driver or too few rows give a note, not a wrong number.
@@ -202,6 +204,33 @@ def test_bootstrap_intervals_are_seeded_and_bracket_the_estimate() -> None:
         assert r.ci_low < r.importance < r.ci_high
         assert r.r2_low < r.r2 < r.r2_high
         assert r.replicates_used == 300
+
+
+@pytest.mark.parametrize("resampling", ["tuples", "rows"])
+def test_bc_and_bca_intervals_are_seeded_and_move_the_percentile_bounds(resampling: str) -> None:
+    y, x = _data(4, 600, 3, ratings=resampling == "tuples")
+    table = _table(y, x)
+    names = ["x0", "x1", "x2"]
+    acc = cx.DriversAccumulator("y", names, n_resamples=300, seed=11)
+    acc.update(table)
+    if resampling == "rows":  # past the tuple cap: replicates drawn per row, kept
+        acc = cx.DriversAccumulator("y", names, n_resamples=300, seed=11)
+        acc.update(_table(*_data(5, 140_000, 3, ratings=False)))
+    assert acc.resampling == resampling
+    bounds = {}
+    for b in ("percentile", "bc", "bca"):
+        res = acc.result("shapley", bootstrap=b)  # type: ignore[arg-type]
+        again = acc.result("shapley", bootstrap=b)  # type: ignore[arg-type]
+        assert res.bootstrap == b and repr(again.rows) == repr(res.rows)
+        bounds[b] = [(r.ci_low, r.ci_high) for r in res] + [(res.rows[0].r2_low,
+                                                             res.rows[0].r2_high)]
+        for r in res:
+            assert r.ci_low < r.importance < r.ci_high
+    # Same replicates, different levels: the corrections move every bound a little.
+    assert bounds["percentile"] != bounds["bc"] != bounds["bca"]
+    width = np.subtract(*np.array(bounds["percentile"]).T[::-1])
+    for b in ("bc", "bca"):
+        assert np.all(np.abs(np.array(bounds[b]) - bounds["percentile"]) < width[:, None])
 
 
 def _split(table: pa.Table, cuts: list[int]) -> list[pa.Table]:

@@ -1,5 +1,5 @@
-"""Coverage of the drivers' percentile bootstrap intervals (Poisson replicates of the Gram
-matrix, resampled from the histogram of distinct answer tuples), with planted true
+"""Coverage of the drivers' bootstrap intervals (percentile, BC or BCa from Poisson replicates
+of the Gram matrix, resampled from the histogram of distinct answer tuples), with planted true
 importances: drivers ~ N(0, Σ), y = Xβ + ε, whose population correlation matrix gives the true
 relative weights and Shapley values (drivers_reference). Continuous values make every row its
 own tuple; the ``ratings`` variant rounds the drivers to a 1-5 scale and the outcome to 0-10,
@@ -50,7 +50,7 @@ def rating_truth(method: str) -> np.ndarray:
 
 
 def simulate(method: str, n: int, reps: int, n_resamples: int, seed: int,
-             ratings: bool = False) -> tuple[np.ndarray, float]:
+             ratings: bool = False, bootstrap: str = "percentile") -> tuple[np.ndarray, float]:
     """Per-driver coverage of 95% intervals, and how often the estimated order is the true one."""
     rng = np.random.default_rng(seed)
     true = rating_truth(method) if ratings else truth(method)
@@ -59,8 +59,9 @@ def simulate(method: str, n: int, reps: int, n_resamples: int, seed: int,
     for r in range(reps):
         table = sample(rng, n, ratings)
         res = cx.drivers(table, "y", ["a", "b", "c"], method=method,  # type: ignore[arg-type]
-                         n_resamples=n_resamples, seed=seed * 1000 + r)
-        assert res.resampling == "tuples"
+                         n_resamples=n_resamples, seed=seed * 1000 + r,
+                         bootstrap=bootstrap)  # type: ignore[arg-type]
+        assert res.resampling == "tuples" and res.bootstrap == bootstrap
         low = np.array([row.ci_low for row in res])
         high = np.array([row.ci_high for row in res])
         hits += (low <= true) & (true <= high)
@@ -68,16 +69,19 @@ def simulate(method: str, n: int, reps: int, n_resamples: int, seed: int,
     return hits / reps, ordered / reps
 
 
-@pytest.mark.parametrize("method", ["relative-weights", "shapley"])
-def test_intervals_cover_near_the_nominal_level(method: str) -> None:
-    coverage, _ = simulate(method, n=1000, reps=120, n_resamples=200, seed=1)
+@pytest.mark.parametrize(("method", "bootstrap"), [("relative-weights", "percentile"),
+                                                   ("shapley", "bca")])
+def test_intervals_cover_near_the_nominal_level(method: str, bootstrap: str) -> None:
+    coverage, _ = simulate(method, n=1000, reps=120, n_resamples=200, seed=1,
+                           bootstrap=bootstrap)
     # 120 intervals per driver: a 95% level gives 0.95 ± 0.02 (sd); allow ~2.5 sd.
     assert np.all(coverage >= 0.89), coverage
     assert np.all(coverage <= 1.0)
 
 
 def test_rating_intervals_cover_near_the_nominal_level() -> None:
-    coverage, _ = simulate("shapley", n=1000, reps=120, n_resamples=200, seed=3, ratings=True)
+    coverage, _ = simulate("shapley", n=1000, reps=120, n_resamples=200, seed=3, ratings=True,
+                           bootstrap="bca")
     assert np.all(coverage >= 0.89), coverage
 
 

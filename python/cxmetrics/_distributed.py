@@ -12,7 +12,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, overload
 
 from ._accumulator import Accumulator
+from ._drivers import DEFAULT_BOOTSTRAP as DEFAULT_DRIVERS_BOOTSTRAP
 from ._drivers import MAGIC as _DRIVERS_MAGIC
+from ._drivers import Bootstrap as DriversBootstrap
 from ._drivers import DriversAccumulator, DriversResult, Method
 from ._engine import BootstrapMethod, CiMethod, OnInvalid
 from ._registry import (
@@ -73,14 +75,15 @@ def drivers_on(fold: Callable[[Any, Any], Any], df: object, outcome: str, driver
                weight: str | None = None, by: Key | None = None,
                ci: Literal["bootstrap"] | None = "bootstrap", n_resamples: int = 1000,
                confidence: float = 0.95, seed: int | None = None, min_n: int = DEFAULT_MIN_N,
-               exact_up_to: int = 20, permutations: int = 2000) -> DriversResult:
+               exact_up_to: int = 20, permutations: int = 2000,
+               bootstrap: DriversBootstrap = DEFAULT_DRIVERS_BOOTSTRAP) -> DriversResult:
     """``cx.drivers`` over a distributed DataFrame: each partition folds into a
     :class:`~cxmetrics.DriversAccumulator` (its own replicate stream), merged exactly."""
     blank = DriversAccumulator(outcome, drivers, bucket=bucket, weight=weight, by=by, ci=ci,
                                n_resamples=n_resamples, seed=seed)
     acc = fold(df, blank)
     return acc.result(method, confidence=confidence, min_n=min_n,  # type: ignore[no-any-return]
-                      exact_up_to=exact_up_to, permutations=permutations)
+                      exact_up_to=exact_up_to, permutations=permutations, bootstrap=bootstrap)
 
 
 def partition_stream(blank: Any, partition: int) -> Any:

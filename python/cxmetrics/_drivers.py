@@ -44,6 +44,12 @@ __all__ = ["DriverImportance", "DriversAccumulator", "DriversResult", "drivers"]
 
 Method = Literal["relative-weights", "shapley"]
 METHODS: tuple[str, ...] = ("relative-weights", "shapley")
+#: The intervals read off the bootstrap replicates (see :func:`drivers`).
+Bootstrap = Literal["percentile", "bc", "bca"]
+BOOTSTRAPS: tuple[str, ...] = ("percentile", "bc", "bca")
+#: The default: BC and BCa did not beat it in every cell of the simulated grid
+#: (docs/statistics.md), so it stays.
+DEFAULT_BOOTSTRAP: Bootstrap = "percentile"
 # Named outcome buckets on the 0-10 likelihood-to-recommend scale (Reichheld 2003).
 BUCKETS: dict[str, tuple[int, int]] = {"promoter": NPS_PROMOTERS, "detractor": NPS_DETRACTORS}
 
@@ -60,7 +66,8 @@ class DriverImportance:
     ``rescaled`` the same as a percentage of R². ``sign`` is the sign of its coefficient in the
     full model (+1: a higher rating goes with a higher outcome, other drivers held fixed);
     ``correlation`` its plain correlation with the outcome. ``ci_low``/``ci_high`` is the
-    percentile bootstrap interval of ``importance`` (NaN without ``ci``); ``mc_error`` the Monte
+    bootstrap interval of ``importance`` (NaN without ``ci``; which interval is
+    :attr:`DriversResult.bootstrap`); ``mc_error`` the Monte
     Carlo standard error of a sampled Shapley estimate (NaN when exact). ``note`` says why a
     segment has no estimate (too few rows, no variance, collinear drivers).
     """
@@ -100,6 +107,8 @@ class DriversResult:
     #: answer tuples: identical on any partitioning), ``"rows"`` (drawn per row, past
     #: 131,072 distinct tuples), None without ``ci``.
     resampling: str | None = None
+    #: The interval read off the replicates: ``"percentile"``, ``"bc"`` or ``"bca"``.
+    bootstrap: str = DEFAULT_BOOTSTRAP
 
     def to_arrow(self) -> pa.Table:
         """The result as a table: key columns, then one column per field of DriverImportance."""
@@ -351,10 +360,13 @@ class DriversAccumulator:
         min_n: int = DEFAULT_MIN_N,
         exact_up_to: int = 20,
         permutations: int = 2000,
+        bootstrap: Bootstrap = DEFAULT_BOOTSTRAP,
     ) -> DriversResult:
         """Importances per (segment, driver); see :func:`drivers`."""
         if method not in METHODS:
             raise ArgumentError(f"method={method!r} is not one of {METHODS}")
+        if bootstrap not in BOOTSTRAPS:
+            raise ArgumentError(f"bootstrap={bootstrap!r} is not one of {BOOTSTRAPS}")
         if isinstance(confidence, bool) or not isinstance(confidence, int | float) \
                 or not 0 < confidence < 1:
             raise ArgumentError(f"confidence must be in (0, 1), got {confidence!r}")
@@ -364,12 +376,12 @@ class DriversAccumulator:
         d = self._definition
         seed = d["seed"] if d["seed"] is not None else secrets.randbits(63)
         batch = self._stats.report(method, list(d["drivers"]), list(d["by"]), float(confidence),
-                                   min_n, exact_up_to, permutations, seed)
+                                   min_n, exact_up_to, permutations, seed, bootstrap)
         table = pa.Table.from_batches([batch])
         return DriversResult(method=method, outcome=d["outcome"], drivers=tuple(d["drivers"]),
                              by=tuple(d["by"]), confidence=float(confidence),
                              rows=_rows(table, tuple(d["by"])), table=table,
-                             resampling=self._stats.resampling)
+                             resampling=self._stats.resampling, bootstrap=bootstrap)
 
     def to_bytes(self) -> bytes:
         definition = json.dumps(self._definition, sort_keys=True, separators=(",", ":"))
@@ -475,6 +487,7 @@ def drivers(
     missing: Literal["listwise"] = "listwise",
     exact_up_to: int = 20,
     permutations: int = 2000,
+    bootstrap: Bootstrap = DEFAULT_BOOTSTRAP,
 ) -> DriversResult:
     """Key driver analysis: how much of the outcome's explained variance each driver accounts for.
 
@@ -491,13 +504,17 @@ def drivers(
     rows get a note instead of numbers. Rows with a missing outcome or driver (null or NaN) are
     dropped (``missing="listwise"``) and counted in ``n_dropped``.
 
-    ``ci="bootstrap"``: percentile intervals from ``n_resamples`` Poisson-bootstrap replicates,
+    ``ci="bootstrap"``: intervals from ``n_resamples`` Poisson-bootstrap replicates,
     reproducible with ``seed``: resampled from the histogram of distinct answer tuples (the
     same on one machine and any cluster), or drawn per row past 131,072 distinct tuples
-    (``DriversResult.resampling`` says which).
+    (``DriversResult.resampling`` says which). ``bootstrap`` is the interval read off them:
+    ``"percentile"`` (the default), ``"bc"`` (bias-corrected percentile) or ``"bca"``
+    (bias-corrected and accelerated, Efron 1987; the acceleration from each row's influence,
+    exact from the tuple histogram, estimated from the replicates when drawn per row).
+    docs/statistics.md gives their simulated coverage.
     """
     acc = DriversAccumulator(outcome, drivers, bucket=bucket, weight=weight, by=by, ci=ci,
                              n_resamples=n_resamples, seed=seed, missing=missing)
     acc.update(data)
     return acc.result(method, confidence=confidence, min_n=min_n, exact_up_to=exact_up_to,
-                      permutations=permutations)
+                      permutations=permutations, bootstrap=bootstrap)

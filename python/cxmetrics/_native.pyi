@@ -315,5 +315,6 @@ class DriverStats:
     def from_bytes(data: bytes) -> DriverStats: ...
     def report(self, method: str, driver_names: list[str], key_names: list[str],
                confidence: float = 0.95, min_n: int = 0, exact_up_to: int = 20,
-               permutations: int = 2000, seed: int = 0) -> pa.RecordBatch:
+               permutations: int = 2000, seed: int = 0,
+               bootstrap: str = "percentile") -> pa.RecordBatch:
         """One row per (segment, driver): importance, rescaled, sign, intervals, R², n."""

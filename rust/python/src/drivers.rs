@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use arrow_array::ArrayRef;
 use cxmetrics_core::drivers::format;
 use cxmetrics_core::drivers::importance::Method;
+use cxmetrics_core::drivers::interval::Interval;
 use cxmetrics_core::drivers::report::{report_batch, Request};
 use cxmetrics_core::drivers::state::{Columns, DriversState, Resampling};
 use cxmetrics_core::error::CoreError;
@@ -192,7 +193,7 @@ impl DriverStats {
     }
 
     /// The result table (one row per segment and driver) as a pyarrow RecordBatch.
-    #[pyo3(signature = (method, driver_names, key_names, confidence=0.95, min_n=0, exact_up_to=20, permutations=2000, seed=0))]
+    #[pyo3(signature = (method, driver_names, key_names, confidence=0.95, min_n=0, exact_up_to=20, permutations=2000, seed=0, bootstrap="percentile"))]
     #[allow(clippy::too_many_arguments)]
     fn report<'py>(
         &self,
@@ -205,10 +206,13 @@ impl DriverStats {
         exact_up_to: usize,
         permutations: usize,
         seed: u64,
+        bootstrap: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
         let state = self.locked().clone();
         let method = method.to_string();
+        let bootstrap = bootstrap.to_string();
         let batch = run_detached(py, &Names::default(), || {
+            let interval = Interval::parse(&bootstrap)?;
             let method = match method.as_str() {
                 "relative-weights" => Method::RelativeWeights,
                 "shapley" => Method::Shapley {
@@ -225,6 +229,7 @@ impl DriverStats {
             let request = Request {
                 method,
                 confidence,
+                interval,
                 min_n,
             };
             report_batch(&state, &request, &driver_names, &key_names)

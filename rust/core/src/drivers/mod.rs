@@ -12,6 +12,7 @@ pub mod block_sum;
 pub mod format;
 pub mod gram;
 pub mod importance;
+pub mod interval;
 pub mod lanes;
 pub mod linalg;
 pub mod report;

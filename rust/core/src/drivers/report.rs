@@ -1,6 +1,6 @@
 //! From driver statistics to the result table: per segment, the importance of every driver, its
-//! sign, and percentile bootstrap intervals from the replicate Gram matrices (Efron & Tibshirani
-//! 1993, ch. 13; the replicates are Poisson-bootstrap resamples, drawn here from the tuple
+//! sign, and bootstrap intervals (percentile, BC or BCa: [`super::interval`]) from the replicate
+//! Gram matrices (the replicates are Poisson-bootstrap resamples, drawn here from the tuple
 //! histogram ([`super::tuples`]) or kept from the pass ([`super::state`])).
 
 use std::sync::Arc;
@@ -11,10 +11,13 @@ use rayon::prelude::*;
 
 use super::gram::{moments, Gram};
 use super::importance::{fit, Fit, Method};
+use super::interval::{
+    acceleration_from_replicates, acceleration_from_tuples, influence_forms, outputs, Interval,
+};
 use super::segments::key_columns;
 use super::state::{DriversState, Resampling, Segment};
-use super::tuples::{bootstrap_key, replicates as tuple_replicates};
-use crate::bootstrap::quantile_sorted;
+use super::tuples::{bootstrap_key, replicates as tuple_replicates, Tuples};
+use crate::bootstrap::{interval_from_bootstrap, quantile_sorted, BootstrapMethod};
 use crate::error::{CoreError, Result};
 
 /// Options of the report.
@@ -22,8 +25,10 @@ use crate::error::{CoreError, Result};
 pub struct Request {
     /// How R² is decomposed.
     pub method: Method,
-    /// Coverage of the percentile intervals, in (0, 1).
+    /// Coverage of the intervals, in (0, 1).
     pub confidence: f64,
+    /// Which interval is read off the replicates.
+    pub interval: Interval,
     /// Segments with fewer rows get no estimate (a note instead).
     pub min_n: u64,
 }
@@ -80,11 +85,13 @@ fn fit_gram(
 }
 
 /// The report of one segment; `replicates` gives its bootstrap replicate Gram matrices (only
-/// called when the segment has a fit).
+/// called when the segment has a fit), `tuples` the histogram they were drawn from (None when
+/// drawn per row; BCa's acceleration then comes from the replicates).
 pub fn segment_report(
     seg: &Segment,
     names: &[String],
     request: &Request,
+    tuples: Option<&Tuples>,
     replicates: impl FnOnce() -> Vec<Gram>,
 ) -> SegmentReport {
     let p = names.len();
@@ -122,20 +129,42 @@ pub fn segment_report(
         .filter_map(|g| fit_gram(g, names, request.method).0)
         .collect();
     report.replicates_used = fits.len();
+    let estimates = outputs(report.fit.as_ref().expect("checked above"));
+    let accelerations: Vec<Option<f64>> = match request.interval {
+        Interval::Percentile => vec![None; p + 1],
+        Interval::Bc => vec![Some(0.0); p + 1],
+        Interval::Bca => match influence_forms(&seg.gram, p, request.method) {
+            None => vec![None; p + 1],
+            Some(forms) => match tuples {
+                Some(t) => acceleration_from_tuples(&forms, t, seg.gram.k),
+                None => acceleration_from_replicates(&forms, &seg.gram, &replicates),
+            },
+        },
+    };
     let alpha = (1.0 - request.confidence) / 2.0;
-    let bounds = |mut values: Vec<f64>| -> (f64, f64) {
-        values.sort_by(f64::total_cmp);
-        (
-            quantile_sorted(&values, alpha),
-            quantile_sorted(&values, 1.0 - alpha),
-        )
+    let bounds = |o: usize| -> (f64, f64) {
+        let mut values: Vec<f64> = fits.iter().map(|f| outputs(f)[o]).collect();
+        if request.interval == Interval::Percentile {
+            values.sort_by(f64::total_cmp);
+            return (
+                quantile_sorted(&values, alpha),
+                quantile_sorted(&values, 1.0 - alpha),
+            );
+        }
+        // BC is BCa with a = 0; an undefined z0 or a falls back to the percentile interval.
+        let i = interval_from_bootstrap(
+            values,
+            estimates[o],
+            BootstrapMethod::Bca,
+            request.confidence,
+            accelerations[o],
+        );
+        (i.low, i.high)
     };
     for j in 0..p {
-        let (lo, hi) = bounds(fits.iter().map(|f| f.importance[j]).collect());
-        report.low[j] = lo;
-        report.high[j] = hi;
+        (report.low[j], report.high[j]) = bounds(j);
     }
-    (report.r2_low, report.r2_high) = bounds(fits.iter().map(|f| f.r2).collect());
+    (report.r2_low, report.r2_high) = bounds(p);
     report
 }
 
@@ -167,7 +196,11 @@ pub fn report_batch(
         .segments
         .iter()
         .map(|(key, s)| {
-            segment_report(s, driver_names, request, || {
+            let tuples = match (&state.streams, state.resampling) {
+                (Some(_), Resampling::Tuples) => Some(&s.tuples),
+                _ => None,
+            };
+            segment_report(s, driver_names, request, tuples, || {
                 match (&state.streams, state.resampling) {
                     (Some(streams), Resampling::Tuples) => {
                         tuple_replicates(&s.tuples, k, b, bootstrap_key(streams), key)

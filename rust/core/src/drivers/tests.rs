@@ -9,6 +9,7 @@ use rand_pcg::Pcg64Mcg;
 
 use super::format::{decode, encode};
 use super::importance::Method;
+use super::interval::Interval;
 use super::report::{report_batch, Request};
 use super::state::{Columns, DriversState};
 use crate::error::{CoreError, Role};
@@ -124,10 +125,11 @@ fn bytes_round_trip_and_corruption_is_detected() {
 #[test]
 fn reports_are_reproducible_and_name_bad_values() {
     let d = data(4000, 3, 3);
-    let report = |s: &DriversState| {
+    let report_with = |s: &DriversState, interval: Interval| {
         let request = Request {
             method: Method::RelativeWeights,
             confidence: 0.9,
+            interval,
             min_n: 10,
         };
         let names = vec!["a".to_string(), "b".into(), "c".into()];
@@ -136,9 +138,16 @@ fn reports_are_reproducible_and_name_bad_values() {
     let (mut a, mut b) = (fresh(3, 0), fresh(3, 0));
     update(&mut a, &d, 0..4000);
     update(&mut b, &d, 0..4000);
-    let (ra, rb) = (report(&a), report(&b));
-    assert_eq!(ra, rb);
-    assert_eq!(ra.num_rows(), 9, "3 segments × 3 drivers");
+    let mut lows = Vec::new();
+    for interval in [Interval::Percentile, Interval::Bc, Interval::Bca] {
+        let (ra, rb) = (report_with(&a, interval), report_with(&b, interval));
+        assert_eq!(ra, rb, "{interval:?}");
+        assert_eq!(ra.num_rows(), 9, "3 segments × 3 drivers");
+        lows.push(ra.column_by_name("ci_low").unwrap().clone());
+    }
+    // The three intervals differ (the bias correction and the acceleration move the bounds).
+    assert_ne!(&lows[0], &lows[1]);
+    assert_ne!(&lows[1], &lows[2]);
     // An infinite driver value is refused, naming the driver, the count and the row.
     let mut s = fresh(3, 1);
     let y: ArrayRef = Arc::new(Float64Array::from(vec![1.0, 2.0, 3.0]));
@@ -181,6 +190,7 @@ fn tuple_bootstrap_is_partition_free_and_falls_back_past_the_cap() {
                 seed: 0,
             },
             confidence: 0.9,
+            interval: Interval::Bca,
             min_n: 10,
         };
         let names: Vec<String> = ["a", "b"][..s.p].iter().map(|n| n.to_string()).collect();

@@ -1,0 +1,75 @@
+"""Coverage of the drivers' percentile, BC and BCa intervals on the grid of docs/statistics.md.
+
+Each simulated survey (tests/test_drivers_coverage.py's planted model) is read once and its
+three intervals are taken from the same replicates, so the methods are compared on the same
+data. Appends one JSON line per block of surveys to OUT; run blocks with different seeds and
+add them up. Ratings use the truth of the rounded model from 20 million rows (seed 7).
+
+    python tools/drivers_coverage_grid.py OUT {ratings10k|cont10k|small}
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import cxmetrics as cx
+import test_drivers_coverage as t
+
+BOOTSTRAPS = ("percentile", "bc", "bca")
+
+
+def rating_truth_20m() -> np.ndarray:
+    big = t.sample(np.random.default_rng(7), 20_000_000, ratings=True)
+    res = cx.drivers(big, "y", ["a", "b", "c"], method="shapley", ci=None)
+    return np.array([r.importance for r in res])
+
+
+def block(method: str, n: int, reps: int, seed: int, ratings: bool, true: np.ndarray,
+          out: IO[str]) -> None:
+    rng = np.random.default_rng(seed)
+    hits = {b: np.zeros(3) for b in BOOTSTRAPS}
+    start = time.time()
+    for r in range(reps):
+        acc = cx.DriversAccumulator("y", ["a", "b", "c"], n_resamples=500, seed=seed * 1000 + r)
+        acc.update(t.sample(rng, n, ratings))
+        for b in BOOTSTRAPS:
+            res = acc.result(method, bootstrap=b)  # type: ignore[arg-type]
+            low = np.array([row.ci_low for row in res])
+            high = np.array([row.ci_high for row in res])
+            hits[b] += (low <= true) & (true <= high)
+    record = {"method": method, "n": n, "reps": reps, "seed": seed, "ratings": ratings,
+              "secs": time.time() - start, **{b: hits[b].tolist() for b in BOOTSTRAPS}}
+    out.write(json.dumps(record) + "\n")
+    out.flush()
+
+
+def main(path: str, which: str) -> None:
+    with open(path, "a") as out:
+        if which == "ratings10k":
+            true = rating_truth_20m()
+            for seed in range(40, 48):
+                block("shapley", 10_000, 100, seed, True, true, out)
+        elif which == "cont10k":
+            for method in ("shapley", "relative-weights"):
+                for seed in range(50, 58):
+                    block(method, 10_000, 100, seed, False, t.truth(method), out)
+        elif which == "small":
+            true = rating_truth_20m()
+            for n in (200, 1000):
+                for seed in range(60, 64):
+                    block("shapley", n, 100, seed, True, true, out)
+                    for method in ("shapley", "relative-weights"):
+                        block(method, n, 100, seed, False, t.truth(method), out)
+        else:
+            raise SystemExit(f"unknown grid part {which!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
