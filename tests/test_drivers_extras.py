@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 
 import numpy as np
 import pyarrow as pa
@@ -111,3 +113,19 @@ def test_cli_drivers(tmp_path: pytest.TempPathFactory, capsys: pytest.CaptureFix
     assert main(["drivers", "--sample", "--no-ci", "--format", "csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("driver,importance") and len(lines) == 6
+    # --bootstrap picks the interval: the API's BCa bounds, not the percentile ones.
+    args = ["drivers", path, "--outcome", "nps", "--drivers", "product", "price",
+            "--n-resamples", "200", "--seed", "3", "--format", "csv"]
+    assert main([*args, "--bootstrap", "bca"]) == 0
+    header, *bca_rows = csv.reader(io.StringIO(capsys.readouterr().out))
+    assert all(len(line) == len(header) for line in bca_rows)
+    at = header.index("ci_low")
+    expected = cx.drivers(survey, "nps", ["product", "price"], n_resamples=200, seed=3,
+                          bootstrap="bca")
+    assert [r.ci_low for r in expected] != [
+        r.ci_low for r in cx.drivers(survey, "nps", ["product", "price"], n_resamples=200,
+                                     seed=3)]
+    for line, row in zip(bca_rows, expected, strict=True):
+        low, high = float(line[at]), float(line[at + 1])
+        assert (low, high) == pytest.approx((row.ci_low, row.ci_high), abs=5e-4)
+    assert main([*args, "--bootstrap", "wide"]) == 2
