@@ -40,6 +40,8 @@ DESCRIPTIONS: dict[str, str] = {
     "utf8": "utf8 key, 60 segments",
     "large_string": "large_utf8 key, 60 segments",
     "string_view": "utf8_view key, 60 segments",
+    "utf8_long": "utf8 key, 60 segments named in 24–36 bytes",
+    "str_1k": "utf8 key, 1,000 segments",
     "int64": "int64 key, 60 values spread over 0..10^12",
     "small_int": "int32 key, 50 values 1..50",
     "date": "date32 key, 24 months",
@@ -140,6 +142,12 @@ def build_dataset(scenario: str, rows: int, size: str = "quick") -> Dataset:
         arrow_type = {"utf8": pa.string(), "large_string": pa.large_string(),
                       "string_view": pa.string_view()}[scenario]
         key("seg", 60, list(_names("segment", 60)), arrow_type)
+    elif scenario == "utf8_long":
+        # Names as exports spell them (longer than 16 bytes: not packed into one word).
+        key("seg", 60, [f"Region {i:02d} - customer care and retail" [:24 + i % 17]
+                        for i in range(60)], pa.string())
+    elif scenario == "str_1k":
+        key("seg", 1_000, list(_names("store", 1_000)), pa.string())
     elif scenario == "int64":
         spread = np.sort(np.random.default_rng(SEED + 1).choice(10**12, 60, replace=False))
         key("seg", 60, [int(v) for v in spread], pa.int64())
