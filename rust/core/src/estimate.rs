@@ -463,7 +463,7 @@ fn falsi_root(f: impl Fn(f64) -> f64, lo: f64, f_lo: f64, hi: f64, f_hi: f64) ->
         let width = hi - lo;
         // Absolute below 0.5 so a bound near 0 does not chase ulps of tiny numbers.
         let tol = 2.0 * f64::EPSILON * lo.abs().max(hi.abs()).max(0.5);
-        if !(width > tol) {
+        if width <= tol || width.is_nan() {
             break;
         }
         let mid = 0.5 * (lo + hi);
