@@ -355,6 +355,47 @@ pub fn wilson(p: f64, n: f64, z: f64) -> (f64, f64) {
 /// Tango's score statistic for Δ = p₊ − p₋ of a trinomial with `b` positives and `c` negatives
 /// out of `n`: (b − c − nΔ) / sqrt(n(2q̂ + Δ(1 − Δ))), q̂ the MLE of p₋ restricted to Δ.
 fn tango_statistic(b: f64, c: f64, n: f64, delta: f64) -> f64 {
+    // Swapping positives and negatives negates Δ and the statistic. Evaluating Δ < 0 through
+    // that mirror keeps Δ ≥ 0, where every sum below adds terms of one sign: for Δ < 0 the
+    // discriminant bq² − 8n·cq cancels, and near its double root (with b = 0, at
+    // Δ = −c/(2n − c)) the square root turned that rounding into errors of up to ~1e-8 in the
+    // bounds (against 60-digit arithmetic; now ≤ ~3e-16).
+    if delta < 0.0 {
+        -tango_statistic_nonnegative(c, b, n, -delta)
+    } else {
+        tango_statistic_nonnegative(b, c, n, delta)
+    }
+}
+
+/// `tango_statistic` for Δ ≥ 0. q̂ is the non-negative root of 2n q² + bq q + cq = 0.
+fn tango_statistic_nonnegative(b: f64, c: f64, n: f64, delta: f64) -> f64 {
+    let bq = -b - c + (2.0 * n - b + c) * delta;
+    let cq = -c * delta * (1.0 - delta); // ≤ 0 for Δ in [0, 1]
+    let root = (bq * bq - 8.0 * n * cq).max(0.0).sqrt();
+    // The quadratic formula's sum without cancellation; for bq > 0 the same root through the
+    // product of the roots (cq / 2n).
+    let q = if bq > 0.0 {
+        -2.0 * cq / (bq + root)
+    } else {
+        (root - bq) / (4.0 * n)
+    };
+    let numerator = b - c - n * delta;
+    let variance = n * (2.0 * q + delta * (1.0 - delta));
+    if variance > 0.0 {
+        numerator / variance.sqrt()
+    } else if numerator > 0.0 {
+        f64::INFINITY
+    } else if numerator < 0.0 {
+        f64::NEG_INFINITY
+    } else {
+        0.0
+    }
+}
+
+/// The former statistic, straight from Tango's closed form for every Δ: the reference for the
+/// well-conditioned cases.
+#[cfg(test)]
+fn tango_statistic_plain(b: f64, c: f64, n: f64, delta: f64) -> f64 {
     let a2 = 2.0 * n;
     let bq = -b - c + (2.0 * n - b + c) * delta;
     let cq = -c * delta * (1.0 - delta);
@@ -372,9 +413,122 @@ fn tango_statistic(b: f64, c: f64, n: f64, delta: f64) -> f64 {
     }
 }
 
-/// Tango's score interval for p₊ − p₋ (in [−1, 1]): the Δ with |statistic| ≤ z, by bisection
-/// (the statistic decreases in Δ).
+/// Tango's score interval for p₊ − p₋ (in [−1, 1]): the Δ with |statistic| ≤ z. The statistic
+/// decreases in Δ, so each bound is the single crossing on its side of the estimate (where the
+/// statistic is 0), found by `falsi_root`; a bound is −1 or 1 when the statistic does not cross.
 pub fn tango_interval(b: f64, c: f64, n: f64, z: f64) -> (f64, f64) {
+    let estimate = (b - c) / n;
+    // The statistic at the estimate is 0, so f(estimate) is −z (low) or +z (high) without a call.
+    let at_minus_one = tango_statistic(b, c, n, -1.0);
+    let low = if at_minus_one > z {
+        falsi_root(
+            |d| tango_statistic(b, c, n, d) - z,
+            -1.0,
+            at_minus_one - z,
+            estimate,
+            -z,
+        )
+    } else {
+        -1.0
+    };
+    let at_one = tango_statistic(b, c, n, 1.0);
+    let high = if at_one < -z {
+        falsi_root(
+            |d| tango_statistic(b, c, n, d) + z,
+            estimate,
+            z,
+            1.0,
+            at_one + z,
+        )
+    } else {
+        1.0
+    };
+    (low, high)
+}
+
+/// The root of `f` in [lo, hi], given f(lo) > 0 > f(hi) (`f_lo`, `f_hi` may be ±∞ or merely
+/// of the right sign): Anderson–Björck regula falsi, which keeps the bracket and converges
+/// superlinearly where plain bisection needs ~55 halvings to reach adjacent floats. It bisects
+/// instead when an end value is not finite (Δ = ±1 where the variance is 0), when the falsi
+/// point is not strictly inside, or when the bracket has not halved in three steps (a steep end
+/// makes falsi creep). Stops when the bracket is ~2 ulps of 1 wide or f is exactly 0.
+fn falsi_root(f: impl Fn(f64) -> f64, lo: f64, f_lo: f64, hi: f64, f_hi: f64) -> f64 {
+    let (mut lo, mut f_lo, mut hi, mut f_hi) = (lo, f_lo, hi, f_hi);
+    // Which end the previous step replaced (1 lo, −1 hi, 0 a bisection or none yet).
+    let mut last = 0i8;
+    // Bracket widths at the start of the previous three steps.
+    let mut widths = [f64::INFINITY; 3];
+    // Far more than enough: bisection alone reaches adjacent floats in ~60 steps.
+    for _ in 0..200 {
+        let width = hi - lo;
+        // Absolute below 0.5 so a bound near 0 does not chase ulps of tiny numbers.
+        let tol = 2.0 * f64::EPSILON * lo.abs().max(hi.abs()).max(0.5);
+        if width <= tol || width.is_nan() {
+            break;
+        }
+        let mid = 0.5 * (lo + hi);
+        let mut x = mid;
+        let creeping = width > 0.5 * widths[2];
+        widths = [width, widths[0], widths[1]];
+        if !creeping && f_lo.is_finite() && f_hi.is_finite() {
+            // Keep half a tolerance from either end, so that once the root is that close to an
+            // end the next step lands past it and the bracket closes. (Not `clamp`: it panics
+            // on crossed limits; here a NaN falls through to the midpoint.)
+            let t = lo + width * (f_lo / (f_lo - f_hi));
+            let margin = 0.5 * tol;
+            let t = if t < lo + margin {
+                lo + margin
+            } else if t > hi - margin {
+                hi - margin
+            } else {
+                t
+            };
+            if t > lo && t < hi {
+                x = t;
+            }
+        }
+        let fx = f(x);
+        if fx == 0.0 {
+            return x;
+        }
+        let step = if x == mid {
+            0
+        } else if fx > 0.0 {
+            1
+        } else {
+            -1
+        };
+        if fx > 0.0 {
+            if step == 1 && last == 1 {
+                // hi kept twice: shrink its weight so the next falsi point lands past the root.
+                let m = 1.0 - fx / f_lo;
+                f_hi *= if m > 0.0 { m } else { 0.5 };
+            }
+            lo = x;
+            f_lo = fx;
+        } else {
+            // NaN goes here too, as in the bisection (it is not above the critical value).
+            if step == -1 && last == -1 {
+                let m = 1.0 - fx / f_hi;
+                f_lo *= if m > 0.0 { m } else { 0.5 };
+            }
+            hi = x;
+            f_hi = fx;
+        }
+        last = step;
+    }
+    0.5 * (lo + hi)
+}
+
+/// The former bisection to adjacent floats, kept as the reference `tango_interval` must match.
+#[cfg(test)]
+fn tango_interval_bisection(
+    statistic: fn(f64, f64, f64, f64) -> f64,
+    b: f64,
+    c: f64,
+    n: f64,
+    z: f64,
+) -> (f64, f64) {
     let estimate = (b - c) / n;
     let solve = |mut lo: f64, mut hi: f64, above: &dyn Fn(f64) -> bool| {
         // Invariant: above(lo) holds and above(hi) does not.
@@ -391,13 +545,13 @@ pub fn tango_interval(b: f64, c: f64, n: f64, z: f64) -> (f64, f64) {
         }
         0.5 * (lo + hi)
     };
-    let low = if tango_statistic(b, c, n, -1.0) > z {
-        solve(-1.0, estimate, &|d| tango_statistic(b, c, n, d) > z)
+    let low = if statistic(b, c, n, -1.0) > z {
+        solve(-1.0, estimate, &|d| statistic(b, c, n, d) > z)
     } else {
         -1.0
     };
-    let high = if tango_statistic(b, c, n, 1.0) < -z {
-        solve(estimate, 1.0, &|d| tango_statistic(b, c, n, d) >= -z)
+    let high = if statistic(b, c, n, 1.0) < -z {
+        solve(estimate, 1.0, &|d| statistic(b, c, n, d) >= -z)
     } else {
         1.0
     };
@@ -438,6 +592,207 @@ mod tests {
         let (lo, hi) = tango_interval(0.0, 10.0, 10.0, z);
         assert_eq!(lo, -1.0);
         assert!(hi > -1.0 && hi < 0.0);
+    }
+
+    /// (b, c, n, z) for the solver checks: every integer split up to n = 12, the edges (b or c
+    /// 0, 1, n − 1 or n) and a spread of shares up to n = 1e9, and pseudo-random weighted
+    /// (fractional) counts from n = 0.2 to 1e7, each at confidence levels from 50% to 99.9999%.
+    fn score_cases() -> Vec<(f64, f64, f64, f64)> {
+        let zs: Vec<f64> = [0.5, 0.8, 0.9, 0.95, 0.99, 0.999, 0.999_999]
+            .iter()
+            .map(|&level| z_critical(level))
+            .collect();
+        let mut splits = Vec::new();
+        for n in 1..=12u32 {
+            for b in 0..=n {
+                for c in 0..=(n - b) {
+                    splits.push((f64::from(b), f64::from(c), f64::from(n)));
+                }
+            }
+        }
+        let shares = [
+            (0.0, 0.0),
+            (1.0, 0.0),
+            (0.0, 1.0),
+            (0.5, 0.5),
+            (0.5, 0.0),
+            (0.0, 0.5),
+            (0.3, 0.2),
+            (0.2, 0.3),
+            (0.45, 0.45),
+            (0.999, 0.0),
+            (0.0, 0.999),
+            (0.9, 0.1),
+            (0.01, 0.0),
+            (0.0, 0.01),
+        ];
+        for n in [20.0f64, 100.0, 1000.0, 12_345.0, 1e6, 1e9] {
+            for (fb, fc) in shares {
+                splits.push(((fb * n).round(), (fc * n).round(), n));
+            }
+            for (b, c) in [
+                (1.0, 0.0),
+                (0.0, 1.0),
+                (1.0, 1.0),
+                (n - 1.0, 0.0),
+                (0.0, n - 1.0),
+            ] {
+                splits.push((b, c, n));
+            }
+            splits.push((n - 1.0, 1.0, n));
+        }
+        // A small LCG: deterministic, no dependency.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut uniform = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for i in 0..3000 {
+            let n = (0.2f64.ln() + uniform() * (1e7f64.ln() - 0.2f64.ln())).exp();
+            let b = uniform() * n;
+            let c = uniform() * (n - b);
+            // Every tenth draw pins a weighted edge: all positive, all negative, or none.
+            match i % 10 {
+                0 => splits.push((n, 0.0, n)),
+                1 => splits.push((0.0, n, n)),
+                2 => splits.push((0.0, 0.0, n)),
+                3 => splits.push((b, 0.0, n)),
+                4 => splits.push((0.0, c, n)),
+                _ => splits.push((b, c, n)),
+            }
+        }
+        let mut cases = Vec::new();
+        for (b, c, n) in splits {
+            for &z in &zs {
+                cases.push((b, c, n, z));
+            }
+        }
+        cases
+    }
+
+    #[test]
+    fn score_interval_matches_the_bisection() {
+        let mut worst = (0.0f64, (0.0, 0.0, 0.0, 0.0));
+        let mut worst_plain = (0.0f64, (0.0, 0.0, 0.0, 0.0));
+        for (b, c, n, z) in score_cases() {
+            let (lo, hi) = tango_interval(b, c, n, z);
+            let (lo_ref, hi_ref) = tango_interval_bisection(tango_statistic, b, c, n, z);
+            let diff = (lo - lo_ref).abs().max((hi - hi_ref).abs());
+            assert!(
+                diff <= 1e-13,
+                "b={b} c={c} n={n} z={z}: ({lo}, {hi}) vs bisection ({lo_ref}, {hi_ref})"
+            );
+            // Pinned bounds stay exactly pinned.
+            assert_eq!(lo == -1.0, lo_ref == -1.0, "b={b} c={c} n={n} z={z}");
+            assert_eq!(hi == 1.0, hi_ref == 1.0, "b={b} c={c} n={n} z={z}");
+            if diff > worst.0 {
+                worst = (diff, (b, c, n, z));
+            }
+            // The former code (closed form for every Δ, bisection) where it is well-conditioned:
+            // with b = 0 its discriminant has a double root (see the next test).
+            if b > 0.0 {
+                let (lo_p, hi_p) = tango_interval_bisection(tango_statistic_plain, b, c, n, z);
+                let diff = (lo - lo_p).abs().max((hi - hi_p).abs());
+                assert!(
+                    diff <= 1e-13,
+                    "b={b} c={c} n={n} z={z}: ({lo}, {hi}) vs the former ({lo_p}, {hi_p})"
+                );
+                if diff > worst_plain.0 {
+                    worst_plain = (diff, (b, c, n, z));
+                }
+            }
+        }
+        println!(
+            "largest |new − bisection|: {:e} at (b, c, n, z) = {:?}",
+            worst.0, worst.1
+        );
+        println!(
+            "largest |new − former|, b > 0: {:e} at {:?}",
+            worst_plain.0, worst_plain.1
+        );
+    }
+
+    /// With no positives the restricted MLE has a closed form without square roots: the
+    /// discriminant is ((2n − c)Δ + c)², so q̂ = c(1 − Δ)/2n where (2n − c)Δ + c ≥ 0, else −Δ.
+    fn tango_statistic_no_positives(_b: f64, c: f64, n: f64, delta: f64) -> f64 {
+        let q = if (2.0 * n - c) * delta + c >= 0.0 {
+            c * (1.0 - delta) / (2.0 * n)
+        } else {
+            -delta
+        };
+        let numerator = -c - n * delta;
+        let variance = n * (2.0 * q + delta * (1.0 - delta));
+        if variance > 0.0 {
+            numerator / variance.sqrt()
+        } else if numerator > 0.0 {
+            f64::INFINITY
+        } else if numerator < 0.0 {
+            f64::NEG_INFINITY
+        } else {
+            0.0
+        }
+    }
+
+    #[test]
+    fn score_interval_without_positives_matches_the_closed_form() {
+        // Here the former closed form lost up to ~1e-8 (its discriminant cancels to 0 at
+        // Δ = −c/(2n − c), near −1 when c is close to n).
+        let (mut checked, mut worst) = (0, 0.0f64);
+        for (b, c, n, z) in score_cases() {
+            if b != 0.0 {
+                continue;
+            }
+            let (lo, hi) = tango_interval(b, c, n, z);
+            let (lo_ref, hi_ref) =
+                tango_interval_bisection(tango_statistic_no_positives, b, c, n, z);
+            let diff = (lo - lo_ref).abs().max((hi - hi_ref).abs());
+            assert!(
+                diff <= 1e-13,
+                "c={c} n={n} z={z}: ({lo}, {hi}) vs closed form ({lo_ref}, {hi_ref})"
+            );
+            checked += 1;
+            worst = worst.max(diff);
+        }
+        println!("{checked} cases without positives: largest |new − closed form| {worst:e}");
+        assert!(checked > 1000);
+    }
+
+    #[test]
+    fn score_interval_solver_needs_few_evaluations() {
+        // The same calls tango_interval makes, counting the statistic's evaluations per bound.
+        let evals = std::cell::Cell::new(0u32);
+        let (mut solved, mut total, mut most) = (0u32, 0u32, 0u32);
+        for (b, c, n, z) in score_cases() {
+            let estimate = (b - c) / n;
+            let statistic = |d| {
+                evals.set(evals.get() + 1);
+                tango_statistic(b, c, n, d)
+            };
+            let mut count = |root: f64, expected: f64| {
+                assert_eq!(root, expected);
+                solved += 1;
+                total += evals.get();
+                most = most.max(evals.get());
+                evals.set(0);
+            };
+            let (lo, hi) = tango_interval(b, c, n, z);
+            let at_minus_one = tango_statistic(b, c, n, -1.0);
+            if at_minus_one > z {
+                let f = |d| statistic(d) - z;
+                count(falsi_root(f, -1.0, at_minus_one - z, estimate, -z), lo);
+            }
+            let at_one = tango_statistic(b, c, n, 1.0);
+            if at_one < -z {
+                let f = |d| statistic(d) + z;
+                count(falsi_root(f, estimate, z, 1.0, at_one + z), hi);
+            }
+        }
+        let mean = f64::from(total) / f64::from(solved);
+        println!("{solved} bounds: {mean:.2} evaluations on average, {most} at most");
+        // Bisection takes ~55 per bound.
+        assert!(mean < 12.0 && most <= 40, "mean {mean}, most {most}");
     }
 
     #[test]
