@@ -30,13 +30,13 @@ def main() -> None:
 
     data = build_dataset(scenario, rows, size)
     by = data.by[0] if len(data.by) == 1 else list(data.by)
-    cx.nps(data.table.slice(0, 1000), score="nps", by=by, weight=data.weight, ci="wald")
+    cx.nps(data.table.slice(0, 1000), score="nps", by=by, weight=data.weight)
     gc.collect()
     ctypes.CDLL("libc.so.6").malloc_trim(0)
     before = _status_kib("VmRSS")
     with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
         f.write("5")  # resets VmHWM to the current resident size
-    result = cx.nps(data.table, score="nps", by=by, weight=data.weight, ci="wald")
+    result = cx.nps(data.table, score="nps", by=by, weight=data.weight)
     peak = _status_kib("VmHWM")
     print(json.dumps({
         "scenario": scenario, "rows": rows, "segments": len(result),

@@ -3,9 +3,10 @@
 Every engine computes the same numbers per segment — promoters (9–10), detractors (0–6) and the
 count of valid answers, plus their weight sums when weighted — and each peer's numbers are
 asserted equal to cxmetrics' (cxmetrics' own to a plain NumPy reference). cxmetrics is timed as a
-user calls it: ``cx.nps(table, score="nps", by=..., ci="wald")``, intervals and result objects
-included. Peers are timed on what their users would write, with data loading (DataFrame
-construction, registering the Arrow table) done once, untimed.
+user calls it: ``cx.nps(table, score="nps", by=...)``, with the default interval (Tango's score
+interval, one root search per segment) and the result objects included. Peers are timed on what
+their users would write, with data loading (DataFrame construction, registering the Arrow table)
+done once, untimed.
 
 Timing (with ``--benchmark-enable``) is interleaved (``interleave.py``): each round calls every
 engine once in a rotating order, and a ratio is the median over rounds of peer time / our time
@@ -101,7 +102,8 @@ def _summaries(rows: Iterable[Sequence[Any]], n_keys: int, weighted: bool) -> di
 
 def _cx_run(data: Dataset) -> cx.SegmentedResult:
     by: str | list[str] = data.by[0] if len(data.by) == 1 else list(data.by)
-    return cx.nps(data.table, score="nps", by=by, weight=data.weight, ci="wald")
+    # The default interval, as users call it (the score interval costs most with many segments).
+    return cx.nps(data.table, score="nps", by=by, weight=data.weight)
 
 
 # --- DuckDB: SQL over the registered Arrow table ----------------------------------------------
