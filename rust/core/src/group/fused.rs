@@ -17,8 +17,7 @@ use arrow_buffer::NullBuffer;
 use rustc_hash::FxHashMap;
 
 use super::key_columns::{KeyColumnIds, KeyValues};
-use super::morsel::{pack, pack_slice, packed_hash, Hashed};
-use super::{RowIds, WithRowIds};
+use super::morsel::{pack, pack_slice, packed_hash, FoldDigit, Hashed};
 
 /// Rows whose parts are packed and hashed before any of them is looked up.
 const BATCH: usize = 32;
@@ -300,26 +299,6 @@ fn tuple_hash<const W: usize>(key: &[u128; W]) -> u64 {
     key.iter().enumerate().fold(0u64, |h, (p, &part)| {
         h ^ packed_hash(part).rotate_left(23 * p as u32)
     })
-}
-
-/// out[r] = out[r] · card + id of row start + r; true when an id was out of range.
-struct FoldDigit<'o> {
-    out: &'o mut [u32],
-    start: usize,
-    card: u32,
-}
-
-impl WithRowIds for FoldDigit<'_> {
-    type Output = bool;
-    fn run<I: RowIds>(self, ids: &I) -> bool {
-        let mut bad = false;
-        for (r, id) in self.out.iter_mut().enumerate() {
-            let digit = ids.id(self.start + r);
-            bad |= digit >= self.card as usize;
-            *id = id.wrapping_mul(self.card).wrapping_add(digit as u32);
-        }
-        bad
-    }
 }
 
 /// Key tuple -> id: open addressing over 8-byte slots (the id and 32 bits of the hash), the

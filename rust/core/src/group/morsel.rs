@@ -445,10 +445,10 @@ fn corrupt_dictionary() -> CoreError {
 }
 
 /// out[j] = out[j] · card + id of row start + j; true when an id was out of range.
-struct FoldDigit<'o> {
-    out: &'o mut [u32],
-    start: usize,
-    card: u32,
+pub(super) struct FoldDigit<'o> {
+    pub(super) out: &'o mut [u32],
+    pub(super) start: usize,
+    pub(super) card: u32,
 }
 
 impl WithRowIds for FoldDigit<'_> {
