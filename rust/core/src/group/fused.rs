@@ -6,18 +6,19 @@
 //! small integer ranges, booleans) contribute one more part together, their mixed-radix
 //! position. The row's parts form its key in one task-local table of key tuples. Per row this
 //! costs one probe, where a table per column and then a table of id tuples cost one probe per
-//! column plus a combining pass (two string keys: ≈ 35 % more time in the grouping).
+//! column plus a combining pass (two string keys of 60 × 3 values: 1.23× faster in an A/B at
+//! 2M rows).
 //!
 //! Ids are handed out in order of first appearance within the task, as the other routes do.
 
 use std::ops::Range;
 
-use arrow_array::{Array, ArrayRef, OffsetSizeTrait};
+use arrow_array::{Array, OffsetSizeTrait};
 use arrow_buffer::NullBuffer;
 use rustc_hash::FxHashMap;
 
 use super::key_columns::{KeyColumnIds, KeyValues};
-use super::morsel::{pack, pack_slice, packed_hash, FoldDigit, Hashed};
+use super::morsel::{pack, pack_at, packed_hash, FoldDigit, Hashed};
 
 /// Rows whose parts are packed and hashed before any of them is looked up.
 const BATCH: usize = 32;
@@ -30,13 +31,11 @@ const LONG_PART: u128 = 0xF1 << 120;
 /// No part equals this (the top byte of every other part is below 0xF2).
 const EMPTY_PART: u128 = u128::MAX;
 
-/// One column that contributes a part of its own.
-enum PartColumn<'a> {
-    Hashed {
-        column: Hashed<'a>,
-        /// Long byte strings -> their task-local ids.
-        long: FxHashMap<&'a [u8], u32>,
-    },
+/// One hashed column, which contributes a part of its own.
+struct PartColumn<'a> {
+    column: Hashed<'a>,
+    /// Long byte strings -> their task-local ids.
+    long: FxHashMap<&'a [u8], u32>,
 }
 
 /// One task's ids of key tuples of `W` parts.
@@ -62,7 +61,7 @@ impl<'p, 'a, const W: usize> FusedIds<'p, 'a, W> {
             .map(|(j, column)| {
                 (
                     j,
-                    PartColumn::Hashed {
+                    PartColumn {
                         column,
                         long: FxHashMap::default(),
                     },
@@ -102,8 +101,7 @@ impl<'p, 'a, const W: usize> FusedIds<'p, 'a, W> {
         let mut first = rows.start;
         for out in out.chunks_mut(BATCH) {
             let n = out.len();
-            for (p, (_, column)) in self.parts.iter_mut().enumerate() {
-                let PartColumn::Hashed { column, long } = column;
+            for (p, (_, PartColumn { column, long })) in self.parts.iter_mut().enumerate() {
                 pack_parts(*column, long, first, &mut parts[p][..n]);
             }
             if has_fixed {
@@ -123,21 +121,17 @@ impl<'p, 'a, const W: usize> FusedIds<'p, 'a, W> {
     }
 
     /// The values of each key column, and per tuple its per-column local ids.
-    pub(super) fn into_keys(
-        self,
-        n_keys: usize,
-        columns: &[ArrayRef],
-    ) -> (Vec<KeyValues>, Vec<u32>) {
+    pub(super) fn into_keys(self, n_keys: usize) -> (Vec<KeyValues>, Vec<u32>) {
         let n = self.len();
         let mut values: Vec<Option<KeyValues>> = vec![None; n_keys];
         let mut tuples = vec![0u32; n * n_keys];
-        for (p, (j, _)) in self.parts.iter().enumerate() {
+        for (p, (j, part)) in self.parts.iter().enumerate() {
             // Column j's local id of tuple l is l itself; its value is at the tuple's first row.
             let lookup = (0..n)
                 .map(|l| (self.table.keys[l][p] != NULL_PART).then_some(self.table.rows[l]))
                 .collect();
             values[*j] = Some(KeyValues {
-                values: columns[*j].clone(),
+                values: part.column.column().clone(),
                 lookup,
             });
             for l in 0..n {
@@ -220,14 +214,8 @@ fn pack_offsets<'a, O: OffsetSizeTrait>(
             NULL_PART
         } else if len >= 16 {
             long_part(long, &bytes[start..end])
-        } else if start + 16 <= bytes.len() {
-            // One unaligned 16-byte load, masked to the key's bytes.
-            pack(
-                u128::from_le_bytes(bytes[start..start + 16].try_into().expect("16 bytes")),
-                len,
-            )
         } else {
-            pack_slice(&bytes[start..end])
+            pack_at(bytes, start, len)
         };
     }
 }
@@ -255,13 +243,8 @@ fn pack_views<'a>(
             let offset = (view >> 96) as u32 as usize;
             if len >= 16 {
                 long_part(long, &data[offset..offset + len])
-            } else if offset + 16 <= data.len() {
-                pack(
-                    u128::from_le_bytes(data[offset..offset + 16].try_into().expect("16 bytes")),
-                    len,
-                )
             } else {
-                pack_slice(&data[offset..offset + len])
+                pack_at(data, offset, len)
             }
         };
     }

@@ -208,14 +208,11 @@ impl<'a> MorselPlan<'a> {
             combine: self.combine,
             first_morsel: true,
             fused,
-            tables: self
-                .columns
-                .iter()
-                .map(|c| match c {
-                    Coding::Hashed(h) if !is_fused => Some(Table::new(*h)),
-                    _ => None,
-                })
-                .collect(),
+            tables: if is_fused {
+                Vec::new()
+            } else {
+                self.column_tables()
+            },
             codes: if matches!(self.combine, Combine::Table) {
                 vec![Vec::new(); n]
             } else {
@@ -224,6 +221,17 @@ impl<'a> MorselPlan<'a> {
             tuples: TupleIds::new(n),
             corrupt: false,
         }
+    }
+
+    /// A fresh table per hashed column (None for the others).
+    fn column_tables(&self) -> Vec<Option<Table<'a>>> {
+        self.columns
+            .iter()
+            .map(|c| match c {
+                Coding::Hashed(h) => Some(Table::new(*h)),
+                Coding::Fixed(_) => None,
+            })
+            .collect()
     }
 
     fn fused(&self, width: usize) -> AnyFused<'_, 'a> {
@@ -292,14 +300,7 @@ impl<'a> TaskIds<'_, 'a> {
             // (nothing has read its ids yet, so the task starts over).
             self.fused = None;
             self.combine = Combine::Table;
-            self.tables = plan
-                .columns
-                .iter()
-                .map(|c| match c {
-                    Coding::Hashed(h) => Some(Table::new(*h)),
-                    Coding::Fixed(_) => None,
-                })
-                .collect();
+            self.tables = plan.column_tables();
             self.codes = vec![Vec::new(); plan.columns.len()];
         }
         match self.combine {
@@ -376,20 +377,11 @@ impl<'a> TaskIds<'_, 'a> {
     /// The keys this task's ids stand for; an error when a dictionary index was out of range.
     pub fn into_keys(self) -> Result<GroupKeys> {
         if let Some(fused) = self.fused {
-            let keys: Vec<ArrayRef> = self
-                .plan
-                .columns
-                .iter()
-                .map(|c| match c {
-                    Coding::Hashed(h) => h.column().clone(),
-                    Coding::Fixed(_) => arrow_array::new_null_array(&DataType::Null, 0),
-                })
-                .collect();
-            let n_keys = keys.len();
+            let n_keys = self.plan.columns.len();
             let (corrupt, (columns, tuples)) = match fused {
-                AnyFused::Two(f) => (f.corrupt, f.into_keys(n_keys, &keys)),
-                AnyFused::Three(f) => (f.corrupt, f.into_keys(n_keys, &keys)),
-                AnyFused::Four(f) => (f.corrupt, f.into_keys(n_keys, &keys)),
+                AnyFused::Two(f) => (f.corrupt, f.into_keys(n_keys)),
+                AnyFused::Three(f) => (f.corrupt, f.into_keys(n_keys)),
+                AnyFused::Four(f) => (f.corrupt, f.into_keys(n_keys)),
             };
             if corrupt {
                 return Err(corrupt_dictionary());
@@ -713,13 +705,8 @@ impl<'a> Table<'a> {
                 let len = end - start;
                 *k = if len >= 16 || nulls.is_some_and(|n| n.is_null(i)) {
                     NO_KEY
-                } else if start + 16 <= bytes.len() {
-                    // One unaligned 16-byte load, masked to the key's bytes.
-                    let word =
-                        u128::from_le_bytes(bytes[start..start + 16].try_into().expect("16 bytes"));
-                    pack(word, len)
                 } else {
-                    pack_slice(&bytes[start..end])
+                    pack_at(bytes, start, len)
                 };
             }
             self.lookup_batch::<RUNS>(keys, first, out, |table, i| {
@@ -757,13 +744,8 @@ impl<'a> Table<'a> {
                 let offset = (view >> 96) as u32 as usize;
                 if len >= 16 {
                     self.long_id(&data[offset..offset + len], i)
-                } else if offset + 16 <= data.len() {
-                    let word = u128::from_le_bytes(
-                        data[offset..offset + 16].try_into().expect("16 bytes"),
-                    );
-                    self.short_id::<RUNS>(pack(word, len), i)
                 } else {
-                    self.short_id::<RUNS>(pack_slice(&data[offset..offset + len]), i)
+                    self.short_id::<RUNS>(pack_at(data, offset, len), i)
                 }
             };
         }
@@ -789,7 +771,21 @@ pub(super) fn pack(word: u128, len: usize) -> u128 {
     (word & LOW_BYTES[len & 15]) | ((len as u128) << 120)
 }
 
-pub(super) fn pack_slice(bytes: &[u8]) -> u128 {
+/// The packed key of the `len` (< 16) bytes at `bytes[start..]`: one unaligned 16-byte load,
+/// masked, unless the load would pass the buffer's end.
+#[inline(always)]
+pub(super) fn pack_at(bytes: &[u8], start: usize, len: usize) -> u128 {
+    if start + 16 <= bytes.len() {
+        pack(
+            u128::from_le_bytes(bytes[start..start + 16].try_into().expect("16 bytes")),
+            len,
+        )
+    } else {
+        pack_slice(&bytes[start..start + len])
+    }
+}
+
+fn pack_slice(bytes: &[u8]) -> u128 {
     let mut word = [0u8; 16];
     word[..bytes.len()].copy_from_slice(bytes);
     pack(u128::from_le_bytes(word), bytes.len())
