@@ -24,6 +24,7 @@ pub mod keyed_tallies;
 pub mod metric;
 pub mod planning;
 pub mod quantile;
+mod recent_intervals;
 pub mod report;
 pub mod scale;
 pub mod state;
