@@ -500,7 +500,9 @@ fn bracket_outwards(
     let tries = if step.abs() > 0.0 { 2 } else { 0 };
     for k in 1..=tries {
         let x = estimate + f64::from(k) * step;
-        if !((x - limit) * step < 0.0) {
+        // Short of the limit (false for NaN too).
+        let short_of_limit = (x - limit) * step < 0.0;
+        if !short_of_limit {
             break;
         }
         let fx = g(x);
@@ -525,7 +527,8 @@ fn bracket_outwards(
         near = (x, fx);
     }
     let at_limit = g(limit);
-    if !(at_limit > 0.0) {
+    let crosses = at_limit > 0.0; // false for NaN: pinned, as the statistic never crossed
+    if !crosses {
         return Bracket::Pinned;
     }
     Bracket::Between {
