@@ -190,6 +190,7 @@ pub fn run_detached_sized<T: Send>(
     units: u64,
     work: impl FnOnce() -> Result<T, CoreError> + Send,
 ) -> PyResult<T> {
+    crate::threads::configure();
     let watch = cancel::Watch::start();
     let (outcome, signal) = if units > INLINE_WORK {
         py.detach(|| watched(work))

@@ -14,6 +14,7 @@ mod metric;
 mod options;
 mod significance;
 mod test_slowdown;
+mod threads;
 
 use accumulator_state::PyAccumulatorState;
 use metric::Metric;

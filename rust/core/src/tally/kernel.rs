@@ -6,6 +6,7 @@
 use arrow_buffer::NullBuffer;
 use rand::RngCore;
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::poisson::{poisson_one, BLOCK_ROWS, MAX_POISSON};
 use super::Tallies;
@@ -19,6 +20,34 @@ use crate::streams::replicate_block_rng;
 pub(super) const MIN_ROWS_PER_TASK: usize = 1 << 16;
 /// Largest per-task tally (in cells) worth replicating across threads.
 const MAX_TALLY_CELLS_PER_TASK: usize = 1 << 20;
+
+/// A chunk's rows handed to its tasks `claim` rows at a time from a shared cursor, in order.
+/// A task that starts late (its worker still waking up, or sharing a core with another
+/// process) takes fewer claims instead of owning a fixed share of the rows that the others
+/// then wait for. Which task tallies which rows changes no result: counts are integers and
+/// weight sums exact.
+struct RowClaims {
+    next: AtomicUsize,
+    len: usize,
+    claim: usize,
+}
+
+impl RowClaims {
+    fn new(len: usize, claim: usize) -> Self {
+        Self {
+            next: AtomicUsize::new(0),
+            len,
+            claim: claim.max(1),
+        }
+    }
+
+    /// The next unclaimed rows, if any.
+    fn next(&self) -> Option<std::ops::Range<usize>> {
+        // Relaxed: the cursor only partitions the rows; results travel through rayon's joins.
+        let start = self.next.fetch_add(self.claim, Ordering::Relaxed);
+        (start < self.len).then(|| start..(start + self.claim).min(self.len))
+    }
+}
 
 /// A replicate sum cell: an exact sum, or a 128-bit window sum (see `exact_sum::Window`).
 trait ReplicateCell: Copy + Send + Sync {
@@ -289,12 +318,22 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
             self.run(ids, 0..len, &mut out);
             return out;
         }
-        let step = len.div_ceil(tasks);
+        // Weighted rows sum into a per-call table of window sums (see `run`): one claim per task.
+        let claims = RowClaims::new(
+            len,
+            if weighted {
+                len.div_ceil(tasks)
+            } else {
+                MORSEL_ROWS
+            },
+        );
         (0..tasks)
             .into_par_iter()
-            .map(|t| {
+            .map(|_| {
                 let mut out = Tallies::new(self.points, weighted, n_local);
-                self.run(ids, t * step..((t + 1) * step).min(len), &mut out);
+                while let Some(rows) = claims.next() {
+                    self.run(ids, rows, &mut out);
+                }
                 out
             })
             .reduce_with(|mut a, b| {
@@ -310,25 +349,26 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
         let len = self.values.len();
         let weighted = self.weights.is_some();
         let tasks = (len / MIN_ROWS_PER_TASK).clamp(1, rayon::current_num_threads());
-        let step = len.div_ceil(tasks).max(1);
         // Weighted rows sum into a per-call table of window sums (see `run`): one call per task.
-        let morsel = if weighted { step } else { MORSEL_ROWS };
+        let morsel = if weighted {
+            len.div_ceil(tasks).max(1)
+        } else {
+            MORSEL_ROWS
+        };
+        let claims = RowClaims::new(len, morsel);
         (0..tasks)
             .into_par_iter()
-            .map(|t| {
-                let rows = (t * step).min(len)..((t + 1) * step).min(len);
+            .map(|_| {
                 let mut ids = plan.task();
                 let mut out = Tallies::new(self.points, weighted, 1);
-                let mut buffer = vec![0u32; morsel.min(rows.len())];
-                let mut start = rows.start;
-                while start < rows.end {
-                    let end = (start + morsel).min(rows.end);
+                let mut buffer = vec![0u32; morsel.min(len)];
+                while let Some(rows) = claims.next() {
+                    let (start, end) = (rows.start, rows.end);
                     let buffer = &mut buffer[..end - start];
                     ids.fill(start..end, buffer);
                     // One more than the ids handed out: the last segment is the (empty) sink.
                     out.grow(ids.n_local() + 1);
                     self.run(&MorselIds { ids: buffer, start }, start..end, &mut out);
-                    start = end;
                 }
                 Ok((out, ids.into_keys()?))
             })
