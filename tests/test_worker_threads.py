@@ -34,7 +34,8 @@ def workers():
             if not name.startswith("cxmetrics-"):
                 continue
             with open(f"/proc/self/task/{tid}/status") as f:
-                allowed = next(l.split(":", 1)[1].strip() for l in f if l.startswith("Cpus_allowed_list"))
+                allowed = next(line.split(":", 1)[1].strip() for line in f
+                               if line.startswith("Cpus_allowed_list"))
         except FileNotFoundError:
             continue
         found[name] = allowed
