@@ -5,7 +5,9 @@ three intervals are taken from the same replicates, so the methods are compared 
 data. Appends one JSON line per block of surveys to OUT; run blocks with different seeds and
 add them up. Ratings use the truth of the rounded model from 20 million rows (seed 7).
 
-    python tools/drivers_coverage_grid.py OUT {ratings10k|cont10k|small}
+    python tools/drivers_coverage_grid.py OUT {ratings10k|cont10k|relw10k|small}
+
+Each record also counts the surveys whose estimates order the drivers as the truth does.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def block(method: str, n: int, reps: int, seed: int, ratings: bool, true: np.nda
           out: IO[str]) -> None:
     rng = np.random.default_rng(seed)
     hits = {b: np.zeros(3) for b in BOOTSTRAPS}
+    # Surveys whose estimated importances put the drivers in the true order.
+    ordered = 0
     start = time.time()
     for r in range(reps):
         acc = cx.DriversAccumulator("y", ["a", "b", "c"], n_resamples=500, seed=seed * 1000 + r)
@@ -44,8 +48,12 @@ def block(method: str, n: int, reps: int, seed: int, ratings: bool, true: np.nda
             low = np.array([row.ci_low for row in res])
             high = np.array([row.ci_high for row in res])
             hits[b] += (low <= true) & (true <= high)
+            if b == BOOTSTRAPS[0]:
+                estimate = np.array([row.importance for row in res])
+                ordered += int((np.argsort(-estimate) == np.argsort(-true)).all())
     record = {"method": method, "n": n, "reps": reps, "seed": seed, "ratings": ratings,
-              "secs": time.time() - start, **{b: hits[b].tolist() for b in BOOTSTRAPS}}
+              "secs": time.time() - start, "ordered": ordered,
+              **{b: hits[b].tolist() for b in BOOTSTRAPS}}
     out.write(json.dumps(record) + "\n")
     out.flush()
 
@@ -60,6 +68,10 @@ def main(path: str, which: str) -> None:
             for method in ("shapley", "relative-weights"):
                 for seed in range(50, 58):
                     block(method, 10_000, 100, seed, False, t.truth(method), out)
+        elif which == "relw10k":
+            for seed in range(50, 54):
+                block("relative-weights", 10_000, 100, seed, False,
+                      t.truth("relative-weights"), out)
         elif which == "small":
             true = rating_truth_20m()
             for n in (200, 1000):
