@@ -35,7 +35,14 @@ struct RowClaims {
 }
 
 impl RowClaims {
-    fn new(len: usize, claim: usize) -> Self {
+    /// Claims of a morsel of rows, or one claim per task for weighted rows: those sum into a
+    /// per-call table of window sums (see `run`), worth building once per task.
+    fn for_tasks(len: usize, tasks: usize, weighted: bool) -> Self {
+        let claim = if weighted {
+            len.div_ceil(tasks.max(1))
+        } else {
+            MORSEL_ROWS
+        };
         Self {
             next: AtomicUsize::new(0),
             len,
@@ -318,14 +325,10 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
         // replicated only when small; counts alone are split while all tasks' tables together
         // stay within COUNT_CELLS_ACROSS_TASKS (100,000 segments of 10 rows: two tasks took
         // 18–19 ms against 25–27 ms for one, which left a core idle).
-        let by_memory = if weighted {
-            if cells > MAX_TALLY_CELLS_PER_TASK {
-                1
-            } else {
-                usize::MAX
-            }
-        } else {
-            COUNT_CELLS_ACROSS_TASKS / cells.max(1)
+        let by_memory = match weighted {
+            true if cells > MAX_TALLY_CELLS_PER_TASK => 1,
+            true => usize::MAX,
+            false => COUNT_CELLS_ACROSS_TASKS / cells.max(1),
         };
         let tasks = (len / MIN_ROWS_PER_TASK)
             .min(rayon::current_num_threads())
@@ -335,15 +338,7 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
             self.run(ids, 0..len, &mut out);
             return out;
         }
-        // Weighted rows sum into a per-call table of window sums (see `run`): one claim per task.
-        let claims = RowClaims::new(
-            len,
-            if weighted {
-                len.div_ceil(tasks)
-            } else {
-                MORSEL_ROWS
-            },
-        );
+        let claims = RowClaims::for_tasks(len, tasks, weighted);
         (0..tasks)
             .into_par_iter()
             .map(|_| {
@@ -366,13 +361,8 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
         let len = self.values.len();
         let weighted = self.weights.is_some();
         let tasks = (len / MIN_ROWS_PER_TASK).clamp(1, rayon::current_num_threads());
-        // Weighted rows sum into a per-call table of window sums (see `run`): one call per task.
-        let morsel = if weighted {
-            len.div_ceil(tasks).max(1)
-        } else {
-            MORSEL_ROWS
-        };
-        let claims = RowClaims::new(len, morsel);
+        let claims = RowClaims::for_tasks(len, tasks, weighted);
+        let morsel = claims.claim;
         (0..tasks)
             .into_par_iter()
             .map(|_| {
