@@ -73,7 +73,25 @@ macro_rules! signed_score {
         }
     )*};
 }
-signed_score!(i8, i16, i32, i64, u8, u16, u32, u64);
+signed_score!(i64, u64);
+
+macro_rules! narrow_score {
+    ($($t:ty),*) => {$(
+        impl ScoreValue for $t {
+            #[inline(always)]
+            fn code(self, low: i64, points: u64) -> u64 {
+                // The difference of a 32-bit value and an i64 lies in (-2^63 - 2^31, 2^63 + 2^32),
+                // so its wrapped u64 is below `points` (at most MAX_POINTS) exactly when the
+                // difference is in 0..points: one subtract and one compare per row instead of
+                // 128-bit arithmetic.
+                let c = (self as i64).wrapping_sub(low) as u64;
+                if c < points { c } else { points + 1 }
+            }
+            fn describe(self) -> String { self.to_string() }
+        }
+    )*};
+}
+narrow_score!(i8, i16, i32, u8, u16, u32);
 
 macro_rules! float_score {
     ($($t:ty),*) => {$(
@@ -93,6 +111,72 @@ float_score!(f32, f64);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn narrow_codes_equal_the_wide_arithmetic_at_the_extremes() {
+        let wide = |v: i64, low: i64, points: u64| {
+            let c = v as i128 - low as i128;
+            if c >= 0 && c < points as i128 {
+                c as u64
+            } else {
+                points + 1
+            }
+        };
+        let lows = [
+            i64::MIN,
+            i64::MIN + 1,
+            -(1 << 32),
+            -129,
+            -1,
+            0,
+            1,
+            255,
+            1 << 32,
+            i64::MAX - 1000,
+            i64::MAX,
+        ];
+        for &low in &lows {
+            for points in [2u64, 11, MAX_POINTS as u64] {
+                for v in [
+                    i32::MIN as i64,
+                    -129,
+                    -128,
+                    -1,
+                    0,
+                    5,
+                    10,
+                    127,
+                    255,
+                    i32::MAX as i64,
+                ] {
+                    assert_eq!(
+                        (v as i32).code(low, points),
+                        wide(v as i32 as i64, low, points)
+                    );
+                    assert_eq!(
+                        (v as i8).code(low, points),
+                        wide(v as i8 as i64, low, points)
+                    );
+                    assert_eq!(
+                        (v as u8).code(low, points),
+                        wide(v as u8 as i64, low, points)
+                    );
+                    assert_eq!(
+                        (v as i16).code(low, points),
+                        wide(v as i16 as i64, low, points)
+                    );
+                    assert_eq!(
+                        (v as u16).code(low, points),
+                        wide(v as u16 as i64, low, points)
+                    );
+                    assert_eq!(
+                        (v as u32).code(low, points),
+                        wide(v as u32 as i64, low, points)
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn codes_and_validity() {

@@ -804,6 +804,13 @@ impl RowIds for MorselIds<'_> {
     fn id(&self, i: usize) -> usize {
         self.ids[i - self.start] as usize
     }
+    #[inline(always)]
+    fn zip_rows<T: Copy>(&self, rows: Range<usize>, items: &[T], mut f: impl FnMut(usize, T)) {
+        let ids = &self.ids[rows.start - self.start..rows.end - self.start];
+        for (&id, &item) in ids.iter().zip(items) {
+            f(id as usize, item);
+        }
+    }
 }
 
 #[cfg(test)]

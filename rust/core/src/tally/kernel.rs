@@ -127,10 +127,14 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
         match (self.nulls, self.weights) {
             // The hot path: no nulls, no weights — one load, one compare, one increment per row.
             (None, None) => {
-                for i in rows {
-                    let c = self.values[i].code(self.low, k as u64) as usize;
-                    out.counts[ids.id(i).min(sink) * stride + c] += 1;
-                }
+                let (low, counts) = (self.low, &mut out.counts[..]);
+                assert_eq!(counts.len(), (sink + 1) * stride);
+                ids.zip_rows(rows.clone(), &self.values[rows], |id, v| {
+                    let cell = id.min(sink) * stride + v.code(low, k as u64) as usize;
+                    // SAFETY: id.min(sink) <= sink and a code is at most k + 1 < stride, so the
+                    // cell is below (sink + 1) * stride, the length asserted above.
+                    unsafe { *counts.get_unchecked_mut(cell) += 1 };
+                });
             }
             (Some(_), None) => {
                 for i in rows {
