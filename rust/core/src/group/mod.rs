@@ -14,6 +14,7 @@
 
 mod fused;
 mod index;
+mod int_table;
 mod key_columns;
 mod morsel;
 mod packed_table;

@@ -19,6 +19,7 @@ use arrow_schema::DataType;
 use rustc_hash::FxHashMap;
 
 use super::fused::FusedIds;
+use super::int_table::{int_hash, IntTable};
 use super::key_columns::{key_column_ids, offset_ids, KeyColumnIds, KeyValues};
 use super::packed_table::{PackedTable, NO_KEY};
 use super::tuple_ids::TupleIds;
@@ -487,11 +488,13 @@ impl WithRowIds for CopyIds<'_> {
 struct Table<'a> {
     column: Hashed<'a>,
     /// Byte strings shorter than 16 bytes, packed with their length into one u128 (no
-    /// pointer, no memcmp), and 64-bit integers.
+    /// pointer, no memcmp).
     short: PackedTable,
     /// Longer byte strings.
     long: FxHashMap<&'a [u8], u32>,
-    /// The last short key and its id: runs of one key skip the table.
+    /// 32/64-bit integers.
+    ints: IntTable,
+    /// The last short or integer key (as u128) and its id: runs of one key skip the table.
     last: (u128, u32),
     /// Whether the last-key check pays for its branch (see [`Table::fill`]).
     runs: bool,
@@ -528,6 +531,7 @@ impl<'a> Table<'a> {
             column,
             short: PackedTable::default(),
             long: FxHashMap::default(),
+            ints: IntTable::default(),
             last: (NO_KEY, 0),
             runs: true,
             null_id: None,
@@ -635,28 +639,61 @@ impl<'a> Table<'a> {
         rows: Range<usize>,
         out: &mut [u32],
     ) {
-        // An integer as a u128 key: its 64 bits (never NO_KEY); a null row NO_KEY.
-        let key = |v: T| u128::from(v.into() as u64);
-        let mut keys = [NO_KEY; BATCH];
+        // An integer's 64 bits are its key. A batch's keys are hashed before any is looked up,
+        // so that the multiplies overlap (see `lookup_batch`).
+        let mut keys = [0u64; BATCH];
+        let mut hashes = [0u64; BATCH];
         let mut first = rows.start;
         for out in out.chunks_mut(BATCH) {
-            let keys = &mut keys[..out.len()];
-            let values = &values[first..first + out.len()];
-            match nulls {
-                None => keys.iter_mut().zip(values).for_each(|(k, &v)| *k = key(v)),
-                Some(nulls) => {
-                    for (j, (k, &v)) in keys.iter_mut().zip(values).enumerate() {
-                        *k = if nulls.is_valid(first + j) {
-                            key(v)
-                        } else {
-                            NO_KEY
-                        };
+            let n = out.len();
+            let (keys, hashes) = (&mut keys[..n], &mut hashes[..n]);
+            for ((k, h), &v) in keys.iter_mut().zip(hashes.iter_mut()).zip(&values[first..]) {
+                *k = v.into() as u64;
+                *h = int_hash(*k);
+            }
+            if RUNS || nulls.is_some() {
+                for (j, o) in out.iter_mut().enumerate() {
+                    let row = first + j;
+                    *o = if nulls.is_some_and(|nulls| nulls.is_null(row)) {
+                        self.null()
+                    } else {
+                        self.int_id::<RUNS>(keys[j], hashes[j], row)
+                    };
+                }
+            } else {
+                // Shuffled keys without nulls: a read-only probe loop, left only to insert.
+                let mut j = 0;
+                while j < n {
+                    j += self
+                        .ints
+                        .find_known(&keys[j..], &hashes[j..], &mut out[j..]);
+                    if j < n {
+                        out[j] = self.int_id::<false>(keys[j], hashes[j], first + j);
+                        j += 1;
                     }
                 }
             }
-            self.lookup_batch::<RUNS>(keys, first, out, |table, _| table.null());
-            first += out.len();
+            first += n;
         }
+    }
+
+    /// The id of an integer key whose [`int_hash`] is `hash`. `RUNS`: a key equal to the last
+    /// one skips the table.
+    #[inline(always)]
+    fn int_id<const RUNS: bool>(&mut self, key: u64, hash: u64, row: usize) -> u32 {
+        if RUNS && u128::from(key) == self.last.0 {
+            return self.last.1;
+        }
+        let next = self.lookup.len() as u32;
+        let lookup = &mut self.lookup;
+        let id = self.ints.id_or_insert_hashed(key, hash, || {
+            lookup.push(Some(row as u32));
+            next
+        });
+        if RUNS {
+            self.last = (u128::from(key), id);
+        }
+        id
     }
 
     /// The ids of a batch of rows from `first` on: `keys[j]` is row `first + j`'s packed key,

@@ -19,7 +19,7 @@ const INITIAL_SLOTS: usize = 64;
 /// The most keys a table of `slots` holds before it doubles: very sparse while it is small (up
 /// to 128 keys in 4,096 slots: 80 KB, of which a lookup touches only the lines its few keys sit
 /// in), half full once large.
-fn max_load(slots: usize) -> usize {
+pub(super) fn max_load(slots: usize) -> usize {
     match slots {
         0..=4096 => slots / 32,
         4097..=65_536 => slots / 4,
