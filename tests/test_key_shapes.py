@@ -27,7 +27,17 @@ import cxmetrics as cx
 from helpers.reference import nps as ref_nps
 
 KEY_KINDS = ("int32", "int64", "int64_wide", "int16", "uint8", "date32", "date64", "bool",
-             "utf8", "large_string", "string_view", "dictionary")
+             "utf8", "large_string", "string_view", "dictionary", "utf8_long",
+             "string_view_long")
+
+
+def _long_name(c: int) -> str:
+    """A name of 4 to 70 bytes: short ones packed into a word, long ones told apart at the
+    start, in the middle or only at the end (the long-key table reads 16-byte blocks)."""
+    if c % 4 == 0:
+        return f"k{c}"
+    middle = "m" * (c * 7 % 41)
+    return f"region-{middle}/{c}/-customer-care" if c % 4 != 3 else f"{'z' * 50}{c:03d}"
 
 
 def _values(kind: str, codes: list[int | None]) -> pa.Array:
@@ -44,6 +54,9 @@ def _values(kind: str, codes: list[int | None]) -> pa.Array:
                          for c in codes], pa.date64())
     if kind == "bool":
         return pa.array([None if c is None else c % 2 == 1 for c in codes], pa.bool_())
+    if kind in ("utf8_long", "string_view_long"):
+        names = pa.array([None if c is None else _long_name(c) for c in codes], pa.string())
+        return names if kind == "utf8_long" else names.cast(pa.string_view())
     strings = pa.array([None if c is None else f"k{c}" for c in codes], pa.string())
     if kind == "large_string":
         return strings.cast(pa.large_string())
@@ -165,3 +178,5 @@ def test_grouping_routes_are_bit_identical(codes: list[int | None], score_list: 
     assert run(_values("date32", codes)) == narrow
     # Strings sort differently from integers ("k10" < "k2"): compare as sets of segments.
     assert sorted(run(_values("utf8", codes))) == sorted(narrow)
+    assert sorted(run(_values("utf8_long", codes))) == sorted(narrow)
+    assert sorted(run(_values("string_view_long", codes))) == sorted(narrow)

@@ -15,8 +15,8 @@ use std::ops::Range;
 
 use arrow_array::{Array, OffsetSizeTrait};
 use arrow_buffer::NullBuffer;
-use rustc_hash::FxHashMap;
 
+use super::bytes_table::BytesTable;
 use super::key_columns::{KeyColumnIds, KeyValues};
 use super::morsel::{pack, pack_at, packed_hash, FoldDigit, Hashed};
 
@@ -35,7 +35,7 @@ const EMPTY_PART: u128 = u128::MAX;
 struct PartColumn<'a> {
     column: Hashed<'a>,
     /// Long byte strings -> their task-local ids.
-    long: FxHashMap<&'a [u8], u32>,
+    long: BytesTable<'a>,
 }
 
 /// One task's ids of key tuples of `W` parts.
@@ -63,7 +63,7 @@ impl<'p, 'a, const W: usize> FusedIds<'p, 'a, W> {
                     j,
                     PartColumn {
                         column,
-                        long: FxHashMap::default(),
+                        long: BytesTable::default(),
                     },
                 )
             })
@@ -161,12 +161,7 @@ impl<'p, 'a, const W: usize> FusedIds<'p, 'a, W> {
 
 /// The parts of rows `first..first + out.len()` of one hashed column.
 #[inline(always)]
-fn pack_parts<'a>(
-    column: Hashed<'a>,
-    long: &mut FxHashMap<&'a [u8], u32>,
-    first: usize,
-    out: &mut [u128],
-) {
+fn pack_parts<'a>(column: Hashed<'a>, long: &mut BytesTable<'a>, first: usize, out: &mut [u128]) {
     match column {
         Hashed::Utf8(a, _) => {
             pack_offsets(a.value_offsets(), a.values(), a.nulls(), long, first, out)
@@ -192,9 +187,9 @@ fn pack_parts<'a>(
 }
 
 /// The part of a long byte string: its task-local id, tagged.
-fn long_part<'a>(long: &mut FxHashMap<&'a [u8], u32>, bytes: &'a [u8]) -> u128 {
+fn long_part<'a>(long: &mut BytesTable<'a>, bytes: &'a [u8]) -> u128 {
     let next = long.len() as u32;
-    LONG_PART | u128::from(*long.entry(bytes).or_insert(next))
+    LONG_PART | u128::from(long.id_or_insert(bytes, || next))
 }
 
 #[inline(always)]
@@ -202,7 +197,7 @@ fn pack_offsets<'a, O: OffsetSizeTrait>(
     offsets: &[O],
     bytes: &'a [u8],
     nulls: Option<&NullBuffer>,
-    long: &mut FxHashMap<&'a [u8], u32>,
+    long: &mut BytesTable<'a>,
     first: usize,
     out: &mut [u128],
 ) {
@@ -225,7 +220,7 @@ fn pack_views<'a>(
     views: &[u128],
     buffers: &'a [arrow_buffer::Buffer],
     nulls: Option<&NullBuffer>,
-    long: &mut FxHashMap<&'a [u8], u32>,
+    long: &mut BytesTable<'a>,
     first: usize,
     out: &mut [u128],
 ) {

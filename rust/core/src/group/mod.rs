@@ -12,6 +12,7 @@
 //! to store it in an accumulator, in `state::format`). Uses only the crate's errors; the tallies
 //! and the aggregator use this.
 
+mod bytes_table;
 mod fused;
 mod index;
 mod int_table;

@@ -16,8 +16,8 @@ use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef, GenericByteArray, GenericByteViewArray};
 use arrow_buffer::NullBuffer;
 use arrow_schema::DataType;
-use rustc_hash::FxHashMap;
 
+use super::bytes_table::BytesTable;
 use super::fused::FusedIds;
 use super::int_table::{int_hash, IntTable};
 use super::key_columns::{key_column_ids, offset_ids, KeyColumnIds, KeyValues};
@@ -491,7 +491,7 @@ struct Table<'a> {
     /// pointer, no memcmp).
     short: PackedTable,
     /// Longer byte strings.
-    long: FxHashMap<&'a [u8], u32>,
+    long: BytesTable<'a>,
     /// 32/64-bit integers.
     ints: IntTable,
     /// The last short or integer key (as u128) and its id: runs of one key skip the table.
@@ -530,7 +530,7 @@ impl<'a> Table<'a> {
         Self {
             column,
             short: PackedTable::default(),
-            long: FxHashMap::default(),
+            long: BytesTable::default(),
             ints: IntTable::default(),
             last: (NO_KEY, 0),
             runs: true,
@@ -571,7 +571,7 @@ impl<'a> Table<'a> {
     fn long_id(&mut self, key: &'a [u8], row: usize) -> u32 {
         let next = self.lookup.len() as u32;
         let lookup = &mut self.lookup;
-        *self.long.entry(key).or_insert_with(|| {
+        self.long.id_or_insert(key, || {
             lookup.push(Some(row as u32));
             next
         })
