@@ -123,3 +123,65 @@ fn decimal_as_f64(score: &ArrayRef) -> Result<ArrayRef> {
         .collect();
     Ok(std::sync::Arc::new(exact))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Int32Array, Int8Array};
+
+    /// Scores with nulls and off-scale values, sliced so the validity bits start mid-byte,
+    /// tallied whole and by a key: every count equals a plain count over the rows.
+    #[test]
+    fn null_scores_of_a_sliced_array_count_as_missing() {
+        let scale = Scale::new(0, 10).unwrap();
+        let all: Vec<Option<i8>> = (0..700)
+            .map(|i: i32| match i % 7 {
+                0 => None,
+                3 if i % 3 == 0 => Some(11 + (i % 5) as i8),
+                _ => Some(((i * 5 + i / 7) % 11) as i8),
+            })
+            .collect();
+        let (start, len) = (5, 611);
+        let score: ArrayRef = std::sync::Arc::new(Int8Array::from(all.clone()).slice(start, len));
+        let rows = &all[start..start + len];
+        let key_of = |r: usize| (r * 7 / 3) % 4;
+        let keys: Vec<ArrayRef> = vec![std::sync::Arc::new(
+            Int32Array::from((0..700).map(|i| key_of(i) as i32 + 100).collect::<Vec<_>>())
+                .slice(start, len),
+        )];
+        for keys in [&keys[..0], &keys[..]] {
+            let plan = ChunkPlan::new(keys, true).unwrap();
+            let (parts, first_bad) = tally_chunk(&score, None, &plan, scale, None).unwrap();
+            assert!(first_bad.is_some());
+            let ChunkPlan::Whole(groups) = &plan else {
+                panic!("one small-range key or none: whole-chunk ids")
+            };
+            let (tallies, _) = &parts[0];
+            // A small-range key's local id is its offset from the smallest value (100); a
+            // sink segment for corrupt ids may follow, and must stay empty.
+            let segments = if keys.is_empty() { 1 } else { 4 };
+            assert!(groups.n_local >= segments);
+            for s in segments..tallies.segments() {
+                assert_eq!(
+                    tallies.missing(s) + tallies.counts(s).iter().sum::<u64>(),
+                    0
+                );
+            }
+            for s in 0..segments {
+                let mine = |r: &usize| keys.is_empty() || key_of(start + *r) == s;
+                let in_s: Vec<Option<i8>> = (0..len).filter(mine).map(|r| rows[r]).collect();
+                let missing = in_s.iter().filter(|v| v.is_none()).count() as u64;
+                let invalid = in_s
+                    .iter()
+                    .filter(|v| matches!(v, Some(x) if *x > 10))
+                    .count();
+                assert_eq!(tallies.missing(s), missing, "segment {s}");
+                assert_eq!(tallies.invalid(s), invalid as u64, "segment {s}");
+                for code in 0..11 {
+                    let n = in_s.iter().filter(|v| **v == Some(code as i8)).count() as u64;
+                    assert_eq!(tallies.counts(s)[code], n, "segment {s}, code {code}");
+                }
+            }
+        }
+    }
+}
