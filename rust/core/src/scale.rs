@@ -149,30 +149,13 @@ mod tests {
                     255,
                     i32::MAX as i64,
                 ] {
-                    assert_eq!(
-                        (v as i32).code(low, points),
-                        wide(v as i32 as i64, low, points)
-                    );
-                    assert_eq!(
-                        (v as i8).code(low, points),
-                        wide(v as i8 as i64, low, points)
-                    );
-                    assert_eq!(
-                        (v as u8).code(low, points),
-                        wide(v as u8 as i64, low, points)
-                    );
-                    assert_eq!(
-                        (v as i16).code(low, points),
-                        wide(v as i16 as i64, low, points)
-                    );
-                    assert_eq!(
-                        (v as u16).code(low, points),
-                        wide(v as u16 as i64, low, points)
-                    );
-                    assert_eq!(
-                        (v as u32).code(low, points),
-                        wide(v as u32 as i64, low, points)
-                    );
+                    // Each narrow type's code of v (cast into it) against the i128 arithmetic.
+                    macro_rules! same_as_wide {
+                        ($($t:ty),*) => {$(
+                            assert_eq!((v as $t).code(low, points), wide(v as $t as i64, low, points));
+                        )*};
+                    }
+                    same_as_wide!(i8, i16, i32, u8, u16, u32);
                 }
             }
         }
