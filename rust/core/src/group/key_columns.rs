@@ -270,9 +270,9 @@ fn offset_i64<'a>(
     }
 }
 
-/// Smallest and largest present value (lo > hi when none is present). Without nulls: a
-/// branch-free fold over the buffer in parallel blocks (it vectorises); with nulls: valid
-/// rows only.
+/// Smallest and largest present value (lo > hi when none is present): a branch-free fold
+/// over the buffer in parallel blocks (it vectorises); with nulls, a null row's value is
+/// replaced by the fold's identity through a select, not skipped by a branch.
 fn value_range<T>(a: &PrimitiveArray<T>) -> (i64, i64)
 where
     T: ArrowPrimitiveType,
@@ -294,12 +294,28 @@ where
             |(a, b), (c, d)| (a.min(c), b.max(d)),
         );
     }
-    (0..a.len())
-        .filter(|&i| a.is_valid(i))
-        .map(|i| a.value(i).into())
-        .fold((i64::MAX, i64::MIN), |(lo, hi), v: i64| {
-            (lo.min(v), hi.max(v))
+    let (values, nulls) = (a.values(), a.nulls().expect("null_count > 0"));
+    let fold_valid = |start: usize| {
+        let end = (start + BLOCK).min(values.len());
+        (start..end).fold((i64::MAX, i64::MIN), |(lo, hi), i| {
+            let (v, valid): (i64, bool) = (values[i].into(), nulls.is_valid(i));
+            (
+                lo.min(if valid { v } else { i64::MAX }),
+                hi.max(if valid { v } else { i64::MIN }),
+            )
         })
+    };
+    if a.len() <= BLOCK {
+        return fold_valid(0);
+    }
+    (0..a.len())
+        .into_par_iter()
+        .step_by(BLOCK)
+        .map(fold_valid)
+        .reduce(
+            || (i64::MAX, i64::MIN),
+            |(a, b), (c, d)| (a.min(c), b.max(d)),
+        )
 }
 
 /// The number of ids of a [lo, hi] range over `rows` rows when it is narrow enough for offset
@@ -494,5 +510,35 @@ fn hashed<'a, K: Hash + Eq>(
             values: column.clone(),
             lookup,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Null rows whose buffer holds extreme values do not widen the range, in one block and
+    /// across parallel blocks, sliced or not; all-null gives an empty range.
+    #[test]
+    fn the_range_of_a_column_with_nulls_ignores_the_null_rows() {
+        for len in [100usize, 300_001] {
+            let values: Vec<i64> = (0..len as i64)
+                .map(|i| {
+                    if i % 10 == 3 {
+                        i64::MIN + i
+                    } else {
+                        1_000 + i % 97
+                    }
+                })
+                .collect();
+            let valid: Vec<bool> = (0..len).map(|i| i % 10 != 3).collect();
+            let a = Int64Array::new(values.into(), Some(NullBuffer::from(valid)));
+            assert_eq!(value_range(&a), (1_000, 1_096));
+            let sliced = a.slice(5, len - 5);
+            assert_eq!(value_range(&sliced), (1_000, 1_096));
+            let none = Int64Array::new(vec![7i64; len].into(), Some(NullBuffer::new_null(len)));
+            let (lo, hi) = value_range(&none);
+            assert!(lo > hi);
+        }
     }
 }
