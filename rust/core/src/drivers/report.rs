@@ -1,8 +1,7 @@
 //! From driver statistics to the result table: per segment, the importance of every driver, its
 //! sign, and bootstrap intervals (percentile, BC, BCa or studentized: [`super::interval`]) from
-//! the replicate
-//! Gram matrices (the replicates are Poisson-bootstrap resamples, drawn here from the tuple
-//! histogram ([`super::tuples`]) or kept from the pass ([`super::state`])).
+//! the replicate Gram matrices (the replicates are Poisson-bootstrap resamples, drawn here from
+//! the tuple histogram ([`super::tuples`]) or kept from the pass ([`super::state`])).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -48,15 +47,16 @@ pub struct SegmentReport {
     pub weight_sum: f64,
     /// Why there is no fit: too few rows, no variance, or collinear drivers.
     pub note: Option<String>,
-    /// Lower bound of each importance's percentile interval.
+    /// Lower bound of each importance's bootstrap interval.
     pub low: Vec<f64>,
-    /// Upper bound of each importance's percentile interval.
+    /// Upper bound of each importance's bootstrap interval.
     pub high: Vec<f64>,
-    /// Lower bound of R²'s percentile interval.
+    /// Lower bound of R²'s bootstrap interval.
     pub r2_low: f64,
-    /// Upper bound of R²'s percentile interval.
+    /// Upper bound of R²'s bootstrap interval.
     pub r2_high: f64,
-    /// Replicates whose model could be fitted (the others are left out of the percentiles).
+    /// Replicates whose model could be fitted (and, studentized, whose standard errors are
+    /// positive): the others are left out of the interval.
     pub replicates_used: usize,
 }
 
