@@ -1,13 +1,20 @@
-"""Coverage of the drivers' percentile, BC and BCa intervals on the grid of docs/statistics.md.
+"""Coverage of the drivers' percentile, BC, BCa and studentized intervals on the grid of
+docs/statistics.md.
 
 Each simulated survey (tests/test_drivers_coverage.py's planted model) is read once and its
-three intervals are taken from the same replicates, so the methods are compared on the same
+four intervals are taken from the same replicates, so the methods are compared on the same
 data. Appends one JSON line per block of surveys to OUT; run blocks with different seeds and
 add them up. Ratings use the truth of the rounded model from 20 million rows (seed 7).
 
-    python tools/drivers_coverage_grid.py OUT {ratings10k|cont10k|relw10k|small}
+    python tools/drivers_coverage_grid.py OUT {ratings10k|cont10k|relw10k|small|cont200|
+                                               cont1000|ratings200|ratings1000}
 
-Each record also counts the surveys whose estimates order the drivers as the truth does.
+The parts cont200 ... ratings1000 are single cells of ``small`` (the same seeds 60-63, so the
+same surveys and replicates).
+
+Each record also counts the surveys whose estimates order the drivers as the truth does, and
+per method and driver the summed interval widths ("width") and the misses with the truth
+above the upper bound ("above"; the other misses are below the lower bound).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import cxmetrics as cx
 import test_drivers_coverage as t
 
-BOOTSTRAPS = ("percentile", "bc", "bca")
+BOOTSTRAPS = ("percentile", "bc", "bca", "studentized")
 
 
 def rating_truth_20m() -> np.ndarray:
@@ -37,6 +44,9 @@ def block(method: str, n: int, reps: int, seed: int, ratings: bool, true: np.nda
           out: IO[str]) -> None:
     rng = np.random.default_rng(seed)
     hits = {b: np.zeros(3) for b in BOOTSTRAPS}
+    # Sum of widths, and misses with the truth above the upper bound, per method and driver.
+    width = {b: np.zeros(3) for b in BOOTSTRAPS}
+    above = {b: np.zeros(3) for b in BOOTSTRAPS}
     # Surveys whose estimated importances put the drivers in the true order.
     ordered = 0
     start = time.time()
@@ -48,12 +58,16 @@ def block(method: str, n: int, reps: int, seed: int, ratings: bool, true: np.nda
             low = np.array([row.ci_low for row in res])
             high = np.array([row.ci_high for row in res])
             hits[b] += (low <= true) & (true <= high)
+            width[b] += high - low
+            above[b] += true > high
             if b == BOOTSTRAPS[0]:
                 estimate = np.array([row.importance for row in res])
                 ordered += int((np.argsort(-estimate) == np.argsort(-true)).all())
     record = {"method": method, "n": n, "reps": reps, "seed": seed, "ratings": ratings,
               "secs": time.time() - start, "ordered": ordered,
-              **{b: hits[b].tolist() for b in BOOTSTRAPS}}
+              **{b: hits[b].tolist() for b in BOOTSTRAPS},
+              "width": {b: width[b].tolist() for b in BOOTSTRAPS},
+              "above": {b: above[b].tolist() for b in BOOTSTRAPS}}
     out.write(json.dumps(record) + "\n")
     out.flush()
 
@@ -79,6 +93,15 @@ def main(path: str, which: str) -> None:
                     block("shapley", n, 100, seed, True, true, out)
                     for method in ("shapley", "relative-weights"):
                         block(method, n, 100, seed, False, t.truth(method), out)
+        elif which in ("cont200", "cont1000"):
+            n = int(which.removeprefix("cont"))
+            for method in ("relative-weights", "shapley"):
+                for seed in range(60, 64):
+                    block(method, n, 100, seed, False, t.truth(method), out)
+        elif which in ("ratings200", "ratings1000"):
+            true = rating_truth_20m()
+            for seed in range(60, 64):
+                block("shapley", int(which.removeprefix("ratings")), 100, seed, True, true, out)
         else:
             raise SystemExit(f"unknown grid part {which!r}")
 

@@ -45,8 +45,8 @@ __all__ = ["DriverImportance", "DriversAccumulator", "DriversResult", "drivers"]
 Method = Literal["relative-weights", "shapley"]
 METHODS: tuple[str, ...] = ("relative-weights", "shapley")
 #: The intervals read off the bootstrap replicates (see :func:`drivers`).
-Bootstrap = Literal["percentile", "bc", "bca"]
-BOOTSTRAPS: tuple[str, ...] = ("percentile", "bc", "bca")
+Bootstrap = Literal["percentile", "bc", "bca", "studentized"]
+BOOTSTRAPS: tuple[str, ...] = ("percentile", "bc", "bca", "studentized")
 #: The default: BC and BCa did not beat it in every cell of the simulated grid
 #: (docs/statistics.md), so it stays.
 DEFAULT_BOOTSTRAP: Bootstrap = "percentile"
@@ -107,7 +107,8 @@ class DriversResult:
     #: answer tuples: identical on any partitioning), ``"rows"`` (drawn per row, past
     #: 131,072 distinct tuples), None without ``ci``.
     resampling: str | None = None
-    #: The interval read off the replicates: ``"percentile"``, ``"bc"`` or ``"bca"``.
+    #: The interval read off the replicates: ``"percentile"``, ``"bc"``, ``"bca"`` or
+    #: ``"studentized"``.
     bootstrap: str = DEFAULT_BOOTSTRAP
 
     def to_arrow(self) -> pa.Table:
@@ -510,7 +511,10 @@ def drivers(
     (``DriversResult.resampling`` says which). ``bootstrap`` is the interval read off them:
     ``"percentile"`` (the default), ``"bc"`` (bias-corrected percentile) or ``"bca"``
     (bias-corrected and accelerated, Efron 1987; the acceleration from each row's influence,
-    exact from the tuple histogram, estimated from the replicates when drawn per row).
+    exact from the tuple histogram, estimated from the replicates when drawn per row) or
+    ``"studentized"`` (bootstrap-t, Efron & Tibshirani 1993, ch. 12: each replicate's deviation
+    divided by its own delta-method standard error). The studentized interval needs the tuple
+    histogram: when the replicates were drawn per row it raises :class:`ArgumentError`.
     docs/statistics.md gives their simulated coverage.
     """
     acc = DriversAccumulator(outcome, drivers, bucket=bucket, weight=weight, by=by, ci=ci,

@@ -5,7 +5,8 @@
 //! Poisson-bootstrap replicates are drawn from: the histogram of distinct answer tuples
 //! ([`tuples`]) or, past a cap, replicates drawn per row ([`state`]); everything after works on
 //! those, never on rows: correlations, Johnson's relative weights and Shapley/LMG
-//! ([`importance`], [`linalg`]), percentile intervals from the replicates ([`report`]). States merge exactly and persist as bytes
+//! ([`importance`], [`linalg`]), bootstrap intervals from the replicates ([`report`],
+//! [`interval`]). States merge exactly and persist as bytes
 //! ([`mod@format`]), so batches, threads and cluster partitions give the same result.
 
 pub mod block_sum;

@@ -1,8 +1,9 @@
 //! From driver statistics to the result table: per segment, the importance of every driver, its
-//! sign, and bootstrap intervals (percentile, BC or BCa: [`super::interval`]) from the replicate
-//! Gram matrices (the replicates are Poisson-bootstrap resamples, drawn here from the tuple
-//! histogram ([`super::tuples`]) or kept from the pass ([`super::state`])).
+//! sign, and bootstrap intervals (percentile, BC, BCa or studentized: [`super::interval`]) from
+//! the replicate Gram matrices (the replicates are Poisson-bootstrap resamples, drawn here from
+//! the tuple histogram ([`super::tuples`]) or kept from the pass ([`super::state`])).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float64Array, Int8Array, RecordBatch, StringArray, UInt64Array};
@@ -12,11 +13,12 @@ use rayon::prelude::*;
 use super::gram::{moments, Gram};
 use super::importance::{fit, Fit, Method};
 use super::interval::{
-    acceleration_from_replicates, acceleration_from_tuples, influence_forms, outputs, Interval,
+    acceleration_from_replicates, acceleration_from_tuples, delta_se, influence_forms, outputs,
+    Interval,
 };
 use super::segments::key_columns;
 use super::state::{DriversState, Resampling, Segment};
-use super::tuples::{bootstrap_key, replicates as tuple_replicates, Tuples};
+use super::tuples::{bootstrap_key, Draws, Tuples};
 use crate::bootstrap::{interval_from_bootstrap, quantile_sorted, BootstrapMethod};
 use crate::error::{CoreError, Result};
 
@@ -45,15 +47,16 @@ pub struct SegmentReport {
     pub weight_sum: f64,
     /// Why there is no fit: too few rows, no variance, or collinear drivers.
     pub note: Option<String>,
-    /// Lower bound of each importance's percentile interval.
+    /// Lower bound of each importance's bootstrap interval.
     pub low: Vec<f64>,
-    /// Upper bound of each importance's percentile interval.
+    /// Upper bound of each importance's bootstrap interval.
     pub high: Vec<f64>,
-    /// Lower bound of R²'s percentile interval.
+    /// Lower bound of R²'s bootstrap interval.
     pub r2_low: f64,
-    /// Upper bound of R²'s percentile interval.
+    /// Upper bound of R²'s bootstrap interval.
     pub r2_high: f64,
-    /// Replicates whose model could be fitted (the others are left out of the percentiles).
+    /// Replicates whose model could be fitted (and, studentized, whose standard errors are
+    /// positive): the others are left out of the interval.
     pub replicates_used: usize,
 }
 
@@ -84,15 +87,53 @@ fn fit_gram(
     }
 }
 
-/// The report of one segment; `replicates` gives its bootstrap replicate Gram matrices (only
-/// called when the segment has a fit), `tuples` the histogram they were drawn from (None when
-/// drawn per row; BCa's acceleration then comes from the replicates).
+/// Where a segment's bootstrap replicates come from.
+pub enum Source<'a> {
+    /// Drawn from the segment's tuple histogram when the report needs them: `b` replicates
+    /// under the draw key `key` for the encoded segment key `segment`.
+    Tuples {
+        /// The histogram.
+        tuples: &'a Tuples,
+        /// The key of the draws ([`bootstrap_key`]).
+        key: u64,
+        /// The encoded segment key.
+        segment: &'a [u8],
+        /// How many replicates.
+        b: usize,
+    },
+    /// Replicate Gram matrices drawn per row during the pass (none without a bootstrap).
+    Rows(&'a [Gram]),
+}
+
+/// The delta-method standard errors of replicate `r` (Gram matrix `gram`), from its own
+/// influence forms and counts; None when its forms cannot be computed or an error is not a
+/// positive finite number.
+fn replicate_se(
+    draws: &Draws,
+    r: usize,
+    gram: &Gram,
+    p: usize,
+    method: Method,
+) -> Option<Vec<f64>> {
+    let forms = influence_forms(gram, p, method)?;
+    let mut counts = Vec::new();
+    draws.counts(r, &mut counts);
+    let rows = draws
+        .tuples()
+        .zip(&counts)
+        .map(|((terms, _), &m)| (terms, m));
+    let se = delta_se(&forms, gram.k, rows, gram.sums[0].to_f64());
+    se.iter().all(|v| v.is_finite() && *v > 0.0).then_some(se)
+}
+
+/// The report of one segment, its replicates from `source` (drawn only when the segment has a
+/// fit). The studentized interval needs [`Source::Tuples`]; with [`Source::Rows`] its bounds
+/// are NaN ([`report_batch`] refuses that combination first).
 pub fn segment_report(
     seg: &Segment,
     names: &[String],
     request: &Request,
-    tuples: Option<&Tuples>,
-    replicates: impl FnOnce() -> Vec<Gram>,
+    source: Source<'_>,
 ) -> SegmentReport {
     let p = names.len();
     let nan = vec![f64::NAN; p];
@@ -120,46 +161,99 @@ pub fn segment_report(
     if report.fit.is_none() {
         return report;
     }
-    let replicates = replicates();
+    let k = seg.gram.k;
+    let (tuples, draws, replicates): (Option<&Tuples>, Option<Draws>, Cow<'_, [Gram]>) =
+        match source {
+            Source::Tuples {
+                tuples,
+                key,
+                segment,
+                b,
+            } => {
+                let draws = Draws::new(tuples, k, key, segment);
+                let grams: Vec<Gram> = (0..b).into_par_iter().map(|r| draws.gram(r)).collect();
+                (Some(tuples), Some(draws), Cow::Owned(grams))
+            }
+            Source::Rows(grams) => (None, None, Cow::Borrowed(grams)),
+        };
     if replicates.is_empty() {
         return report;
     }
-    let fits: Vec<Fit> = replicates
+    let studentized = request.interval == Interval::Studentized;
+    // Each usable replicate's fit, with its delta-method standard errors when studentized
+    // (a replicate without them is left out, as one without a fit).
+    let fits: Vec<(Fit, Vec<f64>)> = replicates
         .par_iter()
-        .filter_map(|g| fit_gram(g, names, request.method).0)
+        .enumerate()
+        .filter_map(|(r, g)| {
+            let f = fit_gram(g, names, request.method).0?;
+            if !studentized {
+                return Some((f, Vec::new()));
+            }
+            let se = replicate_se(draws.as_ref()?, r, g, p, request.method)?;
+            Some((f, se))
+        })
         .collect();
     report.replicates_used = fits.len();
     let estimates = outputs(report.fit.as_ref().expect("checked above"));
-    let accelerations: Vec<Option<f64>> = match request.interval {
-        Interval::Percentile => vec![None; p + 1],
-        Interval::Bc => vec![Some(0.0); p + 1],
-        Interval::Bca => match influence_forms(&seg.gram, p, request.method) {
-            None => vec![None; p + 1],
-            Some(forms) => match tuples {
-                Some(t) => acceleration_from_tuples(&forms, t, seg.gram.k),
-                None => acceleration_from_replicates(&forms, &seg.gram, &replicates),
-            },
+    let forms = match request.interval {
+        Interval::Bca | Interval::Studentized => influence_forms(&seg.gram, p, request.method),
+        Interval::Percentile | Interval::Bc => None,
+    };
+    let accelerations: Vec<Option<f64>> = match (request.interval, &forms) {
+        (Interval::Bc, _) => vec![Some(0.0); p + 1],
+        (Interval::Bca, Some(forms)) => match tuples {
+            Some(t) => acceleration_from_tuples(forms, t, k),
+            None => acceleration_from_replicates(forms, &seg.gram, &replicates),
         },
+        _ => vec![None; p + 1],
+    };
+    // The data's own delta-method standard errors (studentized only; NaN without forms).
+    let se: Vec<f64> = match (&forms, &draws) {
+        (Some(forms), Some(draws)) if studentized => {
+            delta_se(forms, k, draws.tuples(), seg.gram.sums[0].to_f64())
+        }
+        _ => vec![f64::NAN; p + 1],
     };
     let alpha = (1.0 - request.confidence) / 2.0;
     let bounds = |o: usize| -> (f64, f64) {
-        let mut values: Vec<f64> = fits.iter().map(|f| outputs(f)[o]).collect();
-        if request.interval == Interval::Percentile {
-            values.sort_by(f64::total_cmp);
-            return (
-                quantile_sorted(&values, alpha),
-                quantile_sorted(&values, 1.0 - alpha),
-            );
+        let mut values: Vec<f64> = fits.iter().map(|(f, _)| outputs(f)[o]).collect();
+        match request.interval {
+            Interval::Percentile => {
+                values.sort_by(f64::total_cmp);
+                (
+                    quantile_sorted(&values, alpha),
+                    quantile_sorted(&values, 1.0 - alpha),
+                )
+            }
+            Interval::Studentized => {
+                if !(se[o].is_finite() && se[o] > 0.0) || fits.is_empty() {
+                    return (f64::NAN, f64::NAN);
+                }
+                let mut t: Vec<f64> = values
+                    .iter()
+                    .zip(&fits)
+                    .map(|(v, (_, s))| (v - estimates[o]) / s[o])
+                    .collect();
+                t.sort_by(f64::total_cmp);
+                (
+                    estimates[o] - se[o] * quantile_sorted(&t, 1.0 - alpha),
+                    estimates[o] - se[o] * quantile_sorted(&t, alpha),
+                )
+            }
+            Interval::Bc | Interval::Bca => {
+                // BC is BCa with a = 0; an undefined z0 or a falls back to the percentile
+                // interval.
+                let i = interval_from_bootstrap(
+                    values,
+                    estimates[o],
+                    BootstrapMethod::Bca,
+                    request.confidence,
+                    accelerations[o],
+                );
+                (i.low, i.high)
+            }
         }
-        // BC is BCa with a = 0; an undefined z0 or a falls back to the percentile interval.
-        let i = interval_from_bootstrap(
-            values,
-            estimates[o],
-            BootstrapMethod::Bca,
-            request.confidence,
-            accelerations[o],
-        );
-        (i.low, i.high)
     };
     for j in 0..p {
         (report.low[j], report.high[j]) = bounds(j);
@@ -190,24 +284,34 @@ pub fn report_batch(
             request.confidence
         )));
     }
+    if request.interval == Interval::Studentized
+        && state.streams.is_some()
+        && state.resampling == Resampling::Rows
+    {
+        return Err(CoreError::InvalidArgument(format!(
+            "bootstrap=\"studentized\" needs the histogram of distinct answer tuples, but these \
+             statistics hold more than {} distinct tuples and drew their replicates per row: \
+             each replicate's standard error would need every row again. Use \
+             \"percentile\", \"bc\" or \"bca\"",
+            super::tuples::MAX_TUPLES
+        )));
+    }
     let keys: Vec<&[u8]> = state.segments.keys().map(Vec::as_slice).collect();
-    let (k, b) = (state.k(), state.replicates());
+    let b = state.replicates();
     let reports: Vec<SegmentReport> = state
         .segments
         .iter()
         .map(|(key, s)| {
-            let tuples = match (&state.streams, state.resampling) {
-                (Some(_), Resampling::Tuples) => Some(&s.tuples),
-                _ => None,
+            let source = match (&state.streams, state.resampling) {
+                (Some(streams), Resampling::Tuples) => Source::Tuples {
+                    tuples: &s.tuples,
+                    key: bootstrap_key(streams),
+                    segment: key,
+                    b,
+                },
+                _ => Source::Rows(&s.replicates),
             };
-            segment_report(s, driver_names, request, tuples, || {
-                match (&state.streams, state.resampling) {
-                    (Some(streams), Resampling::Tuples) => {
-                        tuple_replicates(&s.tuples, k, b, bootstrap_key(streams), key)
-                    }
-                    _ => s.replicates.clone(),
-                }
-            })
+            segment_report(s, driver_names, request, source)
         })
         .collect();
     let segs: Vec<&Segment> = state.segments.values().collect();

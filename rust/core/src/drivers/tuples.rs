@@ -47,46 +47,90 @@ pub fn bootstrap_key(streams: &ReplicateStreams) -> u64 {
     }
 }
 
+/// One segment's tuple histogram readied for drawing replicates: the tuples in ascending order,
+/// their row terms and count laws, and the segment's generator key. Replicate r's counts come
+/// from the generator (key, segment, r) alone, so they can be drawn again, identically, after
+/// its Gram matrix (the studentized interval needs each replicate's counts once more).
+pub struct Draws {
+    k: usize,
+    counts: Vec<u64>,
+    terms: Vec<f64>,
+    laws: Vec<Option<Poisson<f64>>>,
+    stream: u64,
+}
+
+impl Draws {
+    /// The draws of the histogram `tuples` (Gram side `k`) under `key` for segment `segment`.
+    pub fn new(tuples: &Tuples, k: usize, key: u64, segment: &[u8]) -> Self {
+        let mut sorted: Vec<(&Vec<u64>, u64)> = tuples.iter().map(|(t, &n)| (t, n)).collect();
+        sorted.sort_unstable();
+        let e = triangle(k);
+        let mut terms = vec![0.0; sorted.len() * e];
+        let mut c = vec![1.0; k];
+        for (i, (tuple, _)) in sorted.iter().enumerate() {
+            for (slot, &bits) in c[1..].iter_mut().zip(tuple.iter()) {
+                *slot = f64::from_bits(bits);
+            }
+            let w = tuple.get(k - 1).map_or(1.0, |&bits| f64::from_bits(bits));
+            row_terms(w, &c, &mut terms[i * e..(i + 1) * e]);
+        }
+        let laws = sorted
+            .iter()
+            .map(|&(_, n)| (n > 1).then(|| Poisson::new(n as f64).expect("a positive count")))
+            .collect();
+        Self {
+            k,
+            counts: sorted.iter().map(|&(_, n)| n).collect(),
+            terms,
+            laws,
+            stream: splitmix64(key ^ key_stream(segment)),
+        }
+    }
+
+    /// The row terms (w·c_i·c_j, i ≤ j, as [`row_terms`]) of each tuple with its count n_t, in
+    /// ascending tuple order.
+    pub fn tuples(&self) -> impl Iterator<Item = (&[f64], u64)> {
+        self.terms
+            .chunks_exact(triangle(self.k))
+            .zip(self.counts.iter().copied())
+    }
+
+    /// The counts m_t of replicate `r`, tuple by tuple in ascending order, into `out`.
+    pub fn counts(&self, r: usize, out: &mut Vec<u64>) {
+        let mut rng = block_rng(self.stream, TUPLE_STREAM, r as u64);
+        out.clear();
+        out.extend(self.laws.iter().map(|law| match law {
+            None => poisson_one(rng.next_u32()),
+            Some(law) => law.sample(&mut rng) as u64,
+        }));
+    }
+
+    /// The Gram matrix of replicate `r`: Σ_t m_t·(row terms of t), exact.
+    pub fn gram(&self, r: usize) -> Gram {
+        let e = triangle(self.k);
+        let mut rng = block_rng(self.stream, TUPLE_STREAM, r as u64);
+        let mut gram = Gram::new(self.k);
+        for (i, law) in self.laws.iter().enumerate() {
+            let m = match law {
+                None => poisson_one(rng.next_u32()),
+                Some(law) => law.sample(&mut rng) as u64,
+            };
+            if m > 0 {
+                for (s, &t) in gram.sums.iter_mut().zip(&self.terms[i * e..(i + 1) * e]) {
+                    s.add_times(t, m);
+                }
+            }
+        }
+        gram
+    }
+}
+
 /// `b` replicate Gram matrices of one segment (encoded key `segment`) from its tuples: in
 /// replicate r, tuple t counts m ~ Poisson(n_t) times, drawn in ascending tuple order from the
 /// generator (key, segment, r).
 pub fn replicates(tuples: &Tuples, k: usize, b: usize, key: u64, segment: &[u8]) -> Vec<Gram> {
-    let mut sorted: Vec<(&Vec<u64>, u64)> = tuples.iter().map(|(t, &n)| (t, n)).collect();
-    sorted.sort_unstable();
-    let e = triangle(k);
-    let mut terms = vec![0.0; sorted.len() * e];
-    let mut c = vec![1.0; k];
-    for (i, (tuple, _)) in sorted.iter().enumerate() {
-        for (slot, &bits) in c[1..].iter_mut().zip(tuple.iter()) {
-            *slot = f64::from_bits(bits);
-        }
-        let w = tuple.get(k - 1).map_or(1.0, |&bits| f64::from_bits(bits));
-        row_terms(w, &c, &mut terms[i * e..(i + 1) * e]);
-    }
-    let laws: Vec<Option<Poisson<f64>>> = sorted
-        .iter()
-        .map(|&(_, n)| (n > 1).then(|| Poisson::new(n as f64).expect("a positive count")))
-        .collect();
-    let stream = splitmix64(key ^ key_stream(segment));
-    (0..b)
-        .into_par_iter()
-        .map(|r| {
-            let mut rng = block_rng(stream, TUPLE_STREAM, r as u64);
-            let mut gram = Gram::new(k);
-            for (i, law) in laws.iter().enumerate() {
-                let m = match law {
-                    None => poisson_one(rng.next_u32()),
-                    Some(law) => law.sample(&mut rng) as u64,
-                };
-                if m > 0 {
-                    for (s, &t) in gram.sums.iter_mut().zip(&terms[i * e..(i + 1) * e]) {
-                        s.add_times(t, m);
-                    }
-                }
-            }
-            gram
-        })
-        .collect()
+    let draws = Draws::new(tuples, k, key, segment);
+    (0..b).into_par_iter().map(|r| draws.gram(r)).collect()
 }
 
 #[cfg(test)]
@@ -116,5 +160,18 @@ mod tests {
         let many = replicates(&a, 3, 4000, 1, b"");
         let mean = many.iter().map(|g| g.sums[0].to_f64()).sum::<f64>() / 4000.0;
         assert!((mean - 10.0).abs() < 0.2, "{mean}");
+        // The counts drawn again give each replicate's Gram matrix back.
+        let draws = Draws::new(&a, 3, 7, b"seg");
+        let mut counts = Vec::new();
+        for (r, gram) in ra.iter().enumerate() {
+            draws.counts(r, &mut counts);
+            let mut again = Gram::new(3);
+            for ((terms, _), &m) in draws.tuples().zip(&counts) {
+                for (s, &t) in again.sums.iter_mut().zip(terms) {
+                    s.add_times(t, m);
+                }
+            }
+            assert_eq!(again.matrix(), gram.matrix());
+        }
     }
 }
