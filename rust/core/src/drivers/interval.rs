@@ -341,7 +341,7 @@ mod tests {
         let gram = gram_of(&tuples, k, None);
         let forms = influence_forms(&gram, p, Method::RelativeWeights).unwrap();
         let exact = acceleration_from_tuples(&forms, &tuples, k);
-        let replicates = crate::drivers::tuples::replicates(&tuples, k, b, 3, b"");
+        let replicates = crate::drivers::tuples::Draws::new(&tuples, k, 3, b"").grams(b);
         let estimate = acceleration_from_replicates(&forms, &gram, &replicates);
         for (e, x) in estimate.iter().zip(&exact) {
             // Sample skewness over B replicates has sd ≈ √(6 / B); a is a sixth of it.
@@ -415,12 +415,7 @@ mod tests {
         let (p, k) = (3, 5);
         let tuples = weighted_tuples(3000);
         let draws = crate::drivers::tuples::Draws::new(&tuples, k, 11, b"");
-        let mut gram = Gram::new(k);
-        for (terms, n) in draws.tuples() {
-            for (s, &t) in gram.sums.iter_mut().zip(terms) {
-                s.add_times(t, n);
-            }
-        }
+        let gram = draws.gram_of_counts(draws.tuples().map(|(_, n)| n));
         for method in [
             Method::RelativeWeights,
             Method::Shapley {

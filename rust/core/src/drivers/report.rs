@@ -171,7 +171,7 @@ pub fn segment_report(
                 b,
             } => {
                 let draws = Draws::new(tuples, k, key, segment);
-                let grams: Vec<Gram> = (0..b).into_par_iter().map(|r| draws.gram(r)).collect();
+                let grams = draws.grams(b);
                 (Some(tuples), Some(draws), Cow::Owned(grams))
             }
             Source::Rows(grams) => (None, None, Cow::Borrowed(grams)),

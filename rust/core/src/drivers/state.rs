@@ -24,9 +24,7 @@ use rustc_hash::FxHashMap;
 use super::block_sum::add_rows;
 use super::gram::{row_terms, triangle, Gram};
 use super::segments::row_segments;
-use super::tuples::{
-    bootstrap_key, replicates as replicates_of_tuples, tuple_of, Tuples, MAX_TUPLES,
-};
+use super::tuples::{bootstrap_key, tuple_of, Draws, Tuples, MAX_TUPLES};
 use crate::error::{CoreError, Result, Role};
 use crate::exact_sum::weight_in_range;
 use crate::streams::{replicate_block_rng as block_generator, Draw, ReplicateStreams as Streams};
@@ -403,7 +401,7 @@ impl DriversState {
     fn switch_to_rows(&mut self, key: u64) {
         let (k, b) = (self.k(), self.replicates());
         for (segment, seg) in self.segments.iter_mut() {
-            seg.replicates = replicates_of_tuples(&seg.tuples, k, b, key, segment);
+            seg.replicates = Draws::new(&seg.tuples, k, key, segment).grams(b);
             seg.tuples = Tuples::default();
         }
         self.resampling = Resampling::Rows;

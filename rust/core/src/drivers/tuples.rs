@@ -95,42 +95,44 @@ impl Draws {
             .zip(self.counts.iter().copied())
     }
 
-    /// The counts m_t of replicate `r`, tuple by tuple in ascending order, into `out`.
-    pub fn counts(&self, r: usize, out: &mut Vec<u64>) {
+    /// The counts m_t of replicate `r`, tuple by tuple in ascending order, drawn from the
+    /// generator (key, segment, r).
+    fn drawn(&self, r: usize) -> impl Iterator<Item = u64> + '_ {
         let mut rng = block_rng(self.stream, TUPLE_STREAM, r as u64);
-        out.clear();
-        out.extend(self.laws.iter().map(|law| match law {
+        self.laws.iter().map(move |law| match law {
             None => poisson_one(rng.next_u32()),
             Some(law) => law.sample(&mut rng) as u64,
-        }));
+        })
     }
 
-    /// The Gram matrix of replicate `r`: Σ_t m_t·(row terms of t), exact.
-    pub fn gram(&self, r: usize) -> Gram {
-        let e = triangle(self.k);
-        let mut rng = block_rng(self.stream, TUPLE_STREAM, r as u64);
+    /// The counts m_t of replicate `r`, tuple by tuple in ascending order, into `out`.
+    pub fn counts(&self, r: usize, out: &mut Vec<u64>) {
+        out.clear();
+        out.extend(self.drawn(r));
+    }
+
+    /// Σ_t m_t·(row terms of t), exact, for counts m_t given in ascending tuple order.
+    pub fn gram_of_counts(&self, counts: impl Iterator<Item = u64>) -> Gram {
         let mut gram = Gram::new(self.k);
-        for (i, law) in self.laws.iter().enumerate() {
-            let m = match law {
-                None => poisson_one(rng.next_u32()),
-                Some(law) => law.sample(&mut rng) as u64,
-            };
+        for ((terms, _), m) in self.tuples().zip(counts) {
             if m > 0 {
-                for (s, &t) in gram.sums.iter_mut().zip(&self.terms[i * e..(i + 1) * e]) {
+                for (s, &t) in gram.sums.iter_mut().zip(terms) {
                     s.add_times(t, m);
                 }
             }
         }
         gram
     }
-}
 
-/// `b` replicate Gram matrices of one segment (encoded key `segment`) from its tuples: in
-/// replicate r, tuple t counts m ~ Poisson(n_t) times, drawn in ascending tuple order from the
-/// generator (key, segment, r).
-pub fn replicates(tuples: &Tuples, k: usize, b: usize, key: u64, segment: &[u8]) -> Vec<Gram> {
-    let draws = Draws::new(tuples, k, key, segment);
-    (0..b).into_par_iter().map(|r| draws.gram(r)).collect()
+    /// The Gram matrix of replicate `r`.
+    pub fn gram(&self, r: usize) -> Gram {
+        self.gram_of_counts(self.drawn(r))
+    }
+
+    /// The Gram matrices of replicates 0..b, drawn in parallel.
+    pub fn grams(&self, b: usize) -> Vec<Gram> {
+        (0..b).into_par_iter().map(|r| self.gram(r)).collect()
+    }
 }
 
 #[cfg(test)]
@@ -152,12 +154,14 @@ mod tests {
         for (t, n) in a.iter().collect::<Vec<_>>().into_iter().rev() {
             b.insert(t.clone(), *n);
         }
-        let ra = replicates(&a, 3, 20, 7, b"seg");
-        assert_eq!(ra, replicates(&b, 3, 20, 7, b"seg"));
-        assert_ne!(ra, replicates(&a, 3, 20, 8, b"seg"));
-        assert_ne!(ra, replicates(&a, 3, 20, 7, b"other"));
+        let replicates =
+            |t: &Tuples, key: u64, segment: &[u8]| Draws::new(t, 3, key, segment).grams(20);
+        let ra = replicates(&a, 7, b"seg");
+        assert_eq!(ra, replicates(&b, 7, b"seg"));
+        assert_ne!(ra, replicates(&a, 8, b"seg"));
+        assert_ne!(ra, replicates(&a, 7, b"other"));
         // On average a replicate holds the rows once: mean Σw = Σ n_t = 10.
-        let many = replicates(&a, 3, 4000, 1, b"");
+        let many = Draws::new(&a, 3, 1, b"").grams(4000);
         let mean = many.iter().map(|g| g.sums[0].to_f64()).sum::<f64>() / 4000.0;
         assert!((mean - 10.0).abs() < 0.2, "{mean}");
         // The counts drawn again give each replicate's Gram matrix back.
@@ -165,12 +169,7 @@ mod tests {
         let mut counts = Vec::new();
         for (r, gram) in ra.iter().enumerate() {
             draws.counts(r, &mut counts);
-            let mut again = Gram::new(3);
-            for ((terms, _), &m) in draws.tuples().zip(&counts) {
-                for (s, &t) in again.sums.iter_mut().zip(terms) {
-                    s.add_times(t, m);
-                }
-            }
+            let again = draws.gram_of_counts(counts.iter().copied());
             assert_eq!(again.matrix(), gram.matrix());
         }
     }
