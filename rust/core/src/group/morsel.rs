@@ -525,6 +525,14 @@ fn fold_multiply(a: u64, b: u64) -> u64 {
     (m as u64) ^ ((m >> 64) as u64)
 }
 
+/// The id of a key seen for the first time: the next one, with `row` recorded as a row that
+/// holds its value.
+#[inline(always)]
+fn first_seen(lookup: &mut Vec<Option<u32>>, row: usize) -> u32 {
+    lookup.push(Some(row as u32));
+    (lookup.len() - 1) as u32
+}
+
 impl<'a> Table<'a> {
     fn new(column: Hashed<'a>) -> Self {
         Self {
@@ -555,12 +563,10 @@ impl<'a> Table<'a> {
         if RUNS && key == self.last.0 {
             return self.last.1;
         }
-        let next = self.lookup.len() as u32;
         let lookup = &mut self.lookup;
-        let id = self.short.id_or_insert_hashed(key, hash, || {
-            lookup.push(Some(row as u32));
-            next
-        });
+        let id = self
+            .short
+            .id_or_insert_hashed(key, hash, || first_seen(lookup, row));
         if RUNS {
             self.last = (key, id);
         }
@@ -569,12 +575,8 @@ impl<'a> Table<'a> {
 
     #[inline(always)]
     fn long_id(&mut self, key: &'a [u8], row: usize) -> u32 {
-        let next = self.lookup.len() as u32;
         let lookup = &mut self.lookup;
-        self.long.id_or_insert(key, || {
-            lookup.push(Some(row as u32));
-            next
-        })
+        self.long.id_or_insert(key, || first_seen(lookup, row))
     }
 
     fn null(&mut self) -> u32 {
@@ -684,12 +686,10 @@ impl<'a> Table<'a> {
         if RUNS && u128::from(key) == self.last.0 {
             return self.last.1;
         }
-        let next = self.lookup.len() as u32;
         let lookup = &mut self.lookup;
-        let id = self.ints.id_or_insert_hashed(key, hash, || {
-            lookup.push(Some(row as u32));
-            next
-        });
+        let id = self
+            .ints
+            .id_or_insert_hashed(key, hash, || first_seen(lookup, row));
         if RUNS {
             self.last = (u128::from(key), id);
         }
