@@ -1,11 +1,11 @@
 """Per-request speed: one call on 100 rows, as a web handler makes it, against plain NumPy.
 
 The issue's targets: a 100-row ``cx.nps`` call in at most 30 µs without ``by`` and 60 µs with
-one key. The peer is the same numbers (NPS, its Wald se and interval, the counts; per key with
-``by``) computed with plain NumPy in the same run. Timing is interleaved (``interleave.py``):
-each round times a batch of calls of each engine, so a burst of load falls on both sides of a
-round's ratio. The floors (``REQUEST_FLOORS`` in floors.py) turn the targets into ratios
-against NumPy; the absolute times are recorded and printed beside them.
+one key; each run prints whether they were met. The peers compute the same numbers (NPS, its
+Wald se and interval, the counts; per key with ``by``): plain NumPy, and pyarrow compute for
+the call without ``by``. Timing is interleaved (``interleave.py``): each round times a batch of
+calls of each engine, so a burst of load falls on both sides of a round's ratio. The floors
+(``REQUEST_FLOORS`` in floors.py) name the peer each is judged against and why.
 
 ``request_by_read`` also reads every segment's value: the per-segment table is imported into
 pyarrow on first use, so ``request_by`` alone would not show what reading a result costs.
@@ -19,6 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import cxmetrics as cx
@@ -39,6 +41,17 @@ def _numpy_nps(scores: np.ndarray) -> tuple[float, float, float, float, int]:
     promoters = np.count_nonzero(scores >= 9)
     detractors = np.count_nonzero(scores <= 6)
     p, d = promoters / n, detractors / n
+    value = 100 * (p - d)
+    se = 100 * math.sqrt((p + d - (p - d) ** 2) / n)
+    return value, se, value - Z95 * se, value + Z95 * se, n
+
+
+def _pyarrow_nps(scores: np.ndarray) -> tuple[float, float, float, float, int]:
+    """The same numbers with pyarrow's compute functions, from the same NumPy input."""
+    column = pa.array(scores)
+    n = len(column)
+    p = pc.sum(pc.greater_equal(column, 9)).as_py() / n
+    d = pc.sum(pc.less_equal(column, 6)).as_py() / n
     value = 100 * (p - d)
     se = 100 * math.sqrt((p + d - (p - d) ** 2) / n)
     return value, se, value - Z95 * se, value + Z95 * se, n
@@ -74,6 +87,7 @@ def test_request_numbers_agree(request_rows: tuple[np.ndarray, np.ndarray]) -> N
     scores, keys = request_rows
     res = _cx(scores)
     assert np.allclose((res.value, res.se, res.ci_low, res.ci_high, res.n), _numpy_nps(scores))
+    assert np.allclose(_pyarrow_nps(scores), _numpy_nps(scores))
     by = _cx_by(scores, keys)
     theirs = _numpy_nps_by(scores, keys)
     assert sorted(theirs) == [k[0] for k in by.keys()]
@@ -98,9 +112,11 @@ def test_request(scenario: str, request_rows: tuple[np.ndarray, np.ndarray],
         "request_by": lambda: _cx_by(scores, keys),
         "request_by_read": lambda: _read(_cx_by(scores, keys)),
     }
-    peer = (lambda: _numpy_nps(scores)) if scenario == "request" else (
-        lambda: _numpy_nps_by(scores, keys))
-    batches = {"cxmetrics": _batch(one[scenario]), "numpy": _batch(peer)}
+    peers: dict[str, Callable[[], object]] = (
+        {"numpy": lambda: _numpy_nps(scores), "pyarrow": lambda: _pyarrow_nps(scores)}
+        if scenario == "request" else {"numpy": lambda: _numpy_nps_by(scores, keys)})
+    batches = {"cxmetrics": _batch(one[scenario])}
+    batches.update((name, _batch(peer)) for name, peer in peers.items())
     calls = {name: batch[0] for name, batch in batches.items()}
     kept: dict[str, list[float]] = {name: [] for name in calls}
 
@@ -136,17 +152,19 @@ def _seconds(call: Callable[[], object]) -> float:
 @pytest.mark.parametrize("scenario", sorted(REQUEST_FLOORS))
 def test_request_ratio_floor(scenario: str, ratio_of: Callable[[str, str, float], Any],
                              record_extra: Callable[..., None]) -> None:
-    floor = REQUEST_FLOORS[scenario]
-    judged = ratio_of(scenario, "numpy", floor)
+    peer, floor = REQUEST_FLOORS[scenario]
+    judged = ratio_of(scenario, peer, floor)
     if judged is None:
         pytest.skip("not measured in this session (run with --benchmark-enable)")
     target = REQUEST_TARGET_SECONDS.get(scenario)
     ours = judged.ours_s
+    # The absolute target is reported, not gated: on a shared host the same build's call moves
+    # by up to 2x within minutes while a tiny NumPy call does not (see floors.py).
     goal = ("" if target is None else
             f" (target {target * 1e6:.0f} µs: {'met' if ours <= target else 'NOT met'})")
     record_extra(f"{scenario}_us", round(ours * 1e6, 1),
-                 f"{scenario}: cxmetrics {ours * 1e6:.1f} µs per 100-row call{goal}, NumPy "
+                 f"{scenario}: cxmetrics {ours * 1e6:.1f} µs per 100-row call{goal}, {peer} "
                  f"{judged.theirs_s * 1e6:.1f} µs, ratio {judged.ratio:.3f}× (floor {floor}×)")
     assert judged.ratio >= floor, (
-        f"{scenario}: NumPy / cxmetrics = {judged.ratio:.3f}× is below the floor {floor}× "
-        f"(cxmetrics {ours * 1e6:.1f} µs, NumPy {judged.theirs_s * 1e6:.1f} µs per call)")
+        f"{scenario}: {peer} / cxmetrics = {judged.ratio:.3f}× is below the floor {floor}× "
+        f"(cxmetrics {ours * 1e6:.1f} µs, {peer} {judged.theirs_s * 1e6:.1f} µs per call)")
