@@ -167,8 +167,11 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
                             out,
                             w,
                             &mut sums,
-                            |x| scale.units(x),
-                            |x| square_scale.units(x),
+                            // SAFETY: every weight of this chunk passed `check_weights`,
+                            // whose range made these windows (`WeightRange::windows`), and
+                            // a square lies in the range of the squares.
+                            |x| unsafe { scale.units(x) },
+                            |x| unsafe { square_scale.units(x) },
                         ),
                         _ => self.window_rows(
                             ids,
@@ -216,16 +219,24 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
     ) {
         let k = self.points;
         let (stride, sink) = (k + 2, out.segments() - 1);
-        for i in rows {
+        let counts = &mut out.counts[..];
+        assert_eq!(counts.len(), (sink + 1) * stride);
+        assert_eq!(sums.len(), (sink + 1) * k);
+        let mut i = rows.start;
+        ids.zip_rows(rows.clone(), &w[rows], |id, weight| {
             let c = self.code(i);
-            let g = ids.id(i).min(sink);
-            out.counts[g * stride + c] += 1;
+            i += 1;
+            let g = id.min(sink);
+            // SAFETY: g <= sink and a code is at most k + 1 < stride, so the cell is below
+            // (sink + 1) * stride, the length asserted above.
+            unsafe { *counts.get_unchecked_mut(g * stride + c) += 1 };
             if c < k {
-                let cell = &mut sums[g * k + c];
-                cell[0] += units(w[i]);
-                cell[1] += square_units(w[i] * w[i]);
+                // SAFETY: g <= sink and c < k: below (sink + 1) * k, asserted above.
+                let cell = unsafe { sums.get_unchecked_mut(g * k + c) };
+                cell[0] += units(weight);
+                cell[1] += square_units(weight * weight);
             }
-        }
+        });
     }
 
     /// Tallies all rows, splitting them across threads when there are enough of them.

@@ -17,6 +17,9 @@ use crate::scale::Scale;
 pub(crate) type LocalTallies = Vec<(Tallies, Option<GroupKeys>)>;
 
 /// Tallies one aligned chunk. Returns the local tallies and the first invalid score.
+/// `weights` are the chunk's weights with the range [`super::check_weights`] found in exactly
+/// these weights, which passed it: the kernel's exact sums convert each weight unchecked
+/// inside that range's windows.
 pub(crate) fn tally_chunk(
     score: &ArrayRef,
     weights: Option<(&[f64], WeightRange)>,

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use super::kernel::MIN_ROWS_PER_TASK;
 use crate::error::{CoreError, Result, Role};
-use crate::exact_sum::{weight_in_range, Window};
+use crate::exact_sum::{weight_in_range, Window, MAX_WEIGHT, MIN_WEIGHT};
 
 /// Bad weights of a chunk: how many, the first one's index, and its value.
 pub(crate) type BadWeights = Option<(u64, usize, String)>;
@@ -27,26 +27,37 @@ pub(crate) struct WeightRange {
 
 impl WeightRange {
     /// One pass over valid weights: how many are out of range, and the range of the others.
-    /// Eight independent lanes, so that the loop vectorises instead of waiting on each compare.
+    ///
+    /// The pass keeps only minima, a maximum and a NaN probe (a few vector instructions per
+    /// eight values, in independent lanes); it counts bad weights in a second pass only when
+    /// those show that some exist, which an update then rejects anyway.
     fn scan(values: &[f64]) -> (u64, Self) {
         const LANES: usize = 8;
-        let mut bad = [0u64; LANES];
+        let mut low_positive = [f64::INFINITY; LANES];
         let mut low = [f64::INFINITY; LANES];
         let mut high = [0.0f64; LANES];
+        // v − v is 0 for a finite v and NaN for NaN or ±inf: the sum is NaN if any was.
+        let mut probe = [0.0f64; LANES];
         // Pad the tail with zeros (in range, not positive, not above the maximum): one loop.
         let mut tail = [0.0f64; LANES];
         let chunks = values.chunks_exact(LANES);
         tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
         for chunk in chunks.chain(std::iter::once(&tail[..])) {
+            #[allow(clippy::eq_op)] // v − v on purpose: the NaN probe above
             for j in 0..LANES {
                 let v = chunk[j];
-                bad[j] += !weight_in_range(v) as u64;
                 let positive = if v > 0.0 { v } else { f64::INFINITY };
-                low[j] = if positive < low[j] { positive } else { low[j] };
+                low_positive[j] = if positive < low_positive[j] {
+                    positive
+                } else {
+                    low_positive[j]
+                };
+                low[j] = if v < low[j] { v } else { low[j] };
                 high[j] = if v > high[j] { v } else { high[j] };
+                probe[j] += v - v;
             }
         }
-        let min_positive = low.iter().copied().fold(f64::INFINITY, f64::min);
+        let min_positive = low_positive.iter().copied().fold(f64::INFINITY, f64::min);
         let range = Self {
             min_positive: if min_positive.is_finite() {
                 min_positive
@@ -55,7 +66,19 @@ impl WeightRange {
             },
             max: high.iter().copied().fold(0.0, f64::max),
         };
-        (bad.iter().sum(), range)
+        // All in range exactly when none is NaN or infinite, none negative, no positive one
+        // below the minimum and none at or above the maximum (-0.0 counts as zero, as in
+        // `weight_in_range`).
+        let suspect = probe.iter().any(|p| p.is_nan())
+            || low.iter().any(|&v| v < 0.0)
+            || (min_positive.is_finite() && min_positive < MIN_WEIGHT)
+            || range.max >= MAX_WEIGHT;
+        let bad = if suspect {
+            values.iter().filter(|&&v| !weight_in_range(v)).count() as u64
+        } else {
+            0
+        };
+        (bad, range)
     }
 
     /// The range of two sets of weights together.
@@ -126,4 +149,56 @@ pub(crate) fn check_weights(weight: &ArrayRef) -> Result<(ArrayRef, BadWeights, 
         (count, i, v)
     });
     Ok((wide, first, range))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_pcg::Pcg64Mcg;
+
+    /// The scan against a plain count and plain minimum and maximum, on weights mixing every
+    /// kind of bad value with good ones at and near the limits, at every length up to 40
+    /// (so the eight-lane loop's tail is covered) and at random positions.
+    #[test]
+    fn the_scan_counts_bad_weights_and_finds_the_range_as_a_plain_loop_does() {
+        let specials = [
+            0.0,
+            -0.0,
+            MIN_WEIGHT,
+            MIN_WEIGHT / 2.0,
+            MAX_WEIGHT,
+            MAX_WEIGHT * (1.0 - f64::EPSILON),
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+            1.5,
+        ];
+        let mut rng = Pcg64Mcg::seed_from_u64(3);
+        for len in 0..40 {
+            for _ in 0..200 {
+                let values: Vec<f64> = (0..len)
+                    .map(|_| {
+                        if rng.random_bool(0.1) {
+                            specials[rng.random_range(0..specials.len())]
+                        } else {
+                            rng.random_range(0.25..4.0)
+                        }
+                    })
+                    .collect();
+                let (bad, range) = WeightRange::scan(&values);
+                let plain_bad = values.iter().filter(|&&v| !weight_in_range(v)).count();
+                assert_eq!(bad, plain_bad as u64, "{values:?}");
+                if plain_bad == 0 {
+                    let positive = values.iter().copied().filter(|&v| v > 0.0);
+                    let min = positive.clone().fold(f64::INFINITY, f64::min);
+                    let max = values.iter().copied().fold(0.0, f64::max);
+                    assert_eq!(range.min_positive, if min.is_finite() { min } else { 0.0 });
+                    assert_eq!(range.max, max, "{values:?}");
+                }
+            }
+        }
+    }
 }
