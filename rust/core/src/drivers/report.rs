@@ -105,25 +105,39 @@ pub enum Source<'a> {
     Rows(&'a [Gram]),
 }
 
-/// The delta-method standard errors of replicate `r` (Gram matrix `gram`), from its own
-/// influence forms and counts; None when its forms cannot be computed or an error is not a
-/// positive finite number.
+/// The delta-method standard errors of a replicate with counts `counts` (tuple by tuple, in
+/// ascending order) and Gram matrix `gram`, from its own influence forms; None when its forms
+/// cannot be computed or an error is not a positive finite number.
 fn replicate_se(
     draws: &Draws,
-    r: usize,
+    counts: &[u64],
     gram: &Gram,
     p: usize,
     method: Method,
 ) -> Option<Vec<f64>> {
     let forms = influence_forms(gram, p, method)?;
-    let mut counts = Vec::new();
-    draws.counts(r, &mut counts);
     let rows = draws
         .tuples()
-        .zip(&counts)
+        .zip(counts)
         .map(|((terms, _), &m)| (terms, m));
     let se = delta_se(&forms, gram.k, rows, gram.sums[0].to_f64());
     se.iter().all(|v| v.is_finite() && *v > 0.0).then_some(se)
+}
+
+/// Replicate `r`'s fit and delta-method standard errors (None when either is missing), from
+/// one draw of its counts: the Gram matrix and the errors read the same counts.
+fn studentized_replicate(
+    draws: &Draws,
+    r: usize,
+    names: &[String],
+    method: Method,
+) -> Option<(Fit, Vec<f64>)> {
+    let mut counts = Vec::new();
+    draws.counts(r, &mut counts);
+    let gram = draws.gram_of_counts(counts.iter().copied());
+    let f = fit_gram(&gram, names, method).0?;
+    let se = replicate_se(draws, &counts, &gram, names.len(), method)?;
+    Some((f, se))
 }
 
 /// The report of one segment, its replicates from `source` (drawn only when the segment has a
@@ -162,7 +176,10 @@ pub fn segment_report(
         return report;
     }
     let k = seg.gram.k;
-    let (tuples, draws, replicates): (Option<&Tuples>, Option<Draws>, Cow<'_, [Gram]>) =
+    let studentized = request.interval == Interval::Studentized;
+    // Replicate Gram matrices, drawn here from tuples; the studentized interval draws each
+    // replicate's counts once below instead, for its Gram matrix and its standard errors.
+    let (tuples, draws, replicates, b): (Option<&Tuples>, Option<Draws>, Cow<'_, [Gram]>, usize) =
         match source {
             Source::Tuples {
                 tuples,
@@ -171,29 +188,32 @@ pub fn segment_report(
                 b,
             } => {
                 let draws = Draws::new(tuples, k, key, segment);
-                let grams = draws.grams(b);
-                (Some(tuples), Some(draws), Cow::Owned(grams))
+                let grams = if studentized {
+                    Vec::new()
+                } else {
+                    draws.grams(b)
+                };
+                (Some(tuples), Some(draws), Cow::Owned(grams), b)
             }
-            Source::Rows(grams) => (None, None, Cow::Borrowed(grams)),
+            Source::Rows(grams) => (None, None, Cow::Borrowed(grams), grams.len()),
         };
-    if replicates.is_empty() {
+    if b == 0 {
         return report;
     }
-    let studentized = request.interval == Interval::Studentized;
     // Each usable replicate's fit, with its delta-method standard errors when studentized
     // (a replicate without them is left out, as one without a fit).
-    let fits: Vec<(Fit, Vec<f64>)> = replicates
-        .par_iter()
-        .enumerate()
-        .filter_map(|(r, g)| {
-            let f = fit_gram(g, names, request.method).0?;
-            if !studentized {
-                return Some((f, Vec::new()));
-            }
-            let se = replicate_se(draws.as_ref()?, r, g, p, request.method)?;
-            Some((f, se))
-        })
-        .collect();
+    let fits: Vec<(Fit, Vec<f64>)> = match (&draws, studentized) {
+        (Some(draws), true) => (0..b)
+            .into_par_iter()
+            .filter_map(|r| studentized_replicate(draws, r, names, request.method))
+            .collect(),
+        // Rows' replicates keep no counts: no standard errors (the combination is refused).
+        (None, true) => Vec::new(),
+        (_, false) => replicates
+            .par_iter()
+            .filter_map(|g| Some((fit_gram(g, names, request.method).0?, Vec::new())))
+            .collect(),
+    };
     report.replicates_used = fits.len();
     let estimates = outputs(report.fit.as_ref().expect("checked above"));
     let forms = match request.interval {

@@ -49,8 +49,9 @@ pub fn bootstrap_key(streams: &ReplicateStreams) -> u64 {
 
 /// One segment's tuple histogram readied for drawing replicates: the tuples in ascending order,
 /// their row terms and count laws, and the segment's generator key. Replicate r's counts come
-/// from the generator (key, segment, r) alone, so they can be drawn again, identically, after
-/// its Gram matrix (the studentized interval needs each replicate's counts once more).
+/// from the generator (key, segment, r) alone, so they are the same whichever thread draws
+/// them and whether they are kept ([`Draws::counts`], for the studentized interval's standard
+/// errors) or summed straight into a Gram matrix ([`Draws::gram`]).
 pub struct Draws {
     k: usize,
     counts: Vec<u64>,
