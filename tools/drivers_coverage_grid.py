@@ -7,10 +7,12 @@ data. Appends one JSON line per block of surveys to OUT; run blocks with differe
 add them up. Ratings use the truth of the rounded model from 20 million rows (seed 7).
 
     python tools/drivers_coverage_grid.py OUT {ratings10k|cont10k|relw10k|small|cont200|
-                                               cont1000|ratings200|ratings1000}
+                                               cont1000|ratings200|ratings1000|shap10k|
+                                               ratings10k4}
 
 The parts cont200 ... ratings1000 are single cells of ``small`` (the same seeds 60-63, so the
-same surveys and replicates).
+same surveys and replicates); shap10k is Shapley on relw10k's surveys (seeds 50-53) and
+ratings10k4 the first half of ratings10k (seeds 40-43).
 
 Each record also counts the surveys whose estimates order the drivers as the truth does, and
 per method and driver the summed interval widths ("width") and the misses with the truth
@@ -82,6 +84,15 @@ def main(path: str, which: str) -> None:
             for method in ("shapley", "relative-weights"):
                 for seed in range(50, 58):
                     block(method, 10_000, 100, seed, False, t.truth(method), out)
+        elif which == "shap10k":
+            # Shapley's cell of relw10k: the same seeds, so the same surveys.
+            for seed in range(50, 54):
+                block("shapley", 10_000, 100, seed, False, t.truth("shapley"), out)
+        elif which == "ratings10k4":
+            # Half of ratings10k (seeds 40-43): 400 surveys, as the other cells.
+            true = rating_truth_20m()
+            for seed in range(40, 44):
+                block("shapley", 10_000, 100, seed, True, true, out)
         elif which == "relw10k":
             for seed in range(50, 54):
                 block("relative-weights", 10_000, 100, seed, False,

@@ -187,4 +187,60 @@ mod tests {
             }
         }
     }
+
+    /// Many segments (30,001, a count table beyond L2) on two threads and on one: the counts
+    /// equal a plain count whichever way the rows are split, with null and off-scale scores on
+    /// a slice whose validity bits start mid-byte.
+    #[test]
+    fn many_segments_count_alike_on_one_and_two_threads() {
+        let scale = Scale::new(0, 10).unwrap();
+        let (total, start, len, segments) = (300_007usize, 3usize, 300_000usize, 30_001usize);
+        let all: Vec<Option<i8>> = (0..total)
+            .map(|i| match (i * 7919) % 13 {
+                0 => None,
+                1 => Some(12),
+                c => Some(((i / 3 + c) % 11) as i8),
+            })
+            .collect();
+        let key_of = |i: usize| (i * 104_729) % segments;
+        let score: ArrayRef = std::sync::Arc::new(Int8Array::from(all.clone()).slice(start, len));
+        let keys: Vec<ArrayRef> = vec![std::sync::Arc::new(
+            Int32Array::from((0..total).map(|i| key_of(i) as i32 - 7).collect::<Vec<_>>())
+                .slice(start, len),
+        )];
+        let tally_on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let plan = ChunkPlan::new(&keys, true).unwrap();
+                assert!(matches!(plan, ChunkPlan::Whole(_)), "a small-range key");
+                tally_chunk(&score, None, &plan, scale, None)
+                    .unwrap()
+                    .0
+                    .remove(0)
+                    .0
+            })
+        };
+        let (two, one) = (tally_on(2), tally_on(1));
+        assert_eq!(two, one);
+        let mut plain = vec![[0u64; 13]; segments];
+        for i in start..start + len {
+            let code = match all[i] {
+                None => 11,
+                Some(v) if v > 10 => 12,
+                Some(v) => v as usize,
+            };
+            plain[key_of(i)][code] += 1;
+        }
+        for (s, cells) in plain.iter().enumerate() {
+            assert_eq!(two.counts(s), &cells[..11], "segment {s}");
+            assert_eq!(two.missing(s), cells[11], "segment {s}");
+            assert_eq!(two.invalid(s), cells[12], "segment {s}");
+        }
+        for s in segments..two.segments() {
+            assert!(two.segment_is_empty(s), "sink segment {s}");
+        }
+    }
 }
