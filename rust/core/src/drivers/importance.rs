@@ -117,7 +117,7 @@ fn relative_weights(rxx: &[f64], rxy: &[f64], p: usize) -> Result<Vec<f64>, Sing
 /// An incremental Cholesky factor of the drivers' correlations over a growing subset, with
 /// z = L⁻¹ r_xy: each driver added costs one forward solve (O(s²)) instead of a fresh O(s³)
 /// factorisation, and R² of the subset is Σ z².
-struct Factor<'a> {
+pub(super) struct Factor<'a> {
     rxx: &'a [f64],
     rxy: &'a [f64],
     p: usize,
@@ -130,7 +130,7 @@ struct Factor<'a> {
 }
 
 impl<'a> Factor<'a> {
-    fn new(rxx: &'a [f64], rxy: &'a [f64], p: usize) -> Self {
+    pub(super) fn new(rxx: &'a [f64], rxy: &'a [f64], p: usize) -> Self {
         Self {
             rxx,
             rxy,
@@ -144,16 +144,20 @@ impl<'a> Factor<'a> {
 
     /// Adds driver `j`; returns the R² of the grown subset, or None (and adds nothing) when `j`
     /// is (numerically) a linear combination of the members.
-    fn push(&mut self, j: usize) -> Option<f64> {
+    pub(super) fn push(&mut self, j: usize) -> Option<f64> {
         let (p, s) = (self.p, self.members.len());
-        let mut row = vec![0.0; p];
+        // The new row is written in place (no allocation per subset) and cut off again when
+        // the driver is collinear.
+        self.rows.resize((s + 1) * p, 0.0);
+        let (done, row) = self.rows.split_at_mut(s * p);
         for (c, &i) in self.members.iter().enumerate() {
-            let l_c = &self.rows[c * p..c * p + c];
+            let l_c = &done[c * p..c * p + c];
             let dot: f64 = l_c.iter().zip(&row[..c]).map(|(a, b)| a * b).sum();
-            row[c] = (self.rxx[j * p + i] - dot) / self.rows[c * p + c];
+            row[c] = (self.rxx[j * p + i] - dot) / done[c * p + c];
         }
         let d = self.rxx[j * p + j] - row[..s].iter().map(|v| v * v).sum::<f64>();
         if collinear(d, self.rxx[j * p + j]) {
+            self.rows.truncate(s * p);
             return None;
         }
         row[s] = d.sqrt();
@@ -161,10 +165,35 @@ impl<'a> Factor<'a> {
         let z = (self.rxy[j] - dot) / row[s];
         let r2 = self.r2[s] + z * z;
         self.members.push(j);
-        self.rows.extend_from_slice(&row);
         self.z.push(z);
         self.r2.push(r2);
         Some(r2)
+    }
+
+    /// Removes the driver added last.
+    pub(super) fn pop(&mut self) {
+        if self.members.pop().is_some() {
+            self.rows.truncate(self.members.len() * self.p);
+            self.z.pop();
+            self.r2.pop();
+        }
+    }
+
+    /// The drivers in the order they were added.
+    pub(super) fn members(&self) -> &[usize] {
+        &self.members
+    }
+
+    /// The standardised coefficients β = R_SS⁻¹ r_S of the members (in the order they were
+    /// added), into `beta`: one backward solve Lᵀβ = z.
+    pub(super) fn coefficients(&self, beta: &mut Vec<f64>) {
+        let (p, s) = (self.p, self.members.len());
+        beta.clear();
+        beta.resize(s, 0.0);
+        for t in (0..s).rev() {
+            let later: f64 = (t + 1..s).map(|u| self.rows[u * p + t] * beta[u]).sum();
+            beta[t] = (self.z[t] - later) / self.rows[t * p + t];
+        }
     }
 }
 
@@ -264,16 +293,21 @@ fn all_subset_r2(rxx: &[f64], rxy: &[f64], p: usize) -> Option<Vec<f64>> {
     r2.iter().all(|v| !v.is_nan()).then_some(r2)
 }
 
-/// Exact Shapley/LMG: importance_j = Σ_{S ∌ j} |S|!(p−|S|−1)!/p! · [R²(S ∪ {j}) − R²(S)], from the
-/// R² of all 2^p subsets (computed in parallel from the correlations, no refit over rows).
-fn shapley_exact(rxx: &[f64], rxy: &[f64], p: usize) -> Result<Vec<f64>, Singular> {
-    let r2 = all_subset_r2(rxx, rxy, p).ok_or(Singular::Collinear)?;
-    // weight(s) = 1 / (p · C(p − 1, s)).
+/// The weight of a subset of size s in driver j's Shapley sum, 1 / (p · C(p − 1, s)), for
+/// s in 0..p.
+pub(super) fn shapley_weights(p: usize) -> Vec<f64> {
     let mut binomial = vec![1.0f64; p];
     for s in 1..p {
         binomial[s] = binomial[s - 1] * (p - s) as f64 / s as f64;
     }
-    let weight: Vec<f64> = binomial.iter().map(|c| 1.0 / (p as f64 * c)).collect();
+    binomial.iter().map(|c| 1.0 / (p as f64 * c)).collect()
+}
+
+/// Exact Shapley/LMG: importance_j = Σ_{S ∌ j} |S|!(p−|S|−1)!/p! · [R²(S ∪ {j}) − R²(S)], from the
+/// R² of all 2^p subsets (computed in parallel from the correlations, no refit over rows).
+fn shapley_exact(rxx: &[f64], rxy: &[f64], p: usize) -> Result<Vec<f64>, Singular> {
+    let r2 = all_subset_r2(rxx, rxy, p).ok_or(Singular::Collinear)?;
+    let weight = shapley_weights(p);
     Ok((0..p)
         .into_par_iter()
         .map(|j| {

@@ -31,6 +31,7 @@
 
 use super::gram::{moments, Gram};
 use super::importance::{fit, Fit, Method};
+use super::shapley_gradient::shapley_gradient;
 use super::tuples::Tuples;
 use crate::error::{CoreError, Result};
 
@@ -77,7 +78,8 @@ const STEP: f64 = 1e-5;
 
 /// One k × k form (row-major) per output (p importances, then R²): the influence of a row
 /// c̃ = [1, y, x1..xp] of weight w on that output is w·c̃ᵀMc̃ (up to the factor 1/Σw, which
-/// cancels in the acceleration). None when a perturbed correlation matrix cannot be fitted.
+/// cancels in the acceleration). The gradient is exact for exact Shapley, central differences
+/// otherwise. None when a (perturbed) correlation matrix cannot be fitted.
 pub fn influence_forms(gram: &Gram, p: usize, method: Method) -> Option<Vec<Vec<f64>>> {
     let (k, d) = (gram.k, p + 1);
     let s = gram.matrix();
@@ -87,9 +89,24 @@ pub fn influence_forms(gram: &Gram, p: usize, method: Method) -> Option<Vec<Vec<
     let sd: Vec<f64> = (0..d)
         .map(|a| ((s[(a + 1) * k + a + 1] - s[a + 1] * s[a + 1] / w) / w).sqrt())
         .collect();
-    // gradient[o][a·d + b]: ∂ output o / ∂R_ab for a < b (R_ab and R_ba moved together).
+    let gradient = match method {
+        Method::Shapley { exact_up_to, .. } if p <= exact_up_to => exact_gradient(&corr, p)?,
+        _ => numeric_gradient(&corr, p, method)?,
+    };
+    Some(
+        gradient
+            .iter()
+            .map(|g| form(g, &corr, &mean, &sd, k))
+            .collect(),
+    )
+}
+
+/// gradient[o][a·d + b]: ∂ output o / ∂R_ab for a < b (R_ab and R_ba moved together), by
+/// central differences of the refit.
+fn numeric_gradient(corr: &[f64], p: usize, method: Method) -> Option<Vec<Vec<f64>>> {
+    let d = p + 1;
     let mut gradient = vec![vec![0.0; d * d]; p + 1];
-    let mut moved = corr.clone();
+    let mut moved = corr.to_vec();
     for a in 0..d {
         for b in a + 1..d {
             let mut at = |v: f64| {
@@ -106,12 +123,24 @@ pub fn influence_forms(gram: &Gram, p: usize, method: Method) -> Option<Vec<Vec<
             }
         }
     }
-    Some(
-        gradient
-            .iter()
-            .map(|g| form(g, &corr, &mean, &sd, k))
-            .collect(),
-    )
+    Some(gradient)
+}
+
+/// The gradient of exact Shapley in closed form ([`shapley_gradient`]), then R²'s:
+/// ∂R²/∂r_a = 2β_a, ∂R²/∂R_ab = −2β_a·β_b.
+fn exact_gradient(corr: &[f64], p: usize) -> Option<Vec<Vec<f64>>> {
+    let d = p + 1;
+    let beta = fit(corr, p, Method::RelativeWeights).ok()?.coefficient;
+    let mut gradient = shapley_gradient(corr, p)?;
+    let mut r2 = vec![0.0; d * d];
+    for a in 0..p {
+        r2[a + 1] = 2.0 * beta[a];
+        for b in a + 1..p {
+            r2[(a + 1) * d + b + 1] = -2.0 * beta[a] * beta[b];
+        }
+    }
+    gradient.push(r2);
+    Some(gradient)
 }
 
 /// M of one output from its gradient: z ᵀHz with H_ab = g_ab / 2 off the diagonal and
@@ -239,11 +268,36 @@ pub fn delta_se<'a>(
             continue;
         }
         for (f, s) in packed.iter().zip(sums.iter_mut()) {
-            let u: f64 = f.iter().zip(terms).map(|(a, b)| a * b).sum();
+            let u = dot(f, terms);
             *s += m as f64 * u * u;
         }
     }
     sums.into_iter().map(|s| s.sqrt() / weight_sum).collect()
+}
+
+/// Σ a_i·b_i with eight running sums (combined in a fixed order), so the loop is not one
+/// chain of dependent adds: this dot product is the studentized interval's inner loop.
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut lanes = [0.0; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f64 = a8
+        .remainder()
+        .iter()
+        .zip(b8.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a8.zip(b8) {
+        for l in 0..8 {
+            lanes[l] += x[l] * y[l];
+        }
+    }
+    let pairs = [
+        lanes[0] + lanes[4],
+        lanes[1] + lanes[5],
+        lanes[2] + lanes[6],
+        lanes[3] + lanes[7],
+    ];
+    (pairs[0] + pairs[2]) + (pairs[1] + pairs[3]) + tail
 }
 
 #[cfg(test)]
@@ -415,7 +469,8 @@ mod tests {
         let (p, k) = (3, 5);
         let tuples = weighted_tuples(3000);
         let draws = crate::drivers::tuples::Draws::new(&tuples, k, 11, b"");
-        let gram = draws.gram_of_counts(draws.tuples().map(|(_, n)| n));
+        let counts: Vec<u64> = draws.tuples().map(|(_, n)| n).collect();
+        let gram = draws.gram_of_counts(&counts);
         for method in [
             Method::RelativeWeights,
             Method::Shapley {

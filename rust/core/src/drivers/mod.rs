@@ -18,6 +18,7 @@ pub mod lanes;
 pub mod linalg;
 pub mod report;
 pub mod segments;
+pub mod shapley_gradient;
 pub mod signed_sum;
 pub mod state;
 #[cfg(test)]

@@ -134,7 +134,7 @@ fn studentized_replicate(
 ) -> Option<(Fit, Vec<f64>)> {
     let mut counts = Vec::new();
     draws.counts(r, &mut counts);
-    let gram = draws.gram_of_counts(counts.iter().copied());
+    let gram = draws.gram_of_counts(&counts);
     let f = fit_gram(&gram, names, method).0?;
     let se = replicate_se(draws, &counts, &gram, names.len(), method)?;
     Some((f, se))

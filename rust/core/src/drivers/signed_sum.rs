@@ -29,6 +29,12 @@ impl SignedSum {
     pub fn from_limbs(limbs: [u64; 4]) -> Self {
         Self(limbs)
     }
+    /// The sum of an integer `v` (the count v·2^128 of the grid: zero low limbs, v's two's
+    /// complement in the high two).
+    pub fn from_integer(v: i128) -> Self {
+        Self([0, 0, v as u64, (v >> 64) as u64])
+    }
+
     /// Little-endian 64-bit limbs of the two's-complement integer.
     pub fn limbs(&self) -> [u64; 4] {
         self.0
@@ -172,6 +178,23 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
     use rand_pcg::Pcg64Mcg;
+
+    #[test]
+    fn an_integer_sum_is_the_same_limbs_as_its_terms_added() {
+        let mut rng = Pcg64Mcg::seed_from_u64(8);
+        for _ in 0..200 {
+            let (mut exact, mut integer) = (SignedSum::ZERO, 0i128);
+            for _ in 0..50 {
+                let t = rng.random_range(-(1i64 << 53) + 1..1i64 << 53);
+                let m = rng.random_range(0..u64::MAX >> 12);
+                exact.add_times(t as f64, m);
+                integer += i128::from(t) * i128::from(m);
+            }
+            assert_eq!(SignedSum::from_integer(integer), exact, "{integer}");
+        }
+        assert_eq!(SignedSum::from_integer(0), SignedSum::ZERO);
+        assert_eq!(SignedSum::from_integer(-3).to_f64(), -3.0);
+    }
 
     #[test]
     fn signed_sums_are_exact_and_order_free() {

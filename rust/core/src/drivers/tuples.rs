@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::gram::{row_terms, triangle, Gram};
+use super::signed_sum::SignedSum;
 use crate::streams::{block_rng, key_stream, splitmix64, ReplicateStreams};
 use crate::tally::poisson::poisson_one;
 
@@ -58,6 +59,8 @@ pub struct Draws {
     terms: Vec<f64>,
     laws: Vec<Option<Poisson<f64>>>,
     stream: u64,
+    /// Every term is an integer below 2^53 in magnitude ([`Draws::integer_sums`]).
+    integral: bool,
 }
 
 impl Draws {
@@ -79,12 +82,16 @@ impl Draws {
             .iter()
             .map(|&(_, n)| (n > 1).then(|| Poisson::new(n as f64).expect("a positive count")))
             .collect();
+        let integral = terms
+            .iter()
+            .all(|t| t.trunc() == *t && t.abs() < 9_007_199_254_740_992.0);
         Self {
             k,
             counts: sorted.iter().map(|&(_, n)| n).collect(),
             terms,
             laws,
             stream: splitmix64(key ^ key_stream(segment)),
+            integral,
         }
     }
 
@@ -113,9 +120,46 @@ impl Draws {
     }
 
     /// Σ_t m_t·(row terms of t), exact, for counts m_t given in ascending tuple order.
-    pub fn gram_of_counts(&self, counts: impl Iterator<Item = u64>) -> Gram {
+    pub fn gram_of_counts(&self, counts: &[u64]) -> Gram {
+        if self.integral {
+            let mut sums = vec![0i128; triangle(self.k)];
+            if self.integer_sums(counts, &mut sums) {
+                let mut gram = Gram::new(self.k);
+                for (s, &v) in gram.sums.iter_mut().zip(&sums) {
+                    *s = SignedSum::from_integer(v);
+                }
+                return gram;
+            }
+            // An i128 sum overflowed (counts near 2^64, no survey's): the 256-bit sums, whose
+            // range is the same, decide.
+        }
+        self.exact_sums(counts)
+    }
+
+    /// Σ_t m_t·t into `sums` as integers, when every term is an integer below 2^53 in
+    /// magnitude (ratings, 0/1 flags, integer weights): the same exact value as the 256-bit
+    /// sums at a fraction of the cost. False when a sum would overflow.
+    fn integer_sums(&self, counts: &[u64], sums: &mut [i128]) -> bool {
+        for ((terms, _), &m) in self.tuples().zip(counts) {
+            if m == 0 {
+                continue;
+            }
+            let m = i128::from(m);
+            for (s, &t) in sums.iter_mut().zip(terms) {
+                // |t| < 2^53 and m < 2^64: the product fits; the running sum is checked.
+                match s.checked_add(t as i128 * m) {
+                    Some(v) => *s = v,
+                    None => return false,
+                }
+            }
+        }
+        true
+    }
+
+    /// The exact 256-bit sums, term by term.
+    fn exact_sums(&self, counts: &[u64]) -> Gram {
         let mut gram = Gram::new(self.k);
-        for ((terms, _), m) in self.tuples().zip(counts) {
+        for ((terms, _), &m) in self.tuples().zip(counts) {
             if m > 0 {
                 for (s, &t) in gram.sums.iter_mut().zip(terms) {
                     s.add_times(t, m);
@@ -127,7 +171,8 @@ impl Draws {
 
     /// The Gram matrix of replicate `r`.
     pub fn gram(&self, r: usize) -> Gram {
-        self.gram_of_counts(self.drawn(r))
+        let counts: Vec<u64> = self.drawn(r).collect();
+        self.gram_of_counts(&counts)
     }
 
     /// The Gram matrices of replicates 0..b, drawn in parallel.
@@ -170,8 +215,32 @@ mod tests {
         let mut counts = Vec::new();
         for (r, gram) in ra.iter().enumerate() {
             draws.counts(r, &mut counts);
-            let again = draws.gram_of_counts(counts.iter().copied());
+            let again = draws.gram_of_counts(&counts);
             assert_eq!(again.matrix(), gram.matrix());
+        }
+    }
+
+    #[test]
+    fn integer_terms_sum_to_the_same_bits_as_the_exact_sums() {
+        // Ratings with negative codes and a weight of 3: every term an integer.
+        let mut integral = Tuples::default();
+        let mut fractional = Tuples::default();
+        let mut t = Vec::new();
+        for i in 0..400u64 {
+            let (y, x) = ((i % 11) as f64 - 5.0, (i * 7 % 5) as f64);
+            tuple_of([y, x].into_iter(), Some(3.0), &mut t);
+            *integral.entry(t.clone()).or_insert(0) += 1 + i % 3;
+            tuple_of([y, x + 0.25].into_iter(), None, &mut t);
+            *fractional.entry(t.clone()).or_insert(0) += 1;
+        }
+        let draws = Draws::new(&integral, 3, 11, b"s");
+        assert!(draws.integral);
+        assert!(!Draws::new(&fractional, 3, 11, b"s").integral);
+        let mut counts = Vec::new();
+        for r in 0..20 {
+            draws.counts(r, &mut counts);
+            let fast = draws.gram_of_counts(&counts);
+            assert_eq!(fast.sums, draws.exact_sums(&counts).sums, "replicate {r}");
         }
     }
 }
