@@ -383,8 +383,33 @@ fn permutation_increments(rxx: &[f64], rxy: &[f64], p: usize, order: &[usize]) -
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+    use rand::Rng;
+
+    /// Correlations ((p+1)², row-major) of [y, x] from `n` random rows with a shared factor.
+    pub(in crate::drivers) fn random_corr(p: usize, n: usize, rng: &mut impl Rng) -> Vec<f64> {
+        let d = p + 1;
+        let rows: Vec<Vec<f64>> = (0..n)
+            .map(|_| {
+                let common: f64 = rng.random_range(-1.0..1.0);
+                (0..d)
+                    .map(|_| common + rng.random_range(-1.0..1.0))
+                    .collect()
+            })
+            .collect();
+        let mean: Vec<f64> = (0..d)
+            .map(|i| rows.iter().map(|r| r[i]).sum::<f64>() / n as f64)
+            .collect();
+        let cov = |i: usize, j: usize| -> f64 {
+            rows.iter()
+                .map(|r| (r[i] - mean[i]) * (r[j] - mean[j]))
+                .sum()
+        };
+        (0..d * d)
+            .map(|a| cov(a / d, a % d) / (cov(a / d, a / d) * cov(a % d, a % d)).sqrt())
+            .collect()
+    }
 
     fn corr3() -> Vec<f64> {
         // y, x1, x2, x3 with modest correlations.
@@ -434,28 +459,8 @@ mod tests {
         use rand::SeedableRng;
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(3);
         for p in [1, 2, 5, 11] {
-            // Correlations of [y, x] from random data with a shared factor.
-            let n = 200;
             let d = p + 1;
-            let rows: Vec<Vec<f64>> = (0..n)
-                .map(|_| {
-                    let common: f64 = rng.random_range(-1.0..1.0);
-                    (0..d)
-                        .map(|_| common + rng.random_range(-1.0..1.0))
-                        .collect()
-                })
-                .collect();
-            let mean: Vec<f64> = (0..d)
-                .map(|i| rows.iter().map(|r| r[i]).sum::<f64>() / n as f64)
-                .collect();
-            let cov = |i: usize, j: usize| -> f64 {
-                rows.iter()
-                    .map(|r| (r[i] - mean[i]) * (r[j] - mean[j]))
-                    .sum()
-            };
-            let corr: Vec<f64> = (0..d * d)
-                .map(|a| cov(a / d, a % d) / (cov(a / d, a / d) * cov(a % d, a % d)).sqrt())
-                .collect();
+            let corr = random_corr(p, 200, &mut rng);
             let rxx: Vec<f64> = (1..d)
                 .flat_map(|i| (1..d).map(move |j| (i, j)))
                 .map(|(i, j)| corr[i * d + j])

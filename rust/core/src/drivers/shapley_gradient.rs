@@ -215,31 +215,12 @@ pub fn shapley_gradient(corr: &[f64], p: usize) -> Option<Vec<Vec<f64>>> {
 mod tests {
     use super::*;
     use crate::drivers::importance::{fit, Method};
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
 
-    /// Correlations of [y, x] from random rows with a shared factor.
+    /// Correlations of [y, x] from 300 random rows with a shared factor.
     fn random_corr(p: usize, seed: u64) -> Vec<f64> {
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
-        let (n, d) = (300, p + 1);
-        let rows: Vec<Vec<f64>> = (0..n)
-            .map(|_| {
-                let common: f64 = rng.random_range(-1.0..1.0);
-                (0..d)
-                    .map(|_| common + rng.random_range(-1.0..1.0))
-                    .collect()
-            })
-            .collect();
-        let mean: Vec<f64> = (0..d)
-            .map(|i| rows.iter().map(|r| r[i]).sum::<f64>() / n as f64)
-            .collect();
-        let cov = |i: usize, j: usize| -> f64 {
-            rows.iter()
-                .map(|r| (r[i] - mean[i]) * (r[j] - mean[j]))
-                .sum()
-        };
-        (0..d * d)
-            .map(|a| cov(a / d, a % d) / (cov(a / d, a / d) * cov(a % d, a % d)).sqrt())
-            .collect()
+        crate::drivers::importance::tests::random_corr(p, 300, &mut rng)
     }
 
     #[test]
