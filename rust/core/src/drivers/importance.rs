@@ -52,14 +52,21 @@ pub enum Singular {
     Collinear,
 }
 
-/// The decomposition of R² for the correlation matrix `corr` of [y, x1..xp] ((p+1)², row-major).
-pub fn fit(corr: &[f64], p: usize, method: Method) -> Result<Fit, Singular> {
+/// The drivers' correlations R_xx (p × p) and their correlations with y, r_xy, from the
+/// correlation matrix `corr` of [y, x1..xp] ((p+1)², row-major).
+pub(super) fn split_correlations(corr: &[f64], p: usize) -> (Vec<f64>, Vec<f64>) {
     let d = p + 1;
     let rxx: Vec<f64> = (1..d)
         .flat_map(|i| (1..d).map(move |j| (i, j)))
         .map(|(i, j)| corr[i * d + j])
         .collect();
     let rxy: Vec<f64> = (1..d).map(|i| corr[i * d]).collect();
+    (rxx, rxy)
+}
+
+/// The decomposition of R² for the correlation matrix `corr` of [y, x1..xp] ((p+1)², row-major).
+pub fn fit(corr: &[f64], p: usize, method: Method) -> Result<Fit, Singular> {
+    let (rxx, rxy) = split_correlations(corr, p);
     let l = cholesky(&rxx, p).ok_or(Singular::Collinear)?;
     let z = forward_solve(&l, p, &rxy);
     let r2: f64 = z.iter().map(|v| v * v).sum();
@@ -459,13 +466,8 @@ pub(super) mod tests {
         use rand::SeedableRng;
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(3);
         for p in [1, 2, 5, 11] {
-            let d = p + 1;
             let corr = random_corr(p, 200, &mut rng);
-            let rxx: Vec<f64> = (1..d)
-                .flat_map(|i| (1..d).map(move |j| (i, j)))
-                .map(|(i, j)| corr[i * d + j])
-                .collect();
-            let rxy: Vec<f64> = (1..d).map(|i| corr[i * d]).collect();
+            let (rxx, rxy) = split_correlations(&corr, p);
             let all = all_subset_r2(&rxx, &rxy, p).unwrap();
             for (mask, &extended) in all.iter().enumerate().skip(1) {
                 let idx: Vec<usize> = (0..p).filter(|&j| mask >> j & 1 == 1).collect();

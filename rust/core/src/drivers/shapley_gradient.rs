@@ -14,7 +14,7 @@
 
 use rayon::prelude::*;
 
-use super::importance::{shapley_weights, Factor};
+use super::importance::{shapley_weights, split_correlations, Factor};
 
 /// Sums over the subsets with one fixed largest driver: `pair[j][a][b]` is Σ_{T ∋ j, a, b}
 /// u(|T|)·β_a·β_b with u(s) = w(s − 1) + w(s), stored at [min(a, b)][max(a, b)];
@@ -159,11 +159,7 @@ impl Walk<'_> {
 /// of the drivers is collinear (the importances then have no value either).
 pub fn shapley_gradient(corr: &[f64], p: usize) -> Option<Vec<Vec<f64>>> {
     let d = p + 1;
-    let rxx: Vec<f64> = (1..d)
-        .flat_map(|i| (1..d).map(move |j| (i, j)))
-        .map(|(i, j)| corr[i * d + j])
-        .collect();
-    let rxy: Vec<f64> = (1..d).map(|i| corr[i * d]).collect();
+    let (rxx, rxy) = split_correlations(corr, p);
     let weight = shapley_weights(p);
     // One task per largest driver of the subset; summed in a fixed order (same bits on any
     // number of threads).
