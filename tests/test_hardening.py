@@ -109,8 +109,56 @@ LONG_BOOTSTRAP = """
 """
 
 
-def test_sigint_interrupts_a_long_bootstrap_within_two_seconds() -> None:
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(LONG_BOOTSTRAP)],
+LONG_DRIVERS_SETUP = """
+    import sys, time
+    import numpy as np, pyarrow as pa, cxmetrics as cx
+    rng = np.random.default_rng(1)
+"""
+
+# The row pass of an accumulator's update: continuous drivers have more distinct tuples than
+# the histogram keeps, so 2,000 replicates are drawn per row (4·10⁹ Poisson draws). The
+# interrupted update must leave the accumulator as it was.
+LONG_DRIVERS_UPDATE = LONG_DRIVERS_SETUP + """
+    x = rng.normal(size=(2_000_000, 4))
+    table = pa.table({"y": x @ [0.5, 0.3, 0.2, 0.1] + rng.normal(size=len(x)),
+                      **{f"x{i}": x[:, i] for i in range(4)}})
+    acc = cx.DriversAccumulator("y", [f"x{i}" for i in range(4)], n_resamples=2_000, seed=1)
+    acc.update(table.slice(0, 1_000))
+    before = acc.to_bytes()
+    print("started", flush=True)
+    try:
+        acc.update(table)
+        print("finished", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted" if acc.to_bytes() == before else "changed", flush=True)
+"""
+
+# The report: studentized Shapley intervals over 16 ratings (a gradient per replicate).
+LONG_DRIVERS_REPORT = LONG_DRIVERS_SETUP + """
+    common = rng.normal(size=20_000)
+    columns = {f"x{i}": np.clip(np.rint(3 + common + rng.normal(size=20_000)), 1, 5)
+               for i in range(16)}
+    columns["y"] = np.clip(np.rint(sum(columns.values()) / 8), 0, 10)
+    table = pa.table(columns)
+    call = dict(outcome="y", drivers=[f"x{i}" for i in range(16)], method="shapley",
+                bootstrap="studentized", n_resamples=10_000, seed=1)
+"""
+
+LONG_DRIVERS_CALL = """
+    print("started", flush=True)
+    try:
+        cx.drivers(table, **call)
+        print("finished", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+"""
+
+
+@pytest.mark.parametrize("script", [LONG_BOOTSTRAP, LONG_DRIVERS_UPDATE,
+                                    LONG_DRIVERS_REPORT + LONG_DRIVERS_CALL],
+                         ids=["bootstrap", "drivers-update", "drivers-report"])
+def test_sigint_interrupts_long_work_within_two_seconds(script: str) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         assert proc.stdout is not None

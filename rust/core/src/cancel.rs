@@ -20,6 +20,16 @@ pub fn requested() -> bool {
     ACTIVE.load(Ordering::Relaxed) > 0
 }
 
+/// `Err(Cancelled)` while a cancellation is in progress: for work that must not keep a partial
+/// result (an accumulator's update).
+pub fn checkpoint() -> crate::error::Result<()> {
+    if requested() {
+        Err(crate::error::CoreError::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
 /// A call's view of cancellations: started before its work, consulted after it.
 #[derive(Debug)]
 pub struct Watch {

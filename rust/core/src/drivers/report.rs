@@ -20,6 +20,7 @@ use super::segments::key_columns;
 use super::state::{DriversState, Resampling, Segment};
 use super::tuples::{bootstrap_key, Draws, Tuples};
 use crate::bootstrap::{interval_from_bootstrap, quantile_sorted, BootstrapMethod};
+use crate::cancel;
 use crate::error::{CoreError, Result};
 
 /// Options of the report.
@@ -191,7 +192,15 @@ pub fn segment_report(
                 let grams = if studentized {
                     Vec::new()
                 } else {
-                    draws.grams(b)
+                    // After Ctrl-C the rest are left empty: the report is discarded (a state's
+                    // own replicates never come from here).
+                    (0..b)
+                        .into_par_iter()
+                        .map(|r| match cancel::requested() {
+                            true => Gram::new(k),
+                            false => draws.gram(r),
+                        })
+                        .collect()
                 };
                 (Some(tuples), Some(draws), Cow::Owned(grams), b)
             }
@@ -205,12 +214,14 @@ pub fn segment_report(
     let fits: Vec<(Fit, Vec<f64>)> = match (&draws, studentized) {
         (Some(draws), true) => (0..b)
             .into_par_iter()
+            .filter(|_| !cancel::requested())
             .filter_map(|r| studentized_replicate(draws, r, names, request.method))
             .collect(),
         // Rows' replicates keep no counts: no standard errors (the combination is refused).
         (None, true) => Vec::new(),
         (_, false) => replicates
             .par_iter()
+            .filter(|_| !cancel::requested())
             .filter_map(|g| Some((fit_gram(g, names, request.method).0?, Vec::new())))
             .collect(),
     };

@@ -258,6 +258,9 @@ impl DriversState {
         let pass = |tuples: bool, rows: Option<Draw>| {
             let b = if rows.is_some() { replicates } else { 0 };
             let accumulate_block = |mut acc: Pass, block: usize| {
+                if crate::cancel::requested() {
+                    return acc; // Ctrl-C: the rest is skipped and the pass refused below
+                }
                 let (start, end) = (block * BLOCK_ROWS, ((block + 1) * BLOCK_ROWS).min(len));
                 let ok = complete(start, end);
                 let locals = &segments.local[start..end];
@@ -364,11 +367,15 @@ impl DriversState {
         };
         let by_tuples = self.streams.is_some() && self.resampling == Resampling::Tuples;
         let mut merged = pass(by_tuples, draw.filter(|_| !by_tuples));
+        // A cancelled pass is incomplete: the state keeps none of it.
+        crate::cancel::checkpoint()?;
         let mut convert = false;
         if by_tuples && merged.overflow {
-            // Too many distinct tuples in this batch: replicates per row from here on.
-            self.switch_to_rows(draw.map_or(0, |d| d.key));
+            // Too many distinct tuples in this batch: replicates per row from here on (the
+            // state is switched only once the pass is complete).
             merged = pass(false, draw);
+            crate::cancel::checkpoint()?;
+            self.switch_to_rows(draw.map_or(0, |d| d.key));
         } else if by_tuples {
             convert = true; // checked once the batch is merged in
         }
