@@ -168,6 +168,8 @@ def test_bad_input_gets_typed_errors() -> None:
     with pytest.raises(cx.InvalidScoreError) as info:
         cx.drivers(bad, "y", ["x0", "x1"])
     assert (info.value.column, info.value.count, info.value.first_row) == ("x0", 1, 2)
+    # A driver's rule, not a score's (drivers need not be whole numbers; no on_invalid here).
+    assert "2^26" in str(info.value) and "on_invalid" not in str(info.value)
     with pytest.raises(cx.UnsupportedTypeError) as t:
         cx.drivers(table.append_column("s", pa.array(["a"] * 50)), "y", ["x0", "s"])
     assert t.value.column == "s"

@@ -38,6 +38,21 @@ pub enum CoreError {
         /// The first bad value, as text.
         first_value: String,
     },
+    /// Outcome or driver values of a driver analysis that are infinite or too large for its
+    /// exact sums.
+    #[error("{count} invalid value(s) in {role}: first at row {first_row}, value {first_value} ({rule})")]
+    InvalidValue {
+        /// Which column.
+        role: Role,
+        /// How many values are bad.
+        count: u64,
+        /// Row of the first bad value (0-based, across batches).
+        first_row: u64,
+        /// The first bad value, as text.
+        first_value: String,
+        /// What a valid value is.
+        rule: &'static str,
+    },
     /// Weights that are null, NaN, infinite, or neither zero nor in
     /// [[`MIN_WEIGHT`](crate::exact_sum::MIN_WEIGHT), [`MAX_WEIGHT`](crate::exact_sum::MAX_WEIGHT))
     /// (the range in which weight sums are exact; negative weights are out of it).

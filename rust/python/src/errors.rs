@@ -141,6 +141,26 @@ pub fn to_py_err(py: Python<'_>, err: CoreError, names: &Names) -> PyErr {
                 build::<InvalidScoreError>(py, message, &attrs)
             }
         }
+        CoreError::InvalidValue {
+            role,
+            count,
+            first_row,
+            first_value,
+            rule,
+        } => {
+            let column = names.of(role);
+            let message = format!(
+                "column {column:?}: {count} invalid value(s); first at row {first_row} \
+                 (rows count from 0): {first_value} ({rule})"
+            );
+            let attrs = [
+                ("column", text(&column)),
+                ("count", int(count)),
+                ("first_row", int(first_row)),
+                ("first_value", text(&first_value)),
+            ];
+            build::<InvalidScoreError>(py, message, &attrs)
+        }
         CoreError::UnsupportedType {
             role,
             data_type,

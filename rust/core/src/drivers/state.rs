@@ -503,11 +503,13 @@ fn numeric(column: &ArrayRef, role: Role, first_row: u64) -> Result<Float64Array
     }
     match first {
         None => Ok(values),
-        Some((row, value)) => Err(CoreError::InvalidScore {
+        Some((row, value)) => Err(CoreError::InvalidValue {
             role,
             count,
             first_row: first_row + row as u64,
             first_value: value.to_string(),
+            rule: "outcomes and drivers must be finite and below 2^26 ≈ 6.7e7 in magnitude; \
+                   NaN and null are missing values, dropped listwise",
         }),
     }
 }
