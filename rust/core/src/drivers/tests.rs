@@ -163,11 +163,12 @@ fn reports_are_reproducible_and_name_bad_values() {
         keys: &keys,
     };
     match s.update(&columns, 100) {
-        Err(CoreError::InvalidScore {
+        Err(CoreError::InvalidValue {
             role,
             count,
             first_row,
             first_value,
+            ..
         }) => {
             assert_eq!(role, Role::Key(0));
             assert_eq!((count, first_row), (2, 101));
