@@ -64,13 +64,25 @@ pub(super) fn split_correlations(corr: &[f64], p: usize) -> (Vec<f64>, Vec<f64>)
     (rxx, rxy)
 }
 
+/// R² and the standardised coefficients β = R_xx⁻¹ r_xy of the model with every driver.
+fn full_model(rxx: &[f64], rxy: &[f64], p: usize) -> Result<(f64, Vec<f64>), Singular> {
+    let l = cholesky(rxx, p).ok_or(Singular::Collinear)?;
+    let z = forward_solve(&l, p, rxy);
+    let r2: f64 = z.iter().map(|v| v * v).sum();
+    Ok((r2, backward_solve(&l, p, &z)))
+}
+
+/// The standardised coefficients of the model with every driver, from the correlation matrix
+/// `corr` of [y, x1..xp] (what [`fit`] reports, without the decomposition).
+pub(super) fn coefficients(corr: &[f64], p: usize) -> Option<Vec<f64>> {
+    let (rxx, rxy) = split_correlations(corr, p);
+    full_model(&rxx, &rxy, p).ok().map(|(_, beta)| beta)
+}
+
 /// The decomposition of R² for the correlation matrix `corr` of [y, x1..xp] ((p+1)², row-major).
 pub fn fit(corr: &[f64], p: usize, method: Method) -> Result<Fit, Singular> {
     let (rxx, rxy) = split_correlations(corr, p);
-    let l = cholesky(&rxx, p).ok_or(Singular::Collinear)?;
-    let z = forward_solve(&l, p, &rxy);
-    let r2: f64 = z.iter().map(|v| v * v).sum();
-    let coefficient = backward_solve(&l, p, &z);
+    let (r2, coefficient) = full_model(&rxx, &rxy, p)?;
     let (importance, mc_error) = match method {
         Method::RelativeWeights => (relative_weights(&rxx, &rxy, p)?, None),
         Method::Shapley {

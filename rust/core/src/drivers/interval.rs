@@ -30,7 +30,7 @@
 //! keep only their Gram matrices, and the studentized interval is refused there.
 
 use super::gram::{moments, Gram};
-use super::importance::{fit, Fit, Method};
+use super::importance::{coefficients, fit, Fit, Method};
 use super::shapley_gradient::shapley_gradient;
 use super::tuples::Tuples;
 use crate::error::{CoreError, Result};
@@ -130,7 +130,7 @@ fn numeric_gradient(corr: &[f64], p: usize, method: Method) -> Option<Vec<Vec<f6
 /// ∂R²/∂r_a = 2β_a, ∂R²/∂R_ab = −2β_a·β_b.
 fn exact_gradient(corr: &[f64], p: usize) -> Option<Vec<Vec<f64>>> {
     let d = p + 1;
-    let beta = fit(corr, p, Method::RelativeWeights).ok()?.coefficient;
+    let beta = coefficients(corr, p)?;
     let mut gradient = shapley_gradient(corr, p)?;
     let mut r2 = vec![0.0; d * d];
     for a in 0..p {

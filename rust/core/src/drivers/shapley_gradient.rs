@@ -57,20 +57,17 @@ struct Subtree {
     single: Vec<f64>,
 }
 
-/// Calls `f(both_members, a, b)` once for every unordered pair (a ≥ b, diagonal included) of
-/// the support `members` (decreasing) ∪ {0..below}.
-fn each_pair(members: &[usize], below: usize, mut f: impl FnMut(bool, usize, usize)) {
+/// Calls `f(a, b)` once for every unordered pair (a ≥ b, diagonal included) of the support
+/// `members` (decreasing) ∪ {0..below}.
+fn each_pair(members: &[usize], below: usize, mut f: impl FnMut(usize, usize)) {
     for (t, &a) in members.iter().enumerate() {
-        for &b in &members[t..] {
-            f(true, a, b);
-        }
-        for b in 0..below {
-            f(false, a, b);
+        for b in members[t..].iter().copied().chain(0..below) {
+            f(a, b);
         }
     }
     for a in 0..below {
         for b in 0..=a {
-            f(false, a, b);
+            f(a, b);
         }
     }
 }
@@ -97,6 +94,8 @@ impl Walk<'_> {
         let other = -self.weight.get(s).copied().unwrap_or(0.0);
         let (beta, common) = (&self.beta, &mut self.sums);
         let level = &mut self.levels[s];
+        each_pair(members, below, |a, b| level.pair[b * p + a] = 0.0);
+        level.single[..below].fill(0.0);
         for (t, &a) in members.iter().enumerate() {
             common.common_single[a] += other * beta[t];
             level.single[a] = both * beta[t];
@@ -107,12 +106,6 @@ impl Walk<'_> {
                 level.pair[b * p + a] = both * bb;
             }
         }
-        level.single[..below].fill(0.0);
-        each_pair(members, below, |both_members, a, b| {
-            if !both_members {
-                level.pair[b * p + a] = 0.0;
-            }
-        });
     }
 
     /// Adds the subtree sum of the current subset (depth d, its last member `j` the smallest)
@@ -124,7 +117,7 @@ impl Walk<'_> {
         let (parent, child) = (&mut parents[depth - 1], &rest[0]);
         let pair = &mut self.sums.pair[j * p * p..(j + 1) * p * p];
         let single = &mut self.sums.single[j * p..(j + 1) * p];
-        each_pair(members, j, |_, a, b| {
+        each_pair(members, j, |a, b| {
             let v = child.pair[b * p + a];
             parent.pair[b * p + a] += v;
             pair[b * p + a] += v;
