@@ -101,6 +101,15 @@ pub fn argument(message: impl Into<String>) -> PyErr {
 pub fn to_py_err(py: Python<'_>, err: CoreError, names: &Names) -> PyErr {
     let text = |v: &str| v.into_pyobject(py).expect("str").into_any().unbind();
     let int = |v: u64| v.into_pyobject(py).expect("int").into_any().unbind();
+    // The attributes of an error about bad values in one column.
+    let located = |column: &str, count: u64, first_row: u64, first_value: &str| {
+        [
+            ("column", text(column)),
+            ("count", int(count)),
+            ("first_row", int(first_row)),
+            ("first_value", text(first_value)),
+        ]
+    };
     match err {
         CoreError::InvalidScore {
             role,
@@ -129,12 +138,7 @@ pub fn to_py_err(py: Python<'_>, err: CoreError, names: &Names) -> PyErr {
                 "column {column:?}: {count} invalid {what} value(s); first at row {first_row} \
                  (rows count from 0): {first_value}{rule}"
             );
-            let attrs = [
-                ("column", text(&column)),
-                ("count", int(count)),
-                ("first_row", int(first_row)),
-                ("first_value", text(&first_value)),
-            ];
+            let attrs = located(&column, count, first_row, &first_value);
             if weight {
                 build::<InvalidWeightError>(py, message, &attrs)
             } else {
@@ -153,12 +157,7 @@ pub fn to_py_err(py: Python<'_>, err: CoreError, names: &Names) -> PyErr {
                 "column {column:?}: {count} invalid value(s); first at row {first_row} \
                  (rows count from 0): {first_value} ({rule})"
             );
-            let attrs = [
-                ("column", text(&column)),
-                ("count", int(count)),
-                ("first_row", int(first_row)),
-                ("first_value", text(&first_value)),
-            ];
+            let attrs = located(&column, count, first_row, &first_value);
             build::<InvalidScoreError>(py, message, &attrs)
         }
         CoreError::UnsupportedType {
