@@ -697,29 +697,45 @@ impl<'a> Table<'a> {
     }
 
     /// The ids of a batch of rows from `first` on: `keys[j]` is row `first + j`'s packed key,
-    /// or [`NO_KEY`] for a row without one (`other` gives its id). Every key is hashed before
-    /// any is looked up, so that the hashes' latency overlaps and a mispredicted probe does
-    /// not stall the next rows' hashing.
+    /// or [`NO_KEY`] for a row without one (`other` gives its id), and `hashes[j]` its
+    /// [`packed_hash`]. The caller hashes every key of the batch before any is looked up, so
+    /// that the hashes' latency overlaps and a mispredicted probe does not stall the next
+    /// rows' hashing.
     #[inline(always)]
     fn lookup_batch<const RUNS: bool>(
         &mut self,
         keys: &[u128],
+        hashes: &[u64],
         first: usize,
         out: &mut [u32],
         mut other: impl FnMut(&mut Self, usize) -> u32,
     ) {
-        let mut hashes = [0u64; BATCH];
-        let hashes = &mut hashes[..keys.len()];
-        hashes
-            .iter_mut()
-            .zip(keys)
-            .for_each(|(h, &k)| *h = packed_hash(k));
-        for (j, (o, (&key, &hash))) in out.iter_mut().zip(keys.iter().zip(&*hashes)).enumerate() {
-            *o = if key == NO_KEY {
-                other(self, first + j)
+        let mut row = |table: &mut Self, j: usize| {
+            if keys[j] == NO_KEY {
+                other(table, first + j)
             } else {
-                self.short_id_hashed::<RUNS>(key, hash, first + j)
-            };
+                table.short_id_hashed::<RUNS>(keys[j], hashes[j], first + j)
+            }
+        };
+        if RUNS {
+            for (j, o) in out.iter_mut().enumerate() {
+                *o = row(self, j);
+            }
+            return;
+        }
+        // Shuffled keys: a read-only probe loop, left only for a new key, a null or a long one.
+        let n = keys.len();
+        let mut j = 0;
+        while j < n {
+            if keys[j] != NO_KEY {
+                j += self
+                    .short
+                    .find_known(&keys[j..], &hashes[j..], &mut out[j..]);
+            }
+            if j < n {
+                out[j] = row(self, j);
+                j += 1;
+            }
         }
     }
 
@@ -731,22 +747,33 @@ impl<'a> Table<'a> {
         rows: Range<usize>,
         out: &mut [u32],
     ) {
-        // Short keys packed per batch (NO_KEY for a null or a long string), then looked up.
+        // Short keys packed and hashed per batch (NO_KEY for a null or a long string), then
+        // looked up. (Hashing in the packing loop, and probing known keys in a read-only loop,
+        // took the 60-, 1,000- and 15,000-key cases from 4.6, 5.6 and 8.5 to 3.7, 4.7 and
+        // 7.2 ns per row on one core; a fused pack-hash-probe loop without the batch was
+        // slower, as were 4-byte id slots with keys stored by id, and two-slot probes.)
         let mut keys = [NO_KEY; BATCH];
+        let mut hashes = [0u64; BATCH];
         let mut first = rows.start;
         for out in out.chunks_mut(BATCH) {
-            let keys = &mut keys[..out.len()];
-            for (j, k) in keys.iter_mut().enumerate() {
-                let i = first + j;
-                let (start, end) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
-                let len = end - start;
-                *k = if len >= 16 || nulls.is_some_and(|n| n.is_null(i)) {
+            let (keys, hashes) = (&mut keys[..out.len()], &mut hashes[..out.len()]);
+            let bounds = &offsets[first..first + keys.len() + 1];
+            for (j, ((k, h), pair)) in keys
+                .iter_mut()
+                .zip(hashes.iter_mut())
+                .zip(bounds.windows(2))
+                .enumerate()
+            {
+                let (start, end) = (pair[0].as_usize(), pair[1].as_usize());
+                let len = end.wrapping_sub(start);
+                *k = if len >= 16 || nulls.is_some_and(|n| n.is_null(first + j)) {
                     NO_KEY
                 } else {
                     pack_at(bytes, start, len)
                 };
+                *h = packed_hash(*k);
             }
-            self.lookup_batch::<RUNS>(keys, first, out, |table, i| {
+            self.lookup_batch::<RUNS>(keys, hashes, first, out, |table, i| {
                 if nulls.is_some_and(|n| n.is_null(i)) {
                     table.null()
                 } else {

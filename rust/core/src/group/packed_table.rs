@@ -90,6 +90,36 @@ impl PackedTable {
         }
     }
 
+    /// The ids of `keys` (with their [`packed_hash`]es) into `out` while every key is known;
+    /// returns the index of the first key that is not, or is [`NO_KEY`] (or `keys.len()`), for
+    /// the caller to handle and go on after. Only reads the table, so its fields stay in
+    /// registers.
+    #[inline(always)]
+    pub fn find_known(&self, keys: &[u128], hashes: &[u64], out: &mut [u32]) -> usize {
+        let (stored, ids) = (&self.keys[..], &self.ids[..]);
+        let mask = stored.len() - 1;
+        let shift = self.shift;
+        for (j, ((&key, &hash), o)) in keys.iter().zip(hashes).zip(out.iter_mut()).enumerate() {
+            if key == NO_KEY {
+                return j;
+            }
+            debug_assert_eq!(hash, packed_hash(key));
+            let mut slot = (hash >> shift) as usize & mask;
+            loop {
+                let found = stored[slot];
+                if found == key {
+                    *o = ids[slot];
+                    break;
+                }
+                if found == NO_KEY {
+                    return j;
+                }
+                slot = (slot + 1) & mask;
+            }
+        }
+        keys.len()
+    }
+
     #[cold]
     #[inline(never)]
     fn insert_at(&mut self, slot: usize, key: u128, id: u32) -> u32 {
