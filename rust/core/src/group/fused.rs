@@ -112,9 +112,15 @@ impl<'p, 'a, const W: usize> FusedIds<'p, 'a, W> {
             for (r, h) in hashes[..n].iter_mut().enumerate() {
                 *h = tuple_hash::<W>(&std::array::from_fn(|p| parts[p][r]));
             }
-            for (r, o) in out.iter_mut().enumerate() {
-                let key: [u128; W] = std::array::from_fn(|p| parts[p][r]);
-                *o = self.table.id_or_insert(key, hashes[r], first + r);
+            // Known tuples in a read-only loop, left only to insert a new one.
+            let mut r = 0;
+            while r < n {
+                r = self.table.find_known(&parts, &hashes[..n], r, out);
+                if r < n {
+                    let key: [u128; W] = std::array::from_fn(|p| parts[p][r]);
+                    out[r] = self.table.id_or_insert(key, hashes[r], first + r);
+                    r += 1;
+                }
             }
             first += n;
         }
@@ -201,11 +207,11 @@ fn pack_offsets<'a, O: OffsetSizeTrait>(
     first: usize,
     out: &mut [u128],
 ) {
-    for (r, part) in out.iter_mut().enumerate() {
-        let i = first + r;
-        let (start, end) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
-        let len = end - start;
-        *part = if nulls.is_some_and(|n| n.is_null(i)) {
+    let bounds = &offsets[first..first + out.len() + 1];
+    for (r, (part, pair)) in out.iter_mut().zip(bounds.windows(2)).enumerate() {
+        let (start, end) = (pair[0].as_usize(), pair[1].as_usize());
+        let len = end.wrapping_sub(start);
+        *part = if nulls.is_some_and(|n| n.is_null(first + r)) {
             NULL_PART
         } else if len >= 16 {
             long_part(long, &bytes[start..end])
@@ -327,6 +333,39 @@ impl<const W: usize> TupleTable<W> {
             }
             slot = (slot + 1) & mask;
         }
+    }
+
+    /// The ids of the tuples `parts[..][r]` for `r` from `from` on (with their hashes) into
+    /// `out` while every tuple is known; returns the first `r` whose tuple is not (or
+    /// `hashes.len()`). Only reads the table, so its fields stay in registers.
+    #[inline(always)]
+    fn find_known(
+        &self,
+        parts: &[[u128; BATCH]; W],
+        hashes: &[u64],
+        from: usize,
+        out: &mut [u32],
+    ) -> usize {
+        let (slots, keys) = (&self.slots[..], &self.keys[..]);
+        let mask = slots.len() - 1;
+        for (r, &hash) in hashes.iter().enumerate().skip(from) {
+            let mut slot = (hash >> self.shift) as usize & mask;
+            loop {
+                let found = slots[slot];
+                if found == EMPTY_SLOT {
+                    return r;
+                }
+                if found as u32 == hash as u32 {
+                    let id = (found >> 32) as u32;
+                    if (0..W).all(|p| keys[id as usize][p] == parts[p][r]) {
+                        out[r] = id;
+                        break;
+                    }
+                }
+                slot = (slot + 1) & mask;
+            }
+        }
+        hashes.len()
     }
 
     #[cold]
