@@ -521,12 +521,19 @@ impl KeyedTallies {
             }),
             Some(index) => {
                 let order = index.sorted_order();
+                // The key columns and the streams side by side (each a pass over every key).
+                let (keys, streams) = rayon::join(
+                    || index.key_columns(&order),
+                    || {
+                        order
+                            .iter()
+                            .map(|&id| key_stream(index.row_bytes(id)))
+                            .collect()
+                    },
+                );
                 Ok(KeyOrder {
-                    keys: index.key_columns(&order)?,
-                    streams: order
-                        .iter()
-                        .map(|&id| key_stream(index.row_bytes(id)))
-                        .collect(),
+                    keys: keys?,
+                    streams,
                     order: Some(order),
                 })
             }

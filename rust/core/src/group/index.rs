@@ -9,6 +9,10 @@ use rustc_hash::FxHasher;
 use std::hash::Hasher;
 
 use crate::error::Result;
+use rayon::slice::ParallelSliceMut;
+
+/// Keys from which [`KeyIndex::sorted_order`] sorts in parallel.
+const PARALLEL_SORT: usize = 4096;
 
 /// Casts that fail instead of turning an unrepresentable value into a null.
 const CHECKED: arrow_cast::CastOptions<'static> = arrow_cast::CastOptions {
@@ -181,10 +185,16 @@ impl KeyIndex {
         let mut keyed: Vec<(u128, u32)> = (0..self.len() as u32)
             .map(|id| (leading_bytes(self.row_bytes(id)), id))
             .collect();
-        keyed.sort_unstable_by(|a, b| {
+        let compare = |a: &(u128, u32), b: &(u128, u32)| {
             a.0.cmp(&b.0)
                 .then_with(|| self.row_bytes(a.1).cmp(self.row_bytes(b.1)))
-        });
+        };
+        // Many segments: sorted on every core (the result is the same: ids are distinct).
+        if keyed.len() >= PARALLEL_SORT {
+            keyed.par_sort_unstable_by(compare);
+        } else {
+            keyed.sort_unstable_by(compare);
+        }
         keyed.into_iter().map(|(_, id)| id).collect()
     }
 
