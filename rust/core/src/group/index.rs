@@ -11,8 +11,9 @@ use std::hash::Hasher;
 use crate::error::Result;
 use rayon::slice::ParallelSliceMut;
 
-/// Keys from which [`KeyIndex::sorted_order`] sorts in parallel.
-const PARALLEL_SORT: usize = 4096;
+/// Keys from which [`KeyIndex::sorted_order`] sorts in parallel (and the key order's other
+/// passes run side by side): below it, handing work to the pool costs more than it saves.
+pub(crate) const PARALLEL_KEYS: usize = 4096;
 
 /// Casts that fail instead of turning an unrepresentable value into a null.
 const CHECKED: arrow_cast::CastOptions<'static> = arrow_cast::CastOptions {
@@ -190,7 +191,7 @@ impl KeyIndex {
                 .then_with(|| self.row_bytes(a.1).cmp(self.row_bytes(b.1)))
         };
         // Many segments: sorted on every core (the result is the same: ids are distinct).
-        if keyed.len() >= PARALLEL_SORT {
+        if keyed.len() >= PARALLEL_KEYS {
             keyed.par_sort_unstable_by(compare);
         } else {
             keyed.sort_unstable_by(compare);

@@ -21,6 +21,7 @@ mod morsel;
 mod packed_table;
 mod tuple_ids;
 
+pub(crate) use index::PARALLEL_KEYS;
 pub use index::{logical_key_type, KeyIndex};
 use key_columns::{key_column_ids, KeyColumnIds, KeyValues};
 pub use morsel::{ChunkPlan, MorselIds, MorselPlan, TaskIds, MORSEL_ROWS};
