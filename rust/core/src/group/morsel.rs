@@ -727,6 +727,8 @@ impl<'a> Table<'a> {
         let n = keys.len();
         let mut j = 0;
         while j < n {
+            // (`find_known` would stop at a NO_KEY row too, but entering it for every long key
+            // cost 10.8 → 12.4 ns per row on 60 long keys.)
             if keys[j] != NO_KEY {
                 j += self
                     .short
