@@ -354,8 +354,12 @@ def test_bootstrap_difference_interval_equals_scipy_on_the_same_resamples(
         assert ours.note is None or ours.note.startswith("borderline")
         assert ours.method == f"bootstrap-{method}"
         assert (ours.seed, ours.n_resamples) == (BOOT_SEED, RESAMPLES)
-        assert ours.ci_low * UNIT == pytest.approx(theirs.low, rel=1e-10, abs=1e-8)
-        assert ours.ci_high * UNIT == pytest.approx(theirs.high, rel=1e-10, abs=1e-8)
+        # Bounds interpolate between order statistics tens of lattice units apart, so the
+        # last-bit difference between our histogram jackknife's acceleration and scipy's
+        # row jackknife (≈ 1e-12 in the BCa level) moves a bound by up to ≈ 5e-8 units; a
+        # wrong level or acceleration would move it by whole units.
+        assert ours.ci_low * UNIT == pytest.approx(theirs.low, rel=1e-10, abs=1e-6)
+        assert ours.ci_high * UNIT == pytest.approx(theirs.high, rel=1e-10, abs=1e-6)
 
 
 def test_bootstrap_difference_bounds_match_row_resampling_quantiles() -> None:

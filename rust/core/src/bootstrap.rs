@@ -25,7 +25,7 @@ mod tests;
 
 pub use interval::{interval_from_distribution, quantile_sorted};
 pub use lattice::{bootstrap_lattice, Lattice};
-pub use sampler::{generate, BLOCK_SIZE, MAX_TOTAL};
+pub use sampler::{fill_block_chunks, generate, BLOCK_SIZE, MAX_TOTAL};
 
 use interval::{acceleration, confidence_is_valid, jackknife_terms, nan_interval, point_interval};
 use sampler::Multinomial;
@@ -333,12 +333,15 @@ fn draw_one(
     seed: u64,
     stream: u64,
 ) -> Vec<f64> {
-    generate(n_resamples, seed, stream, k, |rng, buf| {
-        sampler.draw(rng, buf);
-        statistic(buf)
+    fill_block_chunks(n_resamples, seed, stream, f64::NAN, |rng, values| {
+        let counts = sampler.draw_block(rng, k);
+        for (value, resample) in values.iter_mut().zip(counts.chunks_exact(k)) {
+            *value = statistic(resample);
+        }
     })
 }
 
+/// A block's resamples of a, then the same block's resamples of b.
 fn draw_two(
     (sampler_a, k_a): (&Multinomial, usize),
     (sampler_b, k_b): (&Multinomial, usize),
@@ -347,11 +350,13 @@ fn draw_two(
     seed: u64,
     stream: u64,
 ) -> Vec<f64> {
-    generate(n_resamples, seed, stream, k_a + k_b, |rng, buf| {
-        let (buf_a, buf_b) = buf.split_at_mut(k_a);
-        sampler_a.draw(rng, buf_a);
-        sampler_b.draw(rng, buf_b);
-        statistic(buf_a) - statistic(buf_b)
+    fill_block_chunks(n_resamples, seed, stream, f64::NAN, |rng, values| {
+        let counts_a = sampler_a.draw_block(rng, k_a);
+        let counts_b = sampler_b.draw_block(rng, k_b);
+        let pairs = counts_a.chunks_exact(k_a).zip(counts_b.chunks_exact(k_b));
+        for (value, (a, b)) in values.iter_mut().zip(pairs) {
+            *value = statistic(a) - statistic(b);
+        }
     })
 }
 

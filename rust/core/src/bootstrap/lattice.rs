@@ -8,7 +8,7 @@
 //! ones `bootstrap_counts` makes, and the interval is the same, bit for bit.
 
 use super::interval::{interval_from_ordered, Runs};
-use super::sampler::fill_blocks;
+use super::sampler::fill_block_chunks;
 use super::{jackknife_acceleration_at, prepare, BootstrapInterval, BootstrapSpec, Statistic};
 
 /// A statistic of the resampled counts seen through its integer key.
@@ -42,18 +42,10 @@ pub fn bootstrap_lattice(
         Err(done) => return done,
     };
     let weights = lattice.weights;
-    let keys = fill_blocks(
-        spec.n_resamples,
-        spec.seed,
-        stream,
-        counts.len(),
-        0i64,
-        |rng, buf| {
-            sampler.draw(rng, buf);
-            // Counts are exact integers in f64 (n ≤ 2^53).
-            buf.iter().zip(weights).map(|(&x, &w)| x as i64 * w).sum()
-        },
-    );
+    // The same draws as `bootstrap_counts`, summed into the key as they are made.
+    let keys = fill_block_chunks(spec.n_resamples, spec.seed, stream, 0i64, |rng, keys| {
+        sampler.draw_block_keys(rng, weights, keys)
+    });
     let runs = runs_of(keys, lattice.value);
     interval_from_ordered(&runs, estimate, spec.method, spec.confidence, || {
         jackknife_acceleration_at(counts, statistic, estimate)

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::interval::{interval_from_distribution, jackknife_terms};
-use super::sampler::{generate, Multinomial};
+use super::sampler::{fill_block_chunks, Multinomial};
 use super::*;
 
 fn nps(c: &[f64]) -> f64 {
@@ -50,9 +50,11 @@ fn bootstrap_phases() {
                 .iter()
                 .enumerate()
                 .map(|(s, m)| {
-                    generate(b, 1, s as u64, 3, |rng, buf| {
-                        m.draw(rng, buf);
-                        nps(buf)
+                    fill_block_chunks(b, 1, s as u64, f64::NAN, |rng, values| {
+                        let counts = m.draw_block(rng, 3);
+                        for (v, c) in values.iter_mut().zip(counts.chunks_exact(3)) {
+                            *v = nps(c);
+                        }
                     })
                 })
                 .collect();

@@ -24,17 +24,19 @@ pub const MAX_TOTAL: u64 = 1 << 53;
 /// c_j / (c_j + … + c_k)), the last non-empty category taking the remainder. O(k) per draw
 /// whatever n is.
 ///
-/// Stream version 3 (see `docs/performance.md`, *Bootstrap*): each binomial is drawn by
-/// inversion from tables built once per group ([`BinomialTable`]), not by BTPE. The first
-/// step's n is fixed: one table. A later step's n = m varies from draw to draw; the tables cover
-/// the range [m₀, m₀ + D] that the earlier steps' draws fall in with probability at least
-/// 1 − 2·10⁻¹⁰ each ([`LIKELY_TAIL`]), and Bin(m, p) = Bin(m₀ + e·S, p) + Bin(d, p) for
-/// m − m₀ = e·S + d, 0 ≤ d < S (a sum of independent binomials with one p is the binomial of
-/// the summed n): one table per base m₀ + e·S and one per d, two draws. The stride S, a power
-/// of two near (D·table size)^⅓, balances the two kinds of table. A step whose tables would be
-/// too large (n beyond ≈ 10⁸ in a group) and any draw outside the covered range use BTPE
-/// (`rand_distr::Binomial`), which is exact too. Version 2 wrote m − m₀ in base-32 digits, one
-/// table draw per digit (three draws for a later step instead of two).
+/// Stream version 4 (see `docs/performance.md`, *Bootstrap*): each binomial is drawn from an
+/// alias table built once per group ([`BinomialTable`]: one 64-bit word, one column, no
+/// branch), not by BTPE. The first step's n is fixed: one table. A later step's n = m varies
+/// from draw to draw; the tables cover the range [m₀, m₀ + D] that the earlier steps' draws
+/// fall in with probability at least 1 − 2·10⁻¹⁰ each ([`LIKELY_TAIL`]), and writing
+/// m − m₀ = e·S₁ + f·S₂ + d (0 ≤ f·S₂ < S₁, 0 ≤ d < S₂), Bin(m, p) = Bin(m₀ + e·S₁, p) +
+/// Bin(f·S₂, p) + Bin(d, p) (a sum of independent binomials with one p is the binomial of the
+/// summed n): one table per base, per middle digit and per low digit, up to three draws. The
+/// strides, powers of two, minimise the tables' columns. A block of resamples is drawn step
+/// by step ([`Multinomial::draw_block`]). A step whose tables would be too large (n beyond
+/// ≈ 10⁸ in a group) and any draw outside the covered range use BTPE
+/// (`rand_distr::Binomial`), which is exact too. Version 3 drew by inversion with a guide
+/// table, two levels (base and low), one resample at a time.
 #[derive(Clone, Debug)]
 pub struct Multinomial {
     total: u64,
@@ -44,8 +46,10 @@ pub struct Multinomial {
     last: Option<usize>,
 }
 
-/// Largest stride between base tables: 2^8 (the low tables draw Bin(d, p), d < 256).
+/// Largest stride between base tables: 2^8.
 const MAX_STRIDE_SHIFT: u32 = 8;
+/// The fixed cost of a table (allocations, setup) in columns, for choosing the strides.
+const PER_TABLE_COLUMNS: u64 = 32;
 /// At most this many base tables per step; wider ranges of m use BTPE.
 const MAX_BASES: u64 = 64;
 /// A step's tables cover the values of m that the earlier steps give with probability at least
@@ -73,27 +77,48 @@ struct StepTables {
     m0: u64,
     /// Largest m − m₀ they cover.
     width: u64,
-    /// log2 of the stride S between base tables.
-    shift: u32,
-    /// bases[e] draws Bin(m₀ + e·S, p).
+    /// log2 of the stride S₁ between base tables.
+    base_shift: u32,
+    /// log2 of the stride S₂ between middle tables (S₂ ≤ S₁; equal when there are none).
+    mid_shift: u32,
+    /// bases[e] draws Bin(m₀ + e·S₁, p).
     bases: Vec<BinomialTable>,
-    /// low[d − 1] draws Bin(d, p), d = 1 .. min(S, width + 1).
-    low: Vec<BinomialTable>,
+    /// mids[f − 1] draws Bin(f·S₂, p), f = 1 .. S₁/S₂ − 1 (those ≤ width).
+    mids: Vec<BinomialTable>,
+    /// lows[d − 1] draws Bin(d, p), d = 1 .. S₂ − 1 (those ≤ width).
+    lows: Vec<BinomialTable>,
 }
 
-/// Inversion table of Bin(n, p) for a fixed (n, p): the CDF over the values whose probability
-/// is at least [`TAIL_CUTOFF`] times the mode's, computed by the ratio recurrence from the
-/// mode and normalised over that window, plus a guide table (Chen & Asau 1974) so that a draw
-/// is one uniform, one multiply and, on average, about two comparisons.
+/// Alias table (Walker 1977; Vose 1991) of Bin(n, p) for a fixed (n, p), over the values
+/// whose probability is at least [`TAIL_CUTOFF`] times the mode's (weights by the ratio
+/// recurrence from the mode, normalised over that window).
+///
+/// The window is padded to 2^b columns, b ≥ [`MIN_COLUMN_BITS`]. A draw is one 64-bit word r:
+/// its top b bits pick a column, its low 47 bits are compared with the column's threshold,
+/// which keeps the column's own value or gives its alias. A column holds 2⁴⁷ units, so every
+/// value's probability is an integer multiple of 2^−(47 + b) ≤ 2⁻⁵³ (the resolution of an
+/// inversion by one f64 uniform), set from the normalised weights with integer arithmetic so
+/// that the masses sum exactly to one. Unlike inversion, a draw has no data-dependent loop:
+/// no branch to mispredict, and consecutive resamples overlap in the processor.
 #[derive(Clone, Debug)]
 pub struct BinomialTable {
     /// The smallest value in the table.
     low: u64,
-    /// cdf[i] = P(X ≤ low + i); the last entry is exactly 1.
-    cdf: Vec<f64>,
-    /// guide[g] = smallest i with cdf[i] > g / guide.len().
-    guide: Vec<u32>,
+    /// 64 − b: r >> shift is the column.
+    shift: u32,
+    /// One u64 per column: the threshold (≤ 2⁴⁷, 48 bits) above the alias (16 bits, an offset
+    /// from `low`). Eight bytes instead of sixteen keep a group's tables in the faster caches.
+    columns: Vec<u64>,
+    /// P(X < likely.0) ≤ LIKELY_TAIL and P(X > likely.1) ≤ LIKELY_TAIL.
+    likely: (u64, u64),
 }
+
+/// log2 of the units in one column.
+const UNIT_BITS: u32 = 47;
+/// At least 2⁶ columns: 47 + 6 bits of resolution for every value.
+const MIN_COLUMN_BITS: u32 = 6;
+/// The alias's bits in a packed column (tables have at most 2¹⁶ entries).
+const ALIAS_BITS: u32 = 16;
 
 impl BinomialTable {
     /// None when the table would exceed [`MAX_TABLE`] entries. `p` must be in [0, 1].
@@ -136,133 +161,244 @@ impl BinomialTable {
                 return None;
             }
         }
-        let total: f64 = weights.iter().sum();
-        let mut acc = 0.0;
-        let mut cdf: Vec<f64> = weights
-            .iter()
-            .map(|&w| {
-                acc += w;
-                acc / total
-            })
-            .collect();
-        if let Some(last) = cdf.last_mut() {
-            *last = 1.0;
-        }
-        Some(Self::from_cdf(low, cdf))
+        Some(Self::from_weights(low, &weights, (mode - low) as usize))
     }
 
     fn point(value: u64) -> Self {
-        Self::from_cdf(value, vec![1.0])
+        Self::from_weights(value, &[1.0], 0)
     }
 
-    fn from_cdf(low: u64, cdf: Vec<f64>) -> Self {
-        let g_len = cdf.len();
-        let mut guide = Vec::with_capacity(g_len);
-        let mut i = 0usize;
-        for g in 0..g_len {
-            let level = g as f64 / g_len as f64;
-            while cdf[i] <= level {
-                i += 1;
+    /// The table of the values low, low + 1, … with probabilities proportional to `weights`
+    /// (at most 2¹⁶ of them); `mode` indexes the largest weight, which absorbs the rounding.
+    fn from_weights(low: u64, weights: &[f64], mode: usize) -> Self {
+        debug_assert!(weights.len() <= 1 << ALIAS_BITS);
+        let total: f64 = weights.iter().sum();
+        let bits = weights
+            .len()
+            .next_power_of_two()
+            .trailing_zeros()
+            .max(MIN_COLUMN_BITS);
+        let unit = 1u64 << UNIT_BITS;
+        // Masses in units of 2^−(47 + b): floor(w/total · 2^(47 + b)), the remainder to the
+        // mode, so that they sum to exactly 2^(47 + b) = columns · unit.
+        let target = 1u64 << (UNIT_BITS + bits);
+        let scale = target as f64 / total;
+        let mut mass: Vec<u64> = Vec::with_capacity(1 << bits);
+        mass.extend(weights.iter().map(|&w| (w * scale) as u64));
+        mass.resize(1 << bits, 0);
+        let sum = mass.iter().fold(0u64, |acc, &m| acc.saturating_add(m));
+        mass[mode] = if sum <= target {
+            mass[mode] + (target - sum)
+        } else {
+            mass[mode] - (sum - target)
+        };
+        let likely = Self::likely_range(low, &mass, target);
+        let pack = |threshold: u64, alias: usize| threshold << ALIAS_BITS | alias as u64;
+        let mut columns = vec![pack(unit, 0); mass.len()];
+        // Each short column (mass below a unit), in index order, is filled up from the current
+        // tall one; a tall column that falls below a unit is filled at once from the next tall
+        // one. The masses left always sum to (columns left)·unit exactly, so a short column
+        // always finds a tall one, and the tall columns left at the end hold exactly one unit
+        // each (their threshold stays `unit`). Two passes over `mass`, no work lists.
+        let mut talls = mass.iter().enumerate().filter(|&(_, &m)| m >= unit);
+        if let Some((mut tall, &first)) = talls.next() {
+            let mut tall_mass = first;
+            let shorts = mass.iter().enumerate().filter(|&(_, &m)| m < unit);
+            'fill: for (short, &short_mass) in shorts {
+                columns[short] = pack(short_mass, tall);
+                tall_mass -= unit - short_mass;
+                while tall_mass < unit {
+                    let Some((next, &next_mass)) = talls.next() else {
+                        break 'fill;
+                    };
+                    columns[tall] = pack(tall_mass, next);
+                    tall_mass = next_mass - (unit - tall_mass);
+                    tall = next;
+                }
             }
-            guide.push(i as u32);
         }
-        BinomialTable { low, cdf, guide }
+        BinomialTable {
+            low,
+            shift: 64 - bits,
+            columns,
+            likely,
+        }
+    }
+
+    /// (a, b) with P(X < a) ≤ LIKELY_TAIL and P(X > b) ≤ LIKELY_TAIL, from the masses.
+    fn likely_range(low: u64, mass: &[u64], total: u64) -> (u64, u64) {
+        let tail = (LIKELY_TAIL * total as f64) as u64;
+        let last = mass.iter().rposition(|&m| m > 0).unwrap_or(0);
+        let mut below = 0u64;
+        let mut a = 0;
+        while a < last && below + mass[a] <= tail {
+            below += mass[a];
+            a += 1;
+        }
+        let mut above = 0u64;
+        let mut b = last;
+        while b > a && above + mass[b] <= tail {
+            above += mass[b];
+            b -= 1;
+        }
+        (low + a as u64, low + b as u64)
+    }
+
+    /// What a draw returns, exactly: the probability of each offset from `low`, as a mass out
+    /// of the returned total.
+    #[cfg(test)]
+    fn masses(&self) -> (Vec<u64>, u64) {
+        let unit = 1u64 << UNIT_BITS;
+        let mut mass = vec![0u64; self.columns.len()];
+        for (i, &c) in self.columns.iter().enumerate() {
+            let (threshold, alias) = (c >> ALIAS_BITS, c & ((1 << ALIAS_BITS) - 1));
+            mass[i] += threshold;
+            mass[alias as usize] += unit - threshold;
+        }
+        (mass, unit * self.columns.len() as u64)
     }
 
     /// Largest value the table can return.
     #[cfg(test)]
     fn high(&self) -> u64 {
-        self.low + self.cdf.len() as u64 - 1
+        let (masses, _) = self.masses();
+        self.low + masses.iter().rposition(|&m| m > 0).unwrap_or(0) as u64
     }
 
-    /// The values drawn with probability at least 1 − 2·[`LIKELY_TAIL`]: (a, b) with
-    /// P(X < a) ≤ LIKELY_TAIL and P(X > b) ≤ LIKELY_TAIL.
+    /// The values drawn with probability at least 1 − 2·[`LIKELY_TAIL`].
     fn likely(&self) -> (u64, u64) {
-        let a = self.cdf.partition_point(|&c| c <= LIKELY_TAIL);
-        let b = self.cdf.partition_point(|&c| c < 1.0 - LIKELY_TAIL);
-        let last = self.cdf.len() - 1;
-        (self.low + a.min(last) as u64, self.low + b.min(last) as u64)
+        self.likely
     }
 
-    /// One draw: the smallest x with P(X ≤ x) > u, u uniform on [0, 1) with 53 bits.
-    #[inline]
+    /// One draw: one 64-bit word, one column, one comparison (no loop, no branch).
+    #[inline(always)]
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> u64 {
-        let u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-        let mut i = self.guide[(u * self.guide.len() as f64) as usize] as usize;
-        // cdf's last entry is 1 > u, so the scan stops inside the table.
-        while self.cdf[i] <= u {
-            i += 1;
-        }
-        self.low + i as u64
+        let r = rng.next_u64();
+        let index = r >> self.shift;
+        let column = self.columns[index as usize];
+        let alias = column & ((1 << ALIAS_BITS) - 1);
+        // All ones to keep the column's own value, zero to take the alias: the sign of
+        // (r's low 47 bits) − threshold, both below 2⁴⁸. Not written as a comparison, which
+        // the compiler may turn into a branch, mispredicted on a good share of draws.
+        let below = r & ((1 << UNIT_BITS) - 1);
+        let keep = (below.wrapping_sub(column >> ALIAS_BITS) as i64 >> 63) as u64;
+        self.low + (alias ^ ((alias ^ index) & keep))
     }
 }
 
 impl StepTables {
     /// Tables for Bin(m, p) with m in [m_low, m_high]; None when they would be too large.
     fn new(m_low: u64, m_high: u64, p: f64) -> Option<Self> {
-        let first = BinomialTable::new(m_low, p)?;
         let width = m_high - m_low;
-        // S ≈ (width · table size)^⅓ minimises the entries: width/S base tables of about the
-        // table size each, against ≈ S²/2 for the low tables Bin(1..S, p).
-        let size = first.cdf.len() as f64;
-        let mut shift =
-            ((width as f64 * size).cbrt().log2().round().max(0.0) as u32).min(MAX_STRIDE_SHIFT);
-        while (width >> shift) >= MAX_BASES {
-            if shift == MAX_STRIDE_SHIFT {
-                return None;
-            }
-            shift += 1;
-        }
-        let mut bases = Vec::with_capacity((width >> shift) as usize + 1);
-        bases.push(first);
-        for e in 1..=(width >> shift) {
-            bases.push(BinomialTable::new(m_low + (e << shift), p)?);
-        }
-        let low = (1..(1u64 << shift).min(width + 1))
+        let (base_shift, mid_shift) = Self::strides(m_low, width, p)?;
+        let bases = (0..=(width >> base_shift))
+            .map(|e| BinomialTable::new(m_low + (e << base_shift), p))
+            .collect::<Option<Vec<_>>>()?;
+        let mids = (1..(1u64 << (base_shift - mid_shift)).min((width >> mid_shift) + 1))
+            .map(|f| BinomialTable::new(f << mid_shift, p))
+            .collect::<Option<Vec<_>>>()?;
+        let lows = (1..(1u64 << mid_shift).min(width + 1))
             .map(|d| BinomialTable::new(d, p))
             .collect::<Option<Vec<_>>>()?;
         Some(StepTables {
             m0: m_low,
             width,
-            shift,
+            base_shift,
+            mid_shift,
             bases,
-            low,
+            mids,
+            lows,
         })
     }
 
-    /// The values a draw returns with probability at least 1 − 4·[`LIKELY_TAIL`] for any m
-    /// the tables cover (from the smallest base's lower tail to the largest's upper tail plus
-    /// the largest low table's).
+    /// The strides (log2 S₁, log2 S₂) whose tables have the fewest columns in all, estimated
+    /// from each binomial's standard deviation (the window is ≈ ±10.2 sd wide, padded to a
+    /// power of two of at least 2⁶ columns), plus a fixed cost per table. The middle level
+    /// costs one more draw per resample but, for a group of 10⁴, cuts the columns from ≈ 14,000
+    /// to ≈ 6,000: building them is as costly as drawing 10⁴ resamples. None when every
+    /// choice needs more than [`MAX_BASES`] base tables.
+    fn strides(m_low: u64, width: u64, p: f64) -> Option<(u32, u32)> {
+        let columns = |m: u64| -> u64 {
+            let window = 2.0 * 10.2 * (m as f64 * p * (1.0 - p)).sqrt() + 1.0;
+            (window.min(MAX_TABLE as f64) as u64)
+                .next_power_of_two()
+                .max(1 << MIN_COLUMN_BITS)
+                + PER_TABLE_COLUMNS
+        };
+        let mut best: Option<(u64, (u32, u32))> = None;
+        for base_shift in 0..=MAX_STRIDE_SHIFT {
+            if (width >> base_shift) >= MAX_BASES {
+                continue;
+            }
+            let bases = ((width >> base_shift) + 1) * columns(m_low + width / 2);
+            for mid_shift in (0..=base_shift).rev() {
+                let mids: u64 = (1..(1u64 << (base_shift - mid_shift))
+                    .min((width >> mid_shift) + 1))
+                    .map(|f| columns(f << mid_shift))
+                    .sum();
+                let lows: u64 = (1..(1u64 << mid_shift).min(width + 1)).map(columns).sum();
+                let cost = bases + mids + lows;
+                if best.is_none_or(|(least, _)| cost < least) {
+                    best = Some((cost, (base_shift, mid_shift)));
+                }
+            }
+        }
+        best.map(|(_, strides)| strides)
+    }
+
+    /// The values a draw returns with probability at least 1 − 6·[`LIKELY_TAIL`] for any m
+    /// the tables cover (from the smallest base's lower tail to the largest base's upper tail
+    /// plus the largest middle and low tables').
     fn likely(&self) -> (u64, u64) {
         let below = self.bases[0].likely().0;
         let above = self.bases[self.bases.len() - 1].likely().1
-            + self.low.last().map_or(0, |t| t.likely().1);
+            + self.mids.last().map_or(0, |t| t.likely().1)
+            + self.lows.last().map_or(0, |t| t.likely().1);
         (below, above)
     }
 
-    /// Bin(m, p) as one base draw plus one low draw; None when m is outside the tables.
-    #[inline]
+    /// Bin(m, p) as one base draw plus a middle and a low draw when m − m₀ has those digits;
+    /// None when m is outside the tables.
+    #[inline(always)]
     fn sample<R: Rng + ?Sized>(&self, m: u64, rng: &mut R) -> Option<u64> {
         let rest = m.checked_sub(self.m0)?;
         if rest > self.width {
             return None;
         }
-        let d = (rest & ((1u64 << self.shift) - 1)) as usize;
-        let x = self.bases[(rest >> self.shift) as usize].sample(rng);
-        Some(if d > 0 {
-            x + self.low[d - 1].sample(rng)
-        } else {
-            x
-        })
+        let within = rest & ((1u64 << self.base_shift) - 1);
+        let f = (within >> self.mid_shift) as usize;
+        let d = (within & ((1u64 << self.mid_shift) - 1)) as usize;
+        let mut x = self.bases[(rest >> self.base_shift) as usize].sample(rng);
+        if f > 0 {
+            x += self.mids[f - 1].sample(rng);
+        }
+        if d > 0 {
+            x += self.lows[d - 1].sample(rng);
+        }
+        Some(x)
     }
 }
 
 impl Step {
-    #[inline]
-    fn sample<R: Rng + ?Sized>(&self, left: u64, rng: &mut R) -> u64 {
+    /// Inlined into the caller's loop, so that the RNG state stays in registers across
+    /// resamples; the rare BTPE path is kept out of line.
+    #[inline(always)]
+    fn sample<R: Rng + Clone>(&self, left: u64, rng: &mut R) -> u64 {
         if let Some(x) = self.tables.as_ref().and_then(|t| t.sample(left, rng)) {
             return x.min(left);
         }
+        // The out-of-line call gets a copy of the state, not `rng` itself: a pointer to the
+        // caller's RNG passed to a function that is not inlined pins the state in memory, a
+        // store and a reload on every draw of the hot loop.
+        let mut state = rng.clone();
+        let x = self.sample_btpe(left, &mut state);
+        *rng = state;
+        x
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn sample_btpe<R: Rng + ?Sized>(&self, left: u64, rng: &mut R) -> u64 {
         // p is in (0, 1) by construction, so `new` cannot fail; if it ever did, giving the
         // category everything left keeps the draw a valid count vector instead of panicking.
         match Binomial::new(left, self.p) {
@@ -328,20 +464,69 @@ impl Multinomial {
         }
     }
 
-    /// Writes one draw into `out` (length ≥ the number of categories) as f64 counts.
-    pub fn draw<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [f64]) {
+    /// Writes one draw into `out` (length ≥ the number of categories) as f64 counts: a block
+    /// of one resample (for tests of the law; bootstrap calls draw whole blocks).
+    #[cfg(test)]
+    pub fn draw<R: Rng + Clone>(&self, rng: &mut R, out: &mut [f64]) {
         out.fill(0.0);
-        let mut left = self.total;
+        self.block_steps(rng, 1, |_, category, x| out[category] = x as f64);
+    }
+
+    /// Draws a block of [`BLOCK_SIZE`] resamples as f64 counts, resample i's category j at
+    /// [i·k + j] (k ≥ the number of categories).
+    ///
+    /// Step by step across the block: every resample's first binomial, then every resample's
+    /// second. This order of the RNG's words is part of the stream (version 4): a resample's
+    /// later binomial depends on its earlier ones, and drawing one resample at a time made
+    /// each resample one long chain of dependent table loads; across the block the draws of
+    /// one step are independent and overlap. A block is always drawn whole (a call that needs
+    /// fewer resamples keeps a prefix), so that resample i does not depend on how many are
+    /// asked for.
+    pub fn draw_block<R: Rng + Clone>(&self, rng: &mut R, k: usize) -> Vec<f64> {
+        let mut counts = vec![0.0; BLOCK_SIZE * k];
+        self.block_steps(rng, BLOCK_SIZE, |i, category, x| {
+            counts[i * k + category] = x as f64;
+        });
+        counts
+    }
+
+    /// The first `keys.len()` ≤ [`BLOCK_SIZE`] resamples of [`Multinomial::draw_block`] with
+    /// the same RNG, each seen through a lattice key Σ_j weights[j]·x_j, without writing the
+    /// counts out.
+    pub fn draw_block_keys<R: Rng + Clone>(&self, rng: &mut R, weights: &[i64], keys: &mut [i64]) {
+        let mut block = [0i64; BLOCK_SIZE];
+        self.block_steps(rng, BLOCK_SIZE, |i, category, x| {
+            block[i] += x as i64 * weights[category];
+        });
+        keys.copy_from_slice(&block[..keys.len()]);
+    }
+
+    /// Draws `len` ≤ [`BLOCK_SIZE`] resamples step by step, passing each category count to
+    /// `put(resample, category, count)`; a resample with nothing left skips its later steps
+    /// (and their RNG words), and the last category takes what is left.
+    #[inline(always)]
+    fn block_steps<R: Rng + Clone>(
+        &self,
+        rng: &mut R,
+        len: usize,
+        mut put: impl FnMut(usize, usize, u64),
+    ) {
+        debug_assert!(len <= BLOCK_SIZE);
+        let mut left = [self.total; BLOCK_SIZE];
+        let left = &mut left[..len];
         for step in &self.steps {
-            if left == 0 {
-                return;
+            for (i, rest) in left.iter_mut().enumerate() {
+                if *rest > 0 {
+                    let x = step.sample(*rest, rng);
+                    put(i, step.category, x);
+                    *rest -= x;
+                }
             }
-            let x = step.sample(left, rng);
-            out[step.category] = x as f64;
-            left -= x;
         }
         if let Some(j) = self.last {
-            out[j] = left as f64;
+            for (i, &rest) in left.iter().enumerate() {
+                put(i, j, rest);
+            }
         }
     }
 }
@@ -360,6 +545,32 @@ where
     F: Fn(&mut Pcg64, &mut [f64]) -> f64 + Sync,
 {
     fill_blocks(n_resamples, seed, stream, scratch_len, f64::NAN, one)
+}
+
+/// Fills `n_resamples` values a block at a time: `block` fills the values of block b
+/// (resamples b·BLOCK_SIZE ..) from `block_rng(seed, stream, b)`, blocks in parallel. A
+/// cancelled call leaves the blocks not yet started at `cancelled`.
+pub fn fill_block_chunks<T, F>(
+    n_resamples: usize,
+    seed: u64,
+    stream: u64,
+    cancelled: T,
+    block: F,
+) -> Vec<T>
+where
+    T: Copy + Send + Sync,
+    F: Fn(&mut Pcg64, &mut [T]) + Sync,
+{
+    let mut out = vec![cancelled; n_resamples];
+    out.par_chunks_mut(BLOCK_SIZE)
+        .enumerate()
+        .for_each(|(b, chunk)| {
+            // A cancelled call discards its result: skip the remaining blocks.
+            if !cancel::requested() {
+                block(&mut block_rng(seed, stream, b as u64), chunk);
+            }
+        });
+    out
 }
 
 /// [`generate`] for any value type: a cancelled call fills the rest with `cancelled`.
@@ -443,6 +654,24 @@ mod tests {
         );
     }
 
+    /// The alias table's masses sum to exactly its total, and each is the Bin(n, p) pmf within
+    /// 10⁻⁹ relative (the reference's own error: ln Γ(10⁴) ≈ 8·10⁴ carries ≈ 10⁻¹¹ absolute
+    /// into the exponent) plus one unit of the table's resolution (2^−(47 + b) ≤ 2⁻⁵³: a value
+    /// rounds down to whole units).
+    fn assert_exact_masses(table: &BinomialTable, n: u64, p: f64) {
+        let (masses, total) = table.masses();
+        assert_eq!(masses.iter().sum::<u64>(), total, "Bin({n}, {p})");
+        for (offset, &m) in masses.iter().enumerate() {
+            let x = table.low + offset as u64;
+            let drawn = m as f64 / total as f64;
+            let exact = if x <= n { pmf(n, p, x) } else { 0.0 };
+            assert!(
+                (drawn - exact).abs() <= 1e-9 * exact + 1.0 / total as f64,
+                "Bin({n}, {p}) at {x}: {drawn:e} drawn against {exact:e}"
+            );
+        }
+    }
+
     #[test]
     fn table_draws_follow_the_exact_binomial() {
         for (i, (n, p)) in [
@@ -456,7 +685,7 @@ mod tests {
         .enumerate()
         {
             let table = BinomialTable::new(n, p).unwrap();
-            assert_eq!(*table.cdf.last().unwrap(), 1.0);
+            assert_exact_masses(&table, n, p);
             let mut rng = block_rng(41, i as u64, 0);
             let draws: Vec<u64> = (0..200_000).map(|_| table.sample(&mut rng)).collect();
             assert!(draws.iter().all(|&x| x <= n));
@@ -514,21 +743,24 @@ mod tests {
         }
     }
 
-    /// A later step's tables (base + low draw) give the exact Bin(m, p) for every m they
-    /// cover, at both ends and across strides, and refuse the others.
+    /// A later step's tables (base + middle + low draw) give the exact Bin(m, p) for every m
+    /// they cover, at both ends and across both strides, and refuse the others.
     #[test]
     fn step_tables_draw_the_exact_binomial_for_every_covered_m() {
         let p = 0.47;
         let t = StepTables::new(5_000, 5_700, p).unwrap();
         assert!(
-            t.shift > 0 && t.bases.len() > 1,
-            "a stride and several bases"
+            t.base_shift > t.mid_shift && t.mid_shift > 0 && t.bases.len() > 1,
+            "three levels and several bases"
         );
-        let stride = 1u64 << t.shift;
+        let (stride, mid) = (1u64 << t.base_shift, 1u64 << t.mid_shift);
         let mut rng = block_rng(44, 1, 0);
         for m in [
             5_000u64,
             5_001,
+            4_999 + mid,
+            5_000 + mid,
+            5_001 + 3 * mid,
             4_999 + stride,
             5_000 + stride,
             5_350,
@@ -588,7 +820,8 @@ mod tests {
     }
 }
 
-/// A/B timing of the table sampler against BTPE (stream version 1) on an NPS-like group:
+/// A/B timing of the table sampler against BTPE (stream version 1) on an NPS-like group, in
+/// blocks of [`BLOCK_SIZE`] resamples:
 /// `cargo test --release -p cxmetrics-core table_sampler_speed -- --ignored --nocapture`.
 #[cfg(test)]
 mod speed {
@@ -604,14 +837,12 @@ mod speed {
         for step in &mut btpe.steps {
             step.tables = None;
         }
-        let mut out = [0.0; 3];
         for (name, m) in [("tables", &tables), ("btpe", &btpe), ("tables", &tables)] {
             let mut rng = block_rng(1, 2, 3);
             let started = Instant::now();
             let mut check = 0.0;
-            for _ in 0..1_000_000 {
-                m.draw(&mut rng, &mut out);
-                check += out[0];
+            for _ in 0..1_000_000 / BLOCK_SIZE {
+                check += m.draw_block(&mut rng, 3)[0];
             }
             let per = started.elapsed().as_secs_f64() * 1e9 / 1e6;
             println!("{name}: {per:.1} ns per multinomial draw (checksum {check})");
