@@ -26,8 +26,9 @@ pub trait Ordered {
     fn nth(&self, i: usize) -> f64;
     /// (#{x < θ}, #{x ≤ θ}).
     fn rank(&self, theta: f64) -> (usize, usize);
-    /// Calls `f` on every value in ascending order, once per resample.
-    fn each(&self, f: impl FnMut(f64));
+    /// Calls `f(value, count)` on every distinct value in ascending order with the number of
+    /// resamples equal to it (maximal runs: equal neighbours are merged in both forms).
+    fn each_run(&self, f: impl FnMut(f64, usize));
 }
 
 impl Ordered for [f64] {
@@ -43,8 +44,10 @@ impl Ordered for [f64] {
             self.partition_point(|&x| x <= theta),
         )
     }
-    fn each(&self, f: impl FnMut(f64)) {
-        self.iter().copied().for_each(f);
+    fn each_run(&self, mut f: impl FnMut(f64, usize)) {
+        for run in self.chunk_by(|a, b| a.to_bits() == b.to_bits()) {
+            f(run[0], run.len());
+        }
     }
 }
 
@@ -79,15 +82,24 @@ impl Ordered for Runs {
             upto(self.values.partition_point(|&x| x <= theta)),
         )
     }
-    fn each(&self, mut f: impl FnMut(f64)) {
+    fn each_run(&self, mut f: impl FnMut(f64, usize)) {
+        // Two keys can map to one value: merge such neighbours, as a sorted slice's runs do.
+        let mut current: Option<(f64, usize)> = None;
         let mut start = 0;
         for (&v, &end) in self.values.iter().zip(&self.ends) {
-            // One call per resample, as for a sorted slice: the sums of the sd see the same
-            // additions in the same order.
-            for _ in start..end {
-                f(v);
-            }
+            let count = end - start;
             start = end;
+            current = match current {
+                Some((value, n)) if value.to_bits() == v.to_bits() => Some((value, n + count)),
+                Some((value, n)) => {
+                    f(value, n);
+                    Some((v, count))
+                }
+                None => Some((v, count)),
+            };
+        }
+        if let Some((value, n)) = current {
+            f(value, n);
         }
     }
 }
@@ -136,11 +148,14 @@ pub fn std_dev<D: Ordered + ?Sized>(values: &D) -> f64 {
         return f64::NAN;
     }
     let n = count as f64;
+    // Sums over runs of equal values (count × value), in ascending order: the same bits from
+    // a sorted slice and from its runs, and one operation per distinct value instead of a
+    // dependent addition per resample.
     let mut sum = 0.0;
-    values.each(|x| sum += x);
+    values.each_run(|x, c| sum += c as f64 * x);
     let mean = sum / n;
     let mut ss = 0.0;
-    values.each(|x| ss += (x - mean) * (x - mean));
+    values.each_run(|x, c| ss += c as f64 * ((x - mean) * (x - mean)));
     (ss / (n - 1.0)).sqrt()
 }
 

@@ -325,6 +325,8 @@ impl StepTables {
                 .max(1 << MIN_COLUMN_BITS)
                 + PER_TABLE_COLUMNS
         };
+        // Middle and low tables draw Bin(j, p) for j < 2^MAX_STRIDE_SHIFT: their estimates once.
+        let small: Vec<u64> = (0..1u64 << MAX_STRIDE_SHIFT).map(columns).collect();
         let mut best: Option<(u64, (u32, u32))> = None;
         for base_shift in 0..=MAX_STRIDE_SHIFT {
             if (width >> base_shift) >= MAX_BASES {
@@ -334,9 +336,11 @@ impl StepTables {
             for mid_shift in (0..=base_shift).rev() {
                 let mids: u64 = (1..(1u64 << (base_shift - mid_shift))
                     .min((width >> mid_shift) + 1))
-                    .map(|f| columns(f << mid_shift))
+                    .map(|f| small[(f << mid_shift) as usize])
                     .sum();
-                let lows: u64 = (1..(1u64 << mid_shift).min(width + 1)).map(columns).sum();
+                let lows: u64 = (1..(1u64 << mid_shift).min(width + 1))
+                    .map(|d| small[d as usize])
+                    .sum();
                 let cost = bases + mids + lows;
                 if best.is_none_or(|(least, _)| cost < least) {
                     best = Some((cost, (base_shift, mid_shift)));
