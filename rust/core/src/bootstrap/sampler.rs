@@ -132,22 +132,25 @@ impl BinomialTable {
         let nf = n as f64;
         let mode = (((nf + 1.0) * p).floor() as u64).min(n);
         let odds = p / (1.0 - p);
-        // Weights relative to the mode: w(x + 1) = w(x)·(n − x)/(x + 1)·odds.
-        let mut below = Vec::new();
+        // Weights relative to the mode: w(x + 1) = w(x)·(n − x)/(x + 1)·odds. The window is
+        // about ±10.2 sd: reserve that, so that it is one allocation.
+        let sd = (nf * p * (1.0 - p)).sqrt();
+        let mut weights = Vec::with_capacity(((21.0 * sd) as usize + 8).min(MAX_TABLE + 2));
         let (mut w, mut x) = (1.0f64, mode);
         while x > 0 {
             w *= x as f64 / ((n - x + 1) as f64 * odds);
             if w < TAIL_CUTOFF {
                 break;
             }
-            below.push(w);
+            weights.push(w);
             x -= 1;
-            if below.len() > MAX_TABLE {
+            if weights.len() > MAX_TABLE {
                 return None;
             }
         }
-        let low = mode - below.len() as u64;
-        let mut weights: Vec<f64> = below.into_iter().rev().collect();
+        let low = mode - weights.len() as u64;
+        // The values below the mode were pushed downwards from it.
+        weights.reverse();
         weights.push(1.0);
         let (mut w, mut x) = (1.0f64, mode);
         while x < n {
@@ -184,9 +187,12 @@ impl BinomialTable {
         let target = 1u64 << (UNIT_BITS + bits);
         let scale = target as f64 / total;
         let mut mass: Vec<u64> = Vec::with_capacity(1 << bits);
-        mass.extend(weights.iter().map(|&w| (w * scale) as u64));
+        // Through i64 (one instruction; a direct u64 conversion is a branchy sequence on
+        // x86-64): every mass is below 2⁶³, as target ≤ 2⁶³ only for tables of over 2¹⁵ values.
+        mass.extend(weights.iter().map(|&w| (w * scale) as i64 as u64));
         mass.resize(1 << bits, 0);
-        let sum = mass.iter().fold(0u64, |acc, &m| acc.saturating_add(m));
+        // Within a few units per value of target ≤ 2⁶³: no overflow.
+        let sum: u64 = mass.iter().sum();
         mass[mode] = if sum <= target {
             mass[mode] + (target - sum)
         } else {
