@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::interval::{interval_from_distribution, jackknife_terms};
-use super::sampler::{fill_block_chunks, Multinomial};
+use super::sampler::Multinomial;
 use super::*;
 
 fn nps(c: &[f64]) -> f64 {
@@ -49,14 +49,7 @@ fn bootstrap_phases() {
             let dists: Vec<Vec<f64>> = samplers
                 .iter()
                 .enumerate()
-                .map(|(s, m)| {
-                    fill_block_chunks(b, 1, s as u64, f64::NAN, |rng, values| {
-                        let counts = m.draw_block(rng, 3);
-                        for (v, c) in values.iter_mut().zip(counts.chunks_exact(3)) {
-                            *v = nps(c);
-                        }
-                    })
-                })
+                .map(|(s, m)| draw_one(m, 3, &nps, b, 1, s as u64))
                 .collect();
             let draw = t.elapsed();
             let t = Instant::now();

@@ -58,6 +58,14 @@ const MAX_BASES: u64 = 64;
 const LIKELY_TAIL: f64 = 1e-10;
 /// Largest inversion table (entries); wider binomials use BTPE.
 const MAX_TABLE: usize = 1 << 16;
+/// Half-width of a table's window in standard deviations: where the binomial's weight falls to
+/// [`TAIL_CUTOFF`] of the mode's, sqrt(2·ln(1/TAIL_CUTOFF)) in the normal approximation.
+const WINDOW_SD: f64 = 10.2;
+/// Values in a table of Bin(n, p), estimated from the window of ±[`WINDOW_SD`] sd.
+fn estimated_window(n: u64, p: f64) -> f64 {
+    2.0 * WINDOW_SD * (n as f64 * p * (1.0 - p)).sqrt() + 1.0
+}
+
 /// Values whose probability is below this fraction of the mode's are left out of a table
 /// (their total mass is below 10⁻²⁰, far below the 2⁻⁵³ resolution of the uniform draw).
 const TAIL_CUTOFF: f64 = 2.6e-23; // ≈ 2^-75
@@ -132,10 +140,10 @@ impl BinomialTable {
         let nf = n as f64;
         let mode = (((nf + 1.0) * p).floor() as u64).min(n);
         let odds = p / (1.0 - p);
-        // Weights relative to the mode: w(x + 1) = w(x)·(n − x)/(x + 1)·odds. The window is
-        // about ±10.2 sd: reserve that, so that it is one allocation.
-        let sd = (nf * p * (1.0 - p)).sqrt();
-        let mut weights = Vec::with_capacity(((21.0 * sd) as usize + 8).min(MAX_TABLE + 2));
+        // Weights relative to the mode: w(x + 1) = w(x)·(n − x)/(x + 1)·odds. Reserved from the
+        // estimated window, with a tenth to spare for skewed tails: one allocation.
+        let reserve = (estimated_window(n, p) * 1.1) as usize + 8;
+        let mut weights = Vec::with_capacity(reserve.min(MAX_TABLE + 2));
         let (mut w, mut x) = (1.0f64, mode);
         while x > 0 {
             w *= x as f64 / ((n - x + 1) as f64 * odds);
@@ -318,15 +326,14 @@ impl StepTables {
     }
 
     /// The strides (log2 S₁, log2 S₂) whose tables have the fewest columns in all, estimated
-    /// from each binomial's standard deviation (the window is ≈ ±10.2 sd wide, padded to a
+    /// from each binomial's standard deviation ([`estimated_window`], padded to a
     /// power of two of at least 2⁶ columns), plus a fixed cost per table. The middle level
     /// costs one more draw per resample but, for a group of 10⁴, cuts the columns from ≈ 14,000
     /// to ≈ 6,000: building them is as costly as drawing 10⁴ resamples. None when every
     /// choice needs more than [`MAX_BASES`] base tables.
     fn strides(m_low: u64, width: u64, p: f64) -> Option<(u32, u32)> {
         let columns = |m: u64| -> u64 {
-            let window = 2.0 * 10.2 * (m as f64 * p * (1.0 - p)).sqrt() + 1.0;
-            (window.min(MAX_TABLE as f64) as u64)
+            (estimated_window(m, p).min(MAX_TABLE as f64) as u64)
                 .next_power_of_two()
                 .max(1 << MIN_COLUMN_BITS)
                 + PER_TABLE_COLUMNS
@@ -541,22 +548,6 @@ impl Multinomial {
     }
 }
 
-/// Fills `n_resamples` values, block b (resamples b·BLOCK_SIZE ..) from `block_rng(seed, stream,
-/// b)`, blocks in parallel. `one` computes a resampled statistic from the block RNG and a
-/// scratch buffer of `scratch_len` values.
-pub fn generate<F>(
-    n_resamples: usize,
-    seed: u64,
-    stream: u64,
-    scratch_len: usize,
-    one: F,
-) -> Vec<f64>
-where
-    F: Fn(&mut Pcg64, &mut [f64]) -> f64 + Sync,
-{
-    fill_blocks(n_resamples, seed, stream, scratch_len, f64::NAN, one)
-}
-
 /// Fills `n_resamples` values a block at a time: `block` fills the values of block b
 /// (resamples b·BLOCK_SIZE ..) from `block_rng(seed, stream, b)`, blocks in parallel. A
 /// cancelled call leaves the blocks not yet started at `cancelled`.
@@ -583,34 +574,28 @@ where
     out
 }
 
-/// [`generate`] for any value type: a cancelled call fills the rest with `cancelled`.
-pub fn fill_blocks<T, F>(
+/// [`fill_block_chunks`] one resample at a time: `one` computes a resampled statistic from the
+/// block RNG and a scratch buffer of `scratch_len` values. A cancelled call leaves NaN.
+pub fn generate<F>(
     n_resamples: usize,
     seed: u64,
     stream: u64,
     scratch_len: usize,
-    cancelled: T,
     one: F,
-) -> Vec<T>
+) -> Vec<f64>
 where
-    T: Copy + Send + Sync,
-    F: Fn(&mut Pcg64, &mut [f64]) -> T + Sync,
+    F: Fn(&mut Pcg64, &mut [f64]) -> f64 + Sync,
 {
-    let mut out = vec![cancelled; n_resamples];
-    out.par_chunks_mut(BLOCK_SIZE).enumerate().for_each_init(
-        || vec![0.0; scratch_len],
-        |scratch, (block, chunk)| {
-            let mut rng = block_rng(seed, stream, block as u64);
-            for value in chunk {
-                // A cancelled call discards its result: skip the remaining resamples.
-                if cancel::requested() {
-                    return;
-                }
-                *value = one(&mut rng, scratch);
+    fill_block_chunks(n_resamples, seed, stream, f64::NAN, |rng, values| {
+        let mut scratch = vec![0.0; scratch_len];
+        for value in values {
+            // A cancelled call discards its result: skip the remaining resamples.
+            if cancel::requested() {
+                return;
             }
-        },
-    );
-    out
+            *value = one(rng, &mut scratch);
+        }
+    })
 }
 
 #[cfg(test)]
