@@ -14,6 +14,7 @@ use arrow_schema::DataType;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
+use super::value_range::{block_range, RangeNative};
 use super::LocalIds;
 use crate::error::{CoreError, Result, Role};
 
@@ -271,20 +272,15 @@ fn offset_i64<'a>(
 }
 
 /// Smallest and largest present value (lo > hi when none is present): a branch-free fold
-/// over the buffer in parallel blocks (it vectorises); with nulls, a null row's value is
-/// replaced by the fold's identity through a select, not skipped by a branch.
+/// over the buffer in parallel blocks (in vector lanes, see `value_range`); with nulls, a null
+/// row's value is replaced by the fold's identity through a select, not skipped by a branch.
 fn value_range<T>(a: &PrimitiveArray<T>) -> (i64, i64)
 where
     T: ArrowPrimitiveType,
-    T::Native: Into<i64>,
+    T::Native: RangeNative,
 {
     const BLOCK: usize = 1 << 16;
-    let fold = |block: &[T::Native]| {
-        block.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &v| {
-            let v: i64 = v.into();
-            (lo.min(v), hi.max(v))
-        })
-    };
+    let fold = block_range::<T::Native>;
     if a.null_count() == 0 && a.len() <= BLOCK {
         return fold(a.values()); // one block: the pool would cost more than the work
     }
@@ -390,7 +386,7 @@ fn in_place_int_ids<'a, T>(
 ) -> Result<Option<KeyColumnIds<'a>>>
 where
     T: ArrowPrimitiveType,
-    T::Native: Into<i64> + Hash + Eq,
+    T::Native: RangeNative + Hash + Eq,
 {
     let a = column.as_primitive::<T>();
     let (lo, hi) = value_range(a);

@@ -20,6 +20,7 @@ mod key_columns;
 mod morsel;
 mod packed_table;
 mod tuple_ids;
+mod value_range;
 
 pub(crate) use index::PARALLEL_KEYS;
 pub use index::{logical_key_type, KeyIndex};

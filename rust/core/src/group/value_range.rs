@@ -1,0 +1,101 @@
+//! The smallest and largest value of an integer key column, which decide whether its rows are
+//! grouped by offset. It runs before every grouping of an integer or date key, so it has to
+//! cost little next to the tally: the values are folded in lanes of independent minima and
+//! maxima in the column's own width, which vectorise, and the fold is compiled once more for
+//! AVX2 when the CPU has it. (One i64 pair of accumulators is a chain of dependent selects:
+//! about a fifth of a small-range key's whole grouping time, 1M rows.)
+
+/// The native widths of the integer and temporal key types.
+pub(super) trait RangeNative: Copy + Ord + Into<i64> + Send + Sync {
+    const LOWEST: Self;
+    const HIGHEST: Self;
+}
+
+impl RangeNative for i32 {
+    const LOWEST: Self = i32::MIN;
+    const HIGHEST: Self = i32::MAX;
+}
+
+impl RangeNative for i64 {
+    const LOWEST: Self = i64::MIN;
+    const HIGHEST: Self = i64::MAX;
+}
+
+/// Independent accumulators: enough to fill two AVX2 registers of i32 (or four of i64).
+const LANES: usize = 16;
+
+/// (smallest, largest) of `values`, or (i64::MAX, i64::MIN) when there are none.
+pub(super) fn block_range<N: RangeNative>(values: &[N]) -> (i64, i64) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { block_range_avx2(values) };
+        }
+    }
+    fold_lanes(values)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn block_range_avx2<N: RangeNative>(values: &[N]) -> (i64, i64) {
+    fold_lanes(values)
+}
+
+#[inline(always)]
+fn fold_lanes<N: RangeNative>(values: &[N]) -> (i64, i64) {
+    if values.is_empty() {
+        return (i64::MAX, i64::MIN);
+    }
+    let mut lo = [N::HIGHEST; LANES];
+    let mut hi = [N::LOWEST; LANES];
+    let mut chunks = values.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for k in 0..LANES {
+            lo[k] = lo[k].min(chunk[k]);
+            hi[k] = hi[k].max(chunk[k]);
+        }
+    }
+    for (k, &v) in chunks.remainder().iter().enumerate() {
+        lo[k] = lo[k].min(v);
+        hi[k] = hi[k].max(v);
+    }
+    let lo = lo.into_iter().min().expect("lanes");
+    let hi = hi.into_iter().max().expect("lanes");
+    (lo.into(), hi.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every length around the lane count, the extremes anywhere: the same as a plain fold.
+    #[test]
+    fn matches_a_plain_fold() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for len in 0..70 {
+            let wide: Vec<i64> = (0..len).map(|_| next() as i64 >> (next() % 60)).collect();
+            let narrow: Vec<i32> = wide.iter().map(|&v| v as i32).collect();
+            let plain = |v: &[i64]| {
+                v.iter()
+                    .fold((i64::MAX, i64::MIN), |(l, h), &x| (l.min(x), h.max(x)))
+            };
+            assert_eq!(block_range(&wide), plain(&wide));
+            assert_eq!(fold_lanes(&wide), plain(&wide));
+            let narrow_wide: Vec<i64> = narrow.iter().map(|&v| i64::from(v)).collect();
+            assert_eq!(block_range(&narrow), plain(&narrow_wide));
+            assert_eq!(fold_lanes(&narrow), plain(&narrow_wide));
+        }
+        assert_eq!(
+            block_range(&[i32::MIN, i32::MAX]),
+            (-(1 << 31), (1 << 31) - 1)
+        );
+        assert_eq!(block_range(&[i64::MIN]), (i64::MIN, i64::MIN));
+    }
+}
