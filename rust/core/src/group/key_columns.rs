@@ -14,7 +14,7 @@ use arrow_schema::DataType;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::value_range::{block_range, RangeNative};
+use super::value_range::{block_range, block_range_valid, RangeNative};
 use super::LocalIds;
 use crate::error::{CoreError, Result, Role};
 
@@ -272,8 +272,7 @@ fn offset_i64<'a>(
 }
 
 /// Smallest and largest present value (lo > hi when none is present): a branch-free fold
-/// over the buffer in parallel blocks (in vector lanes, see `value_range`); with nulls, a null
-/// row's value is replaced by the fold's identity through a select, not skipped by a branch.
+/// over the buffer in parallel blocks, in vector lanes (see `value_range`), nulls included.
 fn value_range<T>(a: &PrimitiveArray<T>) -> (i64, i64)
 where
     T: ArrowPrimitiveType,
@@ -293,13 +292,10 @@ where
     let (values, nulls) = (a.values(), a.nulls().expect("null_count > 0"));
     let fold_valid = |start: usize| {
         let end = (start + BLOCK).min(values.len());
-        (start..end).fold((i64::MAX, i64::MIN), |(lo, hi), i| {
-            let (v, valid): (i64, bool) = (values[i].into(), nulls.is_valid(i));
-            (
-                lo.min(if valid { v } else { i64::MAX }),
-                hi.max(if valid { v } else { i64::MIN }),
-            )
-        })
+        block_range_valid(
+            &values[start..end],
+            &nulls.inner().slice(start, end - start),
+        )
     };
     if a.len() <= BLOCK {
         return fold_valid(0);
