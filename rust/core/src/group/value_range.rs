@@ -46,7 +46,9 @@ unsafe fn block_range_avx2<N: RangeNative>(values: &[N]) -> (i64, i64) {
 
 /// (smallest, largest) of the values whose bit in `valid` (as long as `values`) is set, or
 /// (i64::MAX, i64::MIN) when there are none. A null's value is replaced by the fold's identity
-/// through a select, 64 rows per word of validity bits, so this vectorises too.
+/// through a select, one 64-row word of validity bits at a time, into eight independent lanes:
+/// no chain of dependent selects, though the compiler keeps these lanes scalar (about three
+/// times the cost of [`block_range`], half that of a bit test per row).
 pub(super) fn block_range_valid<N: RangeNative>(values: &[N], valid: &BooleanBuffer) -> (i64, i64) {
     debug_assert_eq!(values.len(), valid.len());
     #[cfg(target_arch = "x86_64")]
