@@ -95,7 +95,8 @@ def _venv(python: Path, where: Path) -> Path:
 def installed(request: pytest.FixtureRequest, wheel: Path,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
     minor: str = request.param
-    python = _venv(_pythons()[minor], tmp_path_factory.mktemp(f"venv{minor}") / "venv")
+    where = tmp_path_factory.mktemp(f"venv{minor}") / "venv"
+    python = _venv(_pythons()[minor], where)
     env = {"PATH": f"{python.parent}:{PLAIN_PATH}", "HOME": os.environ.get("HOME", "/root"),
            "LANG": "C.UTF-8"}
     assert shutil.which("cargo", path=env["PATH"]) is None
@@ -103,6 +104,9 @@ def installed(request: pytest.FixtureRequest, wheel: Path,
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--progress-bar", "off",
                     str(wheel)], check=True, env=env)
     yield python, env
+    # Each venv holds pyarrow and numpy (a few hundred MB); pytest keeps its last three
+    # base directories, so repeated runs would otherwise pile them up on the disk.
+    shutil.rmtree(where, ignore_errors=True)
 
 
 def test_readme_example_runs_from_the_wheel(installed: tuple[Path, dict[str, str]],
