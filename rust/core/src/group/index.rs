@@ -53,8 +53,12 @@ pub struct KeyIndex {
     bytes: Vec<u8>,
     /// `offsets[id]..offsets[id + 1]`: key `id`'s bytes (one more entry than keys).
     offsets: Vec<usize>,
-    /// Ids, found by the hash of their bytes.
+    /// Ids `0..hashed`, found by the hash of their bytes. Keys interned in key order into an
+    /// empty index are hashed only when a later lookup needs them (see [`KeyIndex::intern`]).
     ids: HashTable<u32>,
+    hashed: usize,
+    /// Whether ids are numbered in key order (then [`KeyIndex::sorted_order`] sorts nothing).
+    in_key_order: bool,
 }
 
 impl Clone for KeyIndex {
@@ -64,6 +68,8 @@ impl Clone for KeyIndex {
         copy.bytes = self.bytes.clone();
         copy.offsets = self.offsets.clone();
         copy.ids = self.ids.clone();
+        copy.hashed = self.hashed;
+        copy.in_key_order = self.in_key_order;
         copy
     }
 }
@@ -106,6 +112,8 @@ impl KeyIndex {
             bytes: Vec::new(),
             offsets: vec![0],
             ids: HashTable::new(),
+            hashed: 0,
+            in_key_order: true,
         })
     }
 
@@ -144,6 +152,20 @@ impl KeyIndex {
             .collect::<Result<Vec<_>>>()?;
         let rows = self.converter.convert_columns(&columns)?;
         if self.is_empty() {
+            if (1..rows.num_rows()).all(|i| rows.row(i - 1) < rows.row(i)) {
+                // Distinct keys in key order (an integer or date key read as offsets from its
+                // minimum, sorted dictionary values): their ids are their positions, nothing
+                // to look up, and with many segments hashing them all cost as much as the
+                // tally itself. They are hashed if a later batch or merge looks keys up.
+                let bytes = rows.iter().map(|r| r.data().len()).sum();
+                self.bytes.reserve(bytes);
+                self.offsets.reserve(rows.num_rows());
+                for row in rows.iter() {
+                    self.bytes.extend_from_slice(row.data());
+                    self.offsets.push(self.bytes.len());
+                }
+                return Ok((0..rows.num_rows() as u32).collect());
+            }
             // Every key is new: grow once. (Later batches mostly repeat keys: grow as needed.)
             let bytes = rows.iter().map(|r| r.data().len()).sum();
             self.reserve(rows.num_rows(), bytes);
@@ -154,8 +176,28 @@ impl KeyIndex {
             .collect())
     }
 
+    /// Hashes the ids that [`KeyIndex::intern`] appended without hashing.
+    fn hash_pending(&mut self) {
+        if self.hashed == self.len() {
+            return;
+        }
+        let (offsets, all) = (&self.offsets, &self.bytes);
+        let key = |id: usize| &all[offsets[id]..offsets[id + 1]];
+        self.ids
+            .reserve(self.len() - self.hashed, |&id| hash_bytes(key(id as usize)));
+        for id in self.hashed..self.len() {
+            // Distinct keys (checked when they were appended): no equality probe needed.
+            self.ids
+                .insert_unique(hash_bytes(key(id)), id as u32, |&id| {
+                    hash_bytes(key(id as usize))
+                });
+        }
+        self.hashed = self.len();
+    }
+
     /// The global id of the key tuple with row-format bytes `bytes`, new ones numbered next.
     pub fn intern_bytes(&mut self, bytes: &[u8]) -> u32 {
+        self.hash_pending();
         let hash = hash_bytes(bytes);
         let (offsets, all) = (&self.offsets, &self.bytes);
         let key = |id: u32| &all[offsets[id as usize]..offsets[id as usize + 1]];
@@ -167,8 +209,11 @@ impl KeyIndex {
             Entry::Vacant(slot) => {
                 let id = (self.offsets.len() - 1) as u32;
                 slot.insert(id);
+                // Still in key order if the new key sorts after the last one.
+                self.in_key_order &= id == 0 || key(id - 1) < bytes;
                 self.bytes.extend_from_slice(bytes);
                 self.offsets.push(self.bytes.len());
+                self.hashed = self.len();
                 id
             }
         }
@@ -181,6 +226,9 @@ impl KeyIndex {
 
     /// Ids in key order (ascending, nulls last).
     pub fn sorted_order(&self) -> Vec<u32> {
+        if self.in_key_order {
+            return (0..self.len() as u32).collect();
+        }
         // Sorted by each key's first 16 bytes as one integer (which orders like the bytes), and
         // only keys sharing those by their whole bytes: no byte-by-byte compare for most pairs.
         let mut keyed: Vec<(u128, u32)> = (0..self.len() as u32)
@@ -270,6 +318,39 @@ mod tests {
             values,
             expected.iter().map(|s| s.as_deref()).collect::<Vec<_>>()
         );
+    }
+
+    /// Keys in key order into an empty index are appended unhashed: later lookups (in the
+    /// index, in a copy) still find them, repeats and out-of-order keys take the hashed path,
+    /// and the key order stays right as keys arrive in and out of order.
+    #[test]
+    fn keys_appended_in_key_order_are_found_later() {
+        let ints = |v: &[Option<i64>]| -> ArrayRef { Arc::new(Int64Array::from(v.to_vec())) };
+        let mut index = KeyIndex::new(vec![DataType::Int64]).unwrap();
+        let first: Vec<Option<i64>> = (0..500).map(|i| Some(i * 3 - 700)).chain([None]).collect();
+        let ids = index.intern(&[ints(&first)]).unwrap();
+        assert_eq!(ids, (0..first.len() as u32).collect::<Vec<_>>());
+        assert_eq!(index.sorted_order(), ids);
+        let mut copy = index.clone();
+        for probe in [&mut index, &mut copy] {
+            let again = probe
+                .intern(&[ints(&[Some(-700), None, Some(797), Some(6), Some(-2)])])
+                .unwrap();
+            assert_eq!(again, vec![0, 500, 499, 501, 502]);
+            let mut expected: Vec<u32> = (0..probe.len() as u32).collect();
+            expected.sort_by(|&a, &b| probe.row_bytes(a).cmp(probe.row_bytes(b)));
+            assert_eq!(probe.sorted_order(), expected);
+            assert_ne!(expected, (0..probe.len() as u32).collect::<Vec<_>>());
+        }
+        // Repeated keys are not "in key order": found, not appended twice.
+        let mut index = KeyIndex::new(vec![DataType::Int64]).unwrap();
+        let ids = index.intern(&[ints(&[Some(1), Some(1), Some(2)])]).unwrap();
+        assert_eq!((ids, index.len()), (vec![0, 0, 1], 2));
+        // A key appended after the last one keeps the order; an earlier one ends it.
+        assert_eq!(index.intern(&[ints(&[Some(9)])]).unwrap(), vec![2]);
+        assert_eq!(index.sorted_order(), vec![0, 1, 2]);
+        assert_eq!(index.intern(&[ints(&[Some(0)])]).unwrap(), vec![3]);
+        assert_eq!(index.sorted_order(), vec![3, 0, 1, 2]);
     }
 
     #[test]

@@ -242,8 +242,17 @@ impl Tallies {
     /// All segments added together.
     pub fn total(&self) -> Tallies {
         let mut out = self.empty_like(1);
-        for s in 0..self.segments() {
-            out.add_segment(0, self, s);
+        if self.weighted {
+            for s in 0..self.segments() {
+                out.add_segment(0, self, s);
+            }
+            return out;
+        }
+        // Counts only: one pass down the columns (a call per segment cost 1 ms at 100k).
+        for segment in self.counts.chunks_exact(self.stride()) {
+            for (a, b) in out.counts.iter_mut().zip(segment) {
+                *a += b;
+            }
         }
         out
     }
