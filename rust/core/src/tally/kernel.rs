@@ -58,6 +58,26 @@ impl RowClaims {
     }
 }
 
+/// A count cell: `u64` in [`Tallies`], `u32` in a parallel task's own table, whose task counts
+/// fewer than 2^32 rows (see [`ScoreTally::tally_counts`]).
+trait CountCell: Copy {
+    fn bump(&mut self);
+}
+
+impl CountCell for u64 {
+    #[inline(always)]
+    fn bump(&mut self) {
+        *self += 1;
+    }
+}
+
+impl CountCell for u32 {
+    #[inline(always)]
+    fn bump(&mut self) {
+        *self += 1;
+    }
+}
+
 /// A replicate sum cell: an exact sum, or a 128-bit window sum (see `exact_sum::Window`).
 trait ReplicateCell: Copy + Send + Sync {
     /// What one row contributes per unit of its Poisson count.
@@ -125,34 +145,7 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
         let stride = k + 2;
         let sink = out.segments() - 1;
         match (self.nulls, self.weights) {
-            // The hot path: no nulls, no weights — one load, one compare, one increment per row.
-            (None, None) => {
-                let (low, counts) = (self.low, &mut out.counts[..]);
-                assert_eq!(counts.len(), (sink + 1) * stride);
-                ids.zip_rows(rows.clone(), &self.values[rows], |id, v| {
-                    let cell = id.min(sink) * stride + v.code(low, k as u64) as usize;
-                    // SAFETY: id.min(sink) <= sink and a code is at most k + 1 < stride, so the
-                    // cell is below (sink + 1) * stride, the length asserted above.
-                    unsafe { *counts.get_unchecked_mut(cell) += 1 };
-                });
-            }
-            // Skipped questions: the same loop, with a null's code (`k`, missing) picked by a
-            // mask from its validity bit instead of a branch that mispredicts on every null.
-            (Some(nulls), None) => {
-                let (low, counts) = (self.low, &mut out.counts[..]);
-                assert_eq!(counts.len(), (sink + 1) * stride);
-                let (bits, offset) = (nulls.inner().values(), nulls.offset());
-                let mut i = rows.start;
-                ids.zip_rows(rows.clone(), &self.values[rows], |id, v| {
-                    let at = i + offset;
-                    i += 1;
-                    let valid = usize::from((bits[at >> 3] >> (at & 7)) & 1).wrapping_neg();
-                    let code = (v.code(low, k as u64) as usize & valid) | (k & !valid);
-                    let cell = id.min(sink) * stride + code;
-                    // SAFETY: as above; a code is either a value's (at most k + 1) or k.
-                    unsafe { *counts.get_unchecked_mut(cell) += 1 };
-                });
-            }
+            (_, None) => self.count_rows(ids, rows, &mut out.counts, sink),
             (_, Some(w)) => match self.windows {
                 // Exact sums either way: the same whatever the row order or thread split. In a
                 // window each row is one 128-bit add per sum, into a compact per-task table.
@@ -200,6 +193,51 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
                     }
                 }
             },
+        }
+    }
+
+    /// The unweighted rows of [`Self::run`]: one count per row into `counts` (segment-major,
+    /// `points + 2` cells per segment, `sink` the last segment), of u64 in a result's tallies or
+    /// u32 in a parallel task's own table (see [`Self::tally_counts`]).
+    #[inline(always)]
+    fn count_rows<I: RowIds, C: CountCell>(
+        &self,
+        ids: &I,
+        rows: std::ops::Range<usize>,
+        counts: &mut [C],
+        sink: usize,
+    ) {
+        let k = self.points;
+        let stride = k + 2;
+        match self.nulls {
+            // The hot path: no nulls — one load, one compare, one increment per row.
+            None => {
+                let low = self.low;
+                assert_eq!(counts.len(), (sink + 1) * stride);
+                ids.zip_rows(rows.clone(), &self.values[rows], |id, v| {
+                    let cell = id.min(sink) * stride + v.code(low, k as u64) as usize;
+                    // SAFETY: id.min(sink) <= sink and a code is at most k + 1 < stride, so the
+                    // cell is below (sink + 1) * stride, the length asserted above.
+                    unsafe { counts.get_unchecked_mut(cell).bump() };
+                });
+            }
+            // Skipped questions: the same loop, with a null's code (`k`, missing) picked by a
+            // mask from its validity bit instead of a branch that mispredicts on every null.
+            Some(nulls) => {
+                let low = self.low;
+                assert_eq!(counts.len(), (sink + 1) * stride);
+                let (bits, offset) = (nulls.inner().values(), nulls.offset());
+                let mut i = rows.start;
+                ids.zip_rows(rows.clone(), &self.values[rows], |id, v| {
+                    let at = i + offset;
+                    i += 1;
+                    let valid = usize::from((bits[at >> 3] >> (at & 7)) & 1).wrapping_neg();
+                    let code = (v.code(low, k as u64) as usize & valid) | (k & !valid);
+                    let cell = id.min(sink) * stride + code;
+                    // SAFETY: as above; a code is either a value's (at most k + 1) or k.
+                    unsafe { counts.get_unchecked_mut(cell).bump() };
+                });
+            }
         }
     }
 
@@ -363,6 +401,31 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
         if tasks <= 1 {
             let mut out = Tallies::new(self.points, weighted, n_local);
             self.run(ids, 0..len, &mut out);
+            return out;
+        }
+        if !weighted && u32::try_from(len).is_ok() {
+            // Counts alone: each task counts into a u32 table (no task sees 2^32 rows), half
+            // the cache footprint of u64 cells for a table scattered over many segments
+            // (100,000 segments of 10 rows: the loop ran 2.8 times as fast in isolation), and
+            // the tasks' tables are added in u32 (all rows together are fewer than 2^32) and
+            // widened once.
+            let claims = RowClaims::for_tasks(len, tasks, false);
+            let table = (0..tasks)
+                .into_par_iter()
+                .map(|_| {
+                    let mut counts = vec![0u32; cells];
+                    while let Some(rows) = claims.next() {
+                        self.count_rows(ids, rows, &mut counts, n_local - 1);
+                    }
+                    counts
+                })
+                .reduce_with(|mut a, b| {
+                    a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                    a
+                })
+                .expect("at least two tasks");
+            let mut out = Tallies::new(self.points, false, 0);
+            out.counts = table.into_iter().map(u64::from).collect();
             return out;
         }
         let claims = RowClaims::for_tasks(len, tasks, weighted);
