@@ -453,6 +453,32 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
         let tasks = (len / MIN_ROWS_PER_TASK).clamp(1, rayon::current_num_threads());
         let claims = RowClaims::for_tasks(len, tasks, weighted);
         let morsel = claims.claim;
+        if !weighted && u32::try_from(len).is_ok() {
+            // Counts alone: u32 cells, as in `tally_counts` (15,000 segments: a task's table
+            // is 0.8 MB instead of 1.6 MB, within L2), widened when the task ends.
+            let stride = self.points + 2;
+            return (0..tasks)
+                .into_par_iter()
+                .map(|_| {
+                    let mut ids = plan.task();
+                    let mut counts = vec![0u32; stride];
+                    let mut buffer = vec![0u32; morsel.min(len)];
+                    while let Some(rows) = claims.next() {
+                        let (start, end) = (rows.start, rows.end);
+                        let buffer = &mut buffer[..end - start];
+                        ids.fill(start..end, buffer);
+                        // One more than the ids handed out: the last segment is the sink.
+                        let segments = ids.n_local() + 1;
+                        counts.resize(counts.len().max(segments * stride), 0);
+                        let ids = MorselIds { ids: buffer, start };
+                        self.count_rows(&ids, start..end, &mut counts, segments - 1);
+                    }
+                    let mut out = Tallies::new(self.points, false, 0);
+                    out.counts = counts.into_iter().map(u64::from).collect();
+                    Ok((out, ids.into_keys()?))
+                })
+                .collect();
+        }
         (0..tasks)
             .into_par_iter()
             .map(|_| {
