@@ -152,28 +152,30 @@ impl KeyIndex {
             .collect::<Result<Vec<_>>>()?;
         let rows = self.converter.convert_columns(&columns)?;
         if self.is_empty() {
+            // Every key is new: grow once. (Later batches mostly repeat keys: grow as needed.)
+            let bytes = rows.iter().map(|r| r.data().len()).sum();
             if (1..rows.num_rows()).all(|i| rows.row(i - 1) < rows.row(i)) {
                 // Distinct keys in key order (an integer or date key read as offsets from its
                 // minimum, sorted dictionary values): their ids are their positions, nothing
                 // to look up, and with many segments hashing them all cost as much as the
                 // tally itself. They are hashed if a later batch or merge looks keys up.
-                let bytes = rows.iter().map(|r| r.data().len()).sum();
                 self.bytes.reserve(bytes);
                 self.offsets.reserve(rows.num_rows());
-                for row in rows.iter() {
-                    self.bytes.extend_from_slice(row.data());
-                    self.offsets.push(self.bytes.len());
-                }
+                rows.iter().for_each(|row| self.append(row.data()));
                 return Ok((0..rows.num_rows() as u32).collect());
             }
-            // Every key is new: grow once. (Later batches mostly repeat keys: grow as needed.)
-            let bytes = rows.iter().map(|r| r.data().len()).sum();
             self.reserve(rows.num_rows(), bytes);
         }
         Ok(rows
             .iter()
             .map(|row| self.intern_bytes(row.data()))
             .collect())
+    }
+
+    /// Stores the bytes of the next key (the caller hashes it, or leaves it to `hash_pending`).
+    fn append(&mut self, bytes: &[u8]) {
+        self.bytes.extend_from_slice(bytes);
+        self.offsets.push(self.bytes.len());
     }
 
     /// Hashes the ids that [`KeyIndex::intern`] appended without hashing.
@@ -211,8 +213,7 @@ impl KeyIndex {
                 slot.insert(id);
                 // Still in key order if the new key sorts after the last one.
                 self.in_key_order &= id == 0 || key(id - 1) < bytes;
-                self.bytes.extend_from_slice(bytes);
-                self.offsets.push(self.bytes.len());
+                self.append(bytes);
                 self.hashed = self.len();
                 id
             }

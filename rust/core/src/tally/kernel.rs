@@ -207,13 +207,12 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
         counts: &mut [C],
         sink: usize,
     ) {
-        let k = self.points;
+        let (k, low) = (self.points, self.low);
         let stride = k + 2;
+        assert_eq!(counts.len(), (sink + 1) * stride);
         match self.nulls {
             // The hot path: no nulls — one load, one compare, one increment per row.
             None => {
-                let low = self.low;
-                assert_eq!(counts.len(), (sink + 1) * stride);
                 ids.zip_rows(rows.clone(), &self.values[rows], |id, v| {
                     let cell = id.min(sink) * stride + v.code(low, k as u64) as usize;
                     // SAFETY: id.min(sink) <= sink and a code is at most k + 1 < stride, so the
@@ -224,8 +223,6 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
             // Skipped questions: the same loop, with a null's code (`k`, missing) picked by a
             // mask from its validity bit instead of a branch that mispredicts on every null.
             Some(nulls) => {
-                let low = self.low;
-                assert_eq!(counts.len(), (sink + 1) * stride);
                 let (bits, offset) = (nulls.inner().values(), nulls.offset());
                 let mut i = rows.start;
                 ids.zip_rows(rows.clone(), &self.values[rows], |id, v| {
@@ -424,9 +421,7 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
                     a
                 })
                 .expect("at least two tasks");
-            let mut out = Tallies::new(self.points, false, 0);
-            out.counts = table.into_iter().map(u64::from).collect();
-            return out;
+            return Tallies::from_narrow_counts(self.points, table);
         }
         let claims = RowClaims::for_tasks(len, tasks, weighted);
         (0..tasks)
@@ -453,45 +448,38 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
         let tasks = (len / MIN_ROWS_PER_TASK).clamp(1, rayon::current_num_threads());
         let claims = RowClaims::for_tasks(len, tasks, weighted);
         let morsel = claims.claim;
-        if !weighted && u32::try_from(len).is_ok() {
-            // Counts alone: u32 cells, as in `tally_counts` (15,000 segments: a task's table
-            // is 0.8 MB instead of 1.6 MB, within L2), widened when the task ends.
-            let stride = self.points + 2;
-            return (0..tasks)
-                .into_par_iter()
-                .map(|_| {
-                    let mut ids = plan.task();
-                    let mut counts = vec![0u32; stride];
-                    let mut buffer = vec![0u32; morsel.min(len)];
-                    while let Some(rows) = claims.next() {
-                        let (start, end) = (rows.start, rows.end);
-                        let buffer = &mut buffer[..end - start];
-                        ids.fill(start..end, buffer);
-                        // One more than the ids handed out: the last segment is the sink.
-                        let segments = ids.n_local() + 1;
-                        counts.resize(counts.len().max(segments * stride), 0);
-                        let ids = MorselIds { ids: buffer, start };
-                        self.count_rows(&ids, start..end, &mut counts, segments - 1);
-                    }
-                    let mut out = Tallies::new(self.points, false, 0);
-                    out.counts = counts.into_iter().map(u64::from).collect();
-                    Ok((out, ids.into_keys()?))
-                })
-                .collect();
-        }
+        // Counts alone: u32 cells, as in `tally_counts` (15,000 segments: a task's table is
+        // 0.8 MB instead of 1.6 MB, within L2), widened when the task ends.
+        let narrow = !weighted && u32::try_from(len).is_ok();
+        let stride = self.points + 2;
         (0..tasks)
             .into_par_iter()
             .map(|_| {
                 let mut ids = plan.task();
                 let mut out = Tallies::new(self.points, weighted, 1);
+                let mut counts = if narrow {
+                    vec![0u32; stride]
+                } else {
+                    Vec::new()
+                };
                 let mut buffer = vec![0u32; morsel.min(len)];
                 while let Some(rows) = claims.next() {
                     let (start, end) = (rows.start, rows.end);
                     let buffer = &mut buffer[..end - start];
                     ids.fill(start..end, buffer);
                     // One more than the ids handed out: the last segment is the (empty) sink.
-                    out.grow(ids.n_local() + 1);
-                    self.run(&MorselIds { ids: buffer, start }, start..end, &mut out);
+                    let segments = ids.n_local() + 1;
+                    let morsel_ids = MorselIds { ids: buffer, start };
+                    if narrow {
+                        counts.resize(counts.len().max(segments * stride), 0);
+                        self.count_rows(&morsel_ids, start..end, &mut counts, segments - 1);
+                    } else {
+                        out.grow(segments);
+                        self.run(&morsel_ids, start..end, &mut out);
+                    }
+                }
+                if narrow {
+                    out = Tallies::from_narrow_counts(self.points, counts);
                 }
                 Ok((out, ids.into_keys()?))
             })

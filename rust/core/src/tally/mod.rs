@@ -99,6 +99,13 @@ impl Tallies {
         })
     }
 
+    /// Unweighted tallies from per-cell counts kept in u32 (a parallel task's table), widened.
+    pub(crate) fn from_narrow_counts(points: usize, counts: Vec<u32>) -> Self {
+        let mut out = Tallies::new(points, false, 0);
+        out.counts = counts.into_iter().map(u64::from).collect();
+        out
+    }
+
     /// Points on the scale (k).
     pub fn points(&self) -> usize {
         self.points
