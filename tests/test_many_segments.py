@@ -9,6 +9,8 @@ from 65,536 rows on, and estimates go over threads from 1,025 segments on.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -117,3 +119,44 @@ def test_block_estimates_equal_one_segment_at_a_time(ci: str) -> None:
         mine, theirs = many[key], alone[key]
         assert (mine.value, mine.ci_low, mine.ci_high, mine.se, mine.n) == \
             (theirs.value, theirs.ci_low, theirs.ci_high, theirs.se, theirs.n)
+
+
+@pytest.mark.parametrize("key", ["int", "str"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_chunks_as_readers_return_them_equal_one_chunk(key: str, weighted: bool) -> None:
+    """A table in the chunks a CSV or Parquet read returns (10^3–10^5 rows; tallied several
+    chunks side by side) gives the bits of the same rows in one chunk, and an invalid score is
+    reported at its row with the count of all invalid rows, whichever chunk holds it."""
+    rows = 420_000
+    table, _, _, _ = _table(11, rows, 2_000, weighted, nulls=True)
+    if key == "str":
+        table = table.set_column(0, "seg", pc.cast(table.column("seg"), pa.string()))
+    weight = "w" if weighted else None
+    one = cx.nps(table, score="nps", by="seg", weight=weight, ci="wald")
+    # Each column cut its own way (the chunks are the union of the cuts): 70,000-row keys,
+    # 9,000-row scores with a run of 1,000-row chunks, weights in one piece.
+    scores = table.column("nps").combine_chunks()
+    cuts = [*range(0, 100_000, 1_000), *range(100_000, rows, 9_000), rows]
+    chunked = {
+        "seg": pa.chunked_array([table.column("seg").combine_chunks().slice(s, 70_000)
+                                 for s in range(0, rows, 70_000)]),
+        "nps": pa.chunked_array([scores.slice(a, b - a) for a, b in itertools.pairwise(cuts)]),
+    }
+    if weighted:
+        chunked["w"] = table.column("w")
+    many = pa.table(chunked)
+    assert many.column("nps").num_chunks > 100
+    assert _same_bits(cx.nps(many, score="nps", by="seg", weight=weight, ci="wald"), one)
+
+    # Invalid scores in a late chunk and an early one: the first is reported, all are counted.
+    bad = scores.to_numpy(zero_copy_only=False).copy()
+    bad_rows = [391_234, 120_000, 57_001, 57_002, 250_000]  # 57,001 and 120,000: one window
+    bad[bad_rows] = 42
+    null = scores.is_null().to_numpy(zero_copy_only=False).copy()
+    null[bad_rows] = False
+    invalid = pa.array(bad, mask=null)
+    many = many.set_column(1, "nps", pa.chunked_array(
+        [invalid.slice(a, b - a) for a, b in itertools.pairwise(cuts)]))
+    with pytest.raises(cx.InvalidScoreError) as info:
+        cx.nps(many, score="nps", by="seg", weight=weight)
+    assert (info.value.first_row, info.value.count) == (57_001, len(bad_rows))

@@ -14,12 +14,36 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
+use rayon::prelude::*;
 
 use crate::error::{CoreError, Result, Role};
 use crate::group::{ChunkPlan, GroupKeys, KeyIndex, PARALLEL_KEYS};
 use crate::scale::Scale;
 use crate::streams::{chunk_key, key_stream, OVERALL_STREAM};
-use crate::tally::{align, check_weights, tally_chunk, Columns, Tallies, WeightRange};
+use crate::tally::{
+    align, check_weights, tally_chunk, Columns, Tallies, WeightRange, MIN_ROWS_PER_TASK,
+};
+
+/// Consecutive chunks tallied side by side: a window takes chunks until it holds rows enough
+/// for every thread's tasks, so chunks too small to fill the threads on their own (a CSV or
+/// Parquet read arrives in chunks of 10^4–10^5 rows) share them, while a chunk that fills them
+/// runs alone (and the tallies held at once stay those of about one chunk's tasks).
+fn chunk_windows(chunks: &[Vec<ArrayRef>]) -> Vec<std::ops::Range<usize>> {
+    let full = rayon::current_num_threads() * MIN_ROWS_PER_TASK;
+    let mut windows = Vec::new();
+    let (mut first, mut rows) = (0, 0);
+    for (j, chunk) in chunks.iter().enumerate() {
+        rows += chunk.first().map_or(0, |c| c.len());
+        if rows >= full {
+            windows.push(first..j + 1);
+            (first, rows) = (j + 1, 0);
+        }
+    }
+    if first < chunks.len() {
+        windows.push(first..chunks.len());
+    }
+    windows
+}
 
 /// Segmented tallies that grow with each update and merge with each other.
 #[derive(Clone)]
@@ -335,30 +359,44 @@ impl KeyedTallies {
             .with_replicates(self.replicates());
         let mut invalid: Option<(u64, String)> = None;
         let mut start = row_offset;
-        for (j, (chunk, w)) in chunks.iter().zip(&weights).enumerate() {
+        for window in chunk_windows(&chunks) {
             if crate::cancel::requested() {
                 return Err(CoreError::Cancelled);
             }
-            let replicates = draw_key.map(|key| (self.replicates(), chunk_key(key, j as u64)));
-            // Replicate draws read each row's id in a second pass: whole-chunk ids for them.
-            let plan = ChunkPlan::new(&chunk[1..1 + self.n_keys], replicates.is_none())?;
-            let w = w
-                .as_ref()
-                .map(|(w, range)| (w.as_primitive::<Float64Type>().values().as_ref(), *range));
-            let (parts, first_bad) = tally_chunk(&chunk[0], w, &plan, self.scale, replicates)?;
-            if let (None, Some((i, v))) = (&invalid, first_bad) {
-                invalid = Some((start + i as u64, v));
+            // The window's chunks side by side (each may split its rows over tasks too), then
+            // absorbed in chunk order: ids and results are those of one chunk at a time.
+            let tallied: Vec<Result<_>> = window
+                .into_par_iter()
+                .map(|j| {
+                    let chunk = &chunks[j];
+                    let replicates =
+                        draw_key.map(|key| (self.replicates(), chunk_key(key, j as u64)));
+                    // Replicate draws read each row's id in a second pass: whole-chunk ids.
+                    let plan = ChunkPlan::new(&chunk[1..1 + self.n_keys], replicates.is_none())?;
+                    let w = weights[j].as_ref().map(|(w, range)| {
+                        (w.as_primitive::<Float64Type>().values().as_ref(), *range)
+                    });
+                    let (parts, first_bad) =
+                        tally_chunk(&chunk[0], w, &plan, self.scale, replicates)?;
+                    Ok((plan, parts, first_bad, chunk[0].len()))
+                })
+                .collect();
+            for result in tallied {
+                let (plan, parts, first_bad, rows) = result?;
+                if let (None, Some((i, v))) = (&invalid, first_bad) {
+                    invalid = Some((start + i as u64, v));
+                }
+                // Each part is dropped once absorbed (the parts of many segments are large).
+                for (local, keys) in parts {
+                    let keys = match (&keys, &plan) {
+                        (Some(keys), _) => keys,
+                        (None, ChunkPlan::Whole(groups)) => &groups.keys,
+                        (None, ChunkPlan::Morsels(_)) => unreachable!("morsel tallies carry keys"),
+                    };
+                    partial.absorb_local(keys, local)?;
+                }
+                start += rows as u64;
             }
-            // Each part is dropped once absorbed (the parts of many segments are large).
-            for (local, keys) in parts {
-                let keys = match (&keys, &plan) {
-                    (Some(keys), _) => keys,
-                    (None, ChunkPlan::Whole(groups)) => &groups.keys,
-                    (None, ChunkPlan::Morsels(_)) => unreachable!("morsel tallies carry keys"),
-                };
-                partial.absorb_local(keys, local)?;
-            }
-            start += chunk[0].len() as u64;
         }
         if let (false, Some((first_row, first_value))) = (drop_invalid, invalid) {
             let count = (0..partial.tallies.segments())

@@ -498,8 +498,22 @@ struct Table<'a> {
     last: (u128, u32),
     /// Whether the last-key check pays for its branch (see [`Table::fill`]).
     runs: bool,
+    /// No row has been filled yet.
+    first_fill: bool,
     null_id: Option<u32>,
     lookup: Vec<Option<u32>>,
+}
+
+/// Rows of a task's first morsel that decide whether the rest of it checks for runs.
+const PROBE_ROWS: usize = 256;
+
+/// Whether at least three ids in four repeat the one before (runs worth checking for).
+fn mostly_repeats(ids: &[u32]) -> bool {
+    let repeats: usize = ids
+        .windows(2)
+        .map(|pair| usize::from(pair[0] == pair[1]))
+        .sum();
+    repeats * 4 >= ids.len().saturating_sub(1) * 3
 }
 
 /// The hash of a packed key: one folded 64×64→128-bit multiply of its two halves (each xored
@@ -542,6 +556,7 @@ impl<'a> Table<'a> {
             ints: IntTable::default(),
             last: (NO_KEY, 0),
             runs: true,
+            first_fill: true,
             null_id: None,
             lookup: Vec::new(),
         }
@@ -594,19 +609,24 @@ impl<'a> Table<'a> {
     /// repeat one row in three for three values) its branch mispredicts about as often as it
     /// hits, and costs more than the lookup it saves. Each morsel decides for the next from the
     /// share of its rows whose id repeated the row before's (a pass over the morsel's ids,
-    /// cheaper than counting in the lookup loop).
+    /// cheaper than counting in the lookup loop); a task's first morsel decides from its first
+    /// [`PROBE_ROWS`] rows (a task of a small chunk may have only one morsel).
     fn fill(&mut self, rows: Range<usize>, out: &mut [u32]) {
+        let mut done = 0;
+        if self.first_fill {
+            self.first_fill = false;
+            done = out.len().min(PROBE_ROWS);
+            self.fill_with::<true>(rows.start..rows.start + done, &mut out[..done]);
+            self.runs = mostly_repeats(&out[..done]);
+        }
+        let (rows, rest) = (rows.start + done..rows.end, &mut out[done..]);
         // (A last key left from an earlier morsel still has its id: ids never change.)
         if self.runs {
-            self.fill_with::<true>(rows, out);
+            self.fill_with::<true>(rows, rest);
         } else {
-            self.fill_with::<false>(rows, out);
+            self.fill_with::<false>(rows, rest);
         }
-        let repeats: usize = out
-            .windows(2)
-            .map(|pair| usize::from(pair[0] == pair[1]))
-            .sum();
-        self.runs = repeats * 4 >= out.len().saturating_sub(1) * 3;
+        self.runs = mostly_repeats(out);
     }
 
     fn fill_with<const RUNS: bool>(&mut self, rows: Range<usize>, out: &mut [u32]) {

@@ -17,7 +17,13 @@ use crate::scale::ScoreValue;
 use crate::streams::replicate_block_rng;
 
 /// Rows per parallel task below which a chunk is tallied on one thread.
-pub(super) const MIN_ROWS_PER_TASK: usize = 1 << 16;
+pub(crate) const MIN_ROWS_PER_TASK: usize = 1 << 16;
+
+/// How many parallel tasks a chunk of `len` rows is split into at most (one below
+/// [`MIN_ROWS_PER_TASK`] rows per thread).
+fn tasks_for_rows(len: usize) -> usize {
+    (len / MIN_ROWS_PER_TASK).clamp(1, rayon::current_num_threads())
+}
 /// Largest per-task tally (in cells) worth replicating across threads.
 const MAX_TALLY_CELLS_PER_TASK: usize = 1 << 20;
 /// Count cells (`u64`) that the tasks of an unweighted tally may hold together: 64 MiB.
@@ -392,9 +398,7 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
             true => usize::MAX,
             false => COUNT_CELLS_ACROSS_TASKS / cells.max(1),
         };
-        let tasks = (len / MIN_ROWS_PER_TASK)
-            .min(rayon::current_num_threads())
-            .min(by_memory);
+        let tasks = tasks_for_rows(len).min(by_memory);
         if tasks <= 1 {
             let mut out = Tallies::new(self.points, weighted, n_local);
             self.run(ids, 0..len, &mut out);
@@ -445,7 +449,7 @@ impl<S: ScoreValue> ScoreTally<'_, S> {
     fn tally_morsels(&self, plan: &MorselPlan<'_>) -> Result<Vec<(Tallies, GroupKeys)>> {
         let len = self.values.len();
         let weighted = self.weights.is_some();
-        let tasks = (len / MIN_ROWS_PER_TASK).clamp(1, rayon::current_num_threads());
+        let tasks = tasks_for_rows(len);
         let claims = RowClaims::for_tasks(len, tasks, weighted);
         let morsel = claims.claim;
         // Counts alone: u32 cells, as in `tally_counts` (15,000 segments: a task's table is
