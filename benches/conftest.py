@@ -257,7 +257,7 @@ def _machine(config: pytest.Config) -> dict[str, Any]:
 
 
 _SCENARIOS = ("dict", "utf8", "large_string", "string_view", "utf8_long", "str_1k", "int64",
-              "small_int", "date", "bool", "two_str", "three_mix", "str_15k", "weighted",
+              "small_int", "date", "bool", "two_str", "chunked", "three_mix", "str_15k", "weighted",
               "int_many", "result_1m", "memory",
               # benches/test_bench_accumulator.py and test_bench_distributed.py
               "update", "update_w", "merge_4", "merge_10k", "bytes_4", "bytes_10k",

@@ -91,6 +91,11 @@ _QUICK_FLOORS: dict[tuple[str, str], float] = {
     ("weighted", "duckdb"): 0.45,  # 0.76–1.08, median 0.86 (5 runs)
     ("weighted", "polars"): 0.55,  # 0.92–1.40, median 1.25 (5 runs)
     ("weighted", "pyarrow"): 1,  # 1.79–2.73, median 2.12 (5 runs)
+    # chunked (added 2026-12-07): 40 % of the lowest ratio in 6 runs (3 quiet, 3 with one core
+    # kept busy; code of aaba522).
+    ("chunked", "duckdb"): 1.1,  # 2.78–3.76
+    ("chunked", "polars"): 0.48,  # 1.20–1.55
+    ("chunked", "pyarrow"): 0.68,  # 1.72–2.32
 }
 
 FLOORS: dict[str, dict[tuple[str, str], float]] = {
@@ -165,6 +170,10 @@ EXPECTED: dict[str, dict[tuple[str, str], float]] = {
         ("weighted", "duckdb"): 3.53,  # 2.62–3.84
         ("weighted", "polars"): 3.62,  # 2.91–4.06
         ("weighted", "pyarrow"): 5.31,  # 4.39–5.54
+        # chunked (added 2026-12-07, code of aaba522): medians of 3 runs with one core busy.
+        ("chunked", "duckdb"): 3.02,  # 2.78–3.38
+        ("chunked", "polars"): 1.30,  # 1.20–1.40
+        ("chunked", "pyarrow"): 1.75,  # 1.72–2.09
     },
 }
 INDEX_FLOOR = 0.7
@@ -184,6 +193,8 @@ MEMORY_CEILINGS: dict[str, float] = {
     "str_15k": 4.0, "weighted": 0.5, "int_many": 20.0, "result_1m": 40.0,
     # Added 2026-12-05 (measured 0.02 and 0.10 at 1M rows).
     "utf8_long": 0.3, "str_1k": 0.5,
+    # Added 2026-12-07 (measured 0.03 at 1M rows).
+    "chunked": 0.3,
 }
 
 # The accumulator and distributed benchmarks (test_bench_accumulator.py, test_bench_distributed.py)
