@@ -21,22 +21,29 @@ use crate::group::{ChunkPlan, GroupKeys, KeyIndex, PARALLEL_KEYS};
 use crate::scale::Scale;
 use crate::streams::{chunk_key, key_stream, OVERALL_STREAM};
 use crate::tally::{
-    align, check_weights, tally_chunk, Columns, Tallies, WeightRange, MIN_ROWS_PER_TASK,
+    align, check_weights, tally_chunk, tasks_for_rows, Columns, Tallies, WeightRange,
+    MIN_ROWS_PER_TASK,
 };
 
 /// Consecutive chunks tallied side by side: a window takes chunks until it holds rows enough
-/// for every thread's tasks, so chunks too small to fill the threads on their own (a CSV or
-/// Parquet read arrives in chunks of 10^4–10^5 rows) share them, while a chunk that fills them
-/// runs alone (and the tallies held at once stay those of about one chunk's tasks).
+/// for every thread's tasks and its chunks' tasks are a multiple of the threads (three chunks
+/// of one task each on two threads would leave one idle while the third runs), or four times
+/// as many (so that odd chunks between even ones cannot grow a window without end). So chunks too
+/// small to fill the threads on their own (a CSV or Parquet read arrives in chunks of
+/// 10^4–10^5 rows) share them, while a chunk that fills them runs alone (and the tallies held
+/// at once stay those of about one chunk's tasks).
 fn chunk_windows(chunks: &[Vec<ArrayRef>]) -> Vec<std::ops::Range<usize>> {
-    let full = rayon::current_num_threads() * MIN_ROWS_PER_TASK;
+    let threads = rayon::current_num_threads();
+    let full = threads * MIN_ROWS_PER_TASK;
     let mut windows = Vec::new();
-    let (mut first, mut rows) = (0, 0);
+    let (mut first, mut rows, mut tasks) = (0, 0, 0);
     for (j, chunk) in chunks.iter().enumerate() {
-        rows += chunk.first().map_or(0, |c| c.len());
-        if rows >= full {
+        let len = chunk.first().map_or(0, |c| c.len());
+        rows += len;
+        tasks += tasks_for_rows(len);
+        if rows >= full && (tasks.is_multiple_of(threads) || tasks >= 4 * threads) {
             windows.push(first..j + 1);
-            (first, rows) = (j + 1, 0);
+            (first, rows, tasks) = (j + 1, 0, 0);
         }
     }
     if first < chunks.len() {

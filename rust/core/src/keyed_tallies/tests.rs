@@ -447,3 +447,62 @@ fn many_segments_in_tasks_equal_merged_and_rebuilt_tallies() {
             .is_err()
     );
 }
+
+/// Windows cover every chunk once, in order; each but the last holds rows for every thread,
+/// with its chunks' tasks a multiple of the threads or capped at four times as many; a chunk
+/// that fills the threads alone is a window of its own.
+#[test]
+fn chunk_windows_fill_the_threads_evenly() {
+    let threads = rayon::current_num_threads();
+    let full = threads * MIN_ROWS_PER_TASK;
+    let chunk = |rows: usize| -> Vec<ArrayRef> { vec![Arc::new(Int8Array::from(vec![0i8; rows]))] };
+    let sizes: Vec<usize> = [
+        7_813, 62_500, 65_536, 100_000, 1_000_000, 0, 125_000, 300_000,
+    ]
+    .iter()
+    .cycle()
+    .take(40)
+    .copied()
+    .chain([1_000_000, 100_000].iter().cycle().take(30).copied())
+    .collect();
+    let chunks: Vec<Vec<ArrayRef>> = sizes.iter().map(|&n| chunk(n)).collect();
+    let windows = chunk_windows(&chunks);
+    let mut next = 0;
+    for (w, window) in windows.iter().enumerate() {
+        assert_eq!(window.start, next, "in order, no gap");
+        assert!(window.end > window.start, "no empty window");
+        next = window.end;
+        let rows: usize = sizes[window.clone()].iter().sum();
+        let tasks: usize = sizes[window.clone()]
+            .iter()
+            .map(|&n| tasks_for_rows(n))
+            .sum();
+        if w + 1 < windows.len() {
+            assert!(rows >= full, "window {w}: {rows} rows");
+            assert!(
+                tasks.is_multiple_of(threads) || tasks >= 4 * threads,
+                "window {w}: {tasks} tasks"
+            );
+            // Closed as soon as it could be: without its last chunk it was not yet full.
+            let before = &sizes[window.start..window.end - 1];
+            let (r, t): (usize, usize) = (
+                before.iter().sum(),
+                before.iter().map(|&n| tasks_for_rows(n)).sum(),
+            );
+            assert!(
+                !(r >= full && (t.is_multiple_of(threads) || t >= 4 * threads))
+                    || before.is_empty(),
+                "window {w} closed late"
+            );
+        }
+        assert!(
+            tasks <= 4 * threads + threads,
+            "window {w}: {tasks} tasks held at once"
+        );
+    }
+    assert_eq!(next, chunks.len());
+    if threads > 1 {
+        let alone = chunk_windows(&[chunk(1_000_000), chunk(1_000_000)]);
+        assert_eq!(alone, vec![0..1, 1..2]);
+    }
+}

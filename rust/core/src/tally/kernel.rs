@@ -21,7 +21,7 @@ pub(crate) const MIN_ROWS_PER_TASK: usize = 1 << 16;
 
 /// How many parallel tasks a chunk of `len` rows is split into at most (one below
 /// [`MIN_ROWS_PER_TASK`] rows per thread).
-fn tasks_for_rows(len: usize) -> usize {
+pub(crate) fn tasks_for_rows(len: usize) -> usize {
     (len / MIN_ROWS_PER_TASK).clamp(1, rayon::current_num_threads())
 }
 /// Largest per-task tally (in cells) worth replicating across threads.

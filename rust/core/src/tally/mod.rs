@@ -21,7 +21,7 @@ mod scores;
 mod weights;
 
 pub use columns::{align, Columns};
-pub(crate) use kernel::MIN_ROWS_PER_TASK;
+pub(crate) use kernel::{tasks_for_rows, MIN_ROWS_PER_TASK};
 pub(crate) use scores::tally_chunk;
 pub(crate) use weights::{check_weights, WeightRange};
 
