@@ -121,6 +121,42 @@ def test_block_estimates_equal_one_segment_at_a_time(ci: str) -> None:
             (theirs.value, theirs.ci_low, theirs.ci_high, theirs.se, theirs.n)
 
 
+@pytest.mark.parametrize("ci", ["wald", "bayes"])
+def test_every_row_and_column_equals_the_segment_alone(ci: str) -> None:
+    """Each of 3,000 rows written block by block over threads (every column, the distribution
+    and, for a resampled interval, the note) equals its segment estimated alone. Rows are
+    written once into columns that start unfilled, so a row or column left unwritten shows
+    here."""
+    table, codes, _, _ = _table(9, 90_000, 3_000, weighted=False, nulls=True)
+    # Segments where nobody answered: no interval, and a note saying why (resampled ones).
+    silent = np.isin(codes, np.arange(0, 3_000, 97))
+    scores = table.column("nps").to_numpy(zero_copy_only=False)
+    missing = table.column("nps").is_null().to_numpy(zero_copy_only=False) | silent
+    table = table.set_column(1, "nps", pa.array(np.nan_to_num(scores).astype(np.int8),
+                                                mask=missing))
+    options = {"ci": ci, "seed": 3, "n_resamples": 50} if ci == "bayes" else {"ci": ci}
+    many = cx.nps(table, score="nps", by="seg", **options).to_arrow(distribution=True)
+    assert many.num_rows == 3_000
+    if ci == "bayes":
+        assert many.column("note").null_count == many.num_rows - silent_segments(codes, silent)
+    ordered = table.sort_by("seg")
+    keys = ordered.column("seg").to_numpy()
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], len(keys)]
+    alone = [cx.nps(ordered.slice(a, b - a), score="nps", by="seg", **options)
+             .to_arrow(distribution=True) for a, b in zip(starts, ends, strict=True)]
+    # A table of one silent segment has the note column, one of answered segments does not.
+    columns = many.column_names
+    alone_rows = pa.concat_tables(
+        [t if "note" in t.column_names or "note" not in columns
+         else t.append_column("note", pa.nulls(t.num_rows, pa.string())) for t in alone])
+    assert _tables_equal(many, alone_rows.select(columns))
+
+
+def silent_segments(codes: np.ndarray, silent: np.ndarray) -> int:
+    return len(np.unique(codes[silent]))
+
+
 @pytest.mark.parametrize("key", ["int", "str"])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_chunks_as_readers_return_them_equal_one_chunk(key: str, weighted: bool) -> None:

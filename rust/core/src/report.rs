@@ -1,5 +1,6 @@
 //! Estimates of every segment as one Arrow record batch: the shape results leave the core in.
 
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float64Array, ListArray, RecordBatch, StringArray, UInt64Array};
@@ -256,7 +257,8 @@ pub fn estimate_batch_in_order(
             .into_iter()
             .try_for_each(fill)?;
     }
-    segment_batch(keys, key_names, columns.into_rows())
+    // SAFETY: every block was filled (an error returned above).
+    segment_batch(keys, key_names, unsafe { columns.into_rows() })
 }
 
 /// Rows per task when many analytic estimates are spread over threads.
@@ -266,6 +268,8 @@ const RESAMPLED_TASKS_PER_THREAD: usize = 16;
 
 /// The per-segment columns of a result, allocated at their final size.
 struct RowColumns {
+    /// Rows (segments) of every column.
+    segments: usize,
     estimates: EstimateColumns,
     missing: Vec<u64>,
     invalid: Vec<u64>,
@@ -274,21 +278,22 @@ struct RowColumns {
     distributions: Vec<u64>,
 }
 
-/// A block of consecutive rows of [`RowColumns`], written by one task.
+/// A block of consecutive rows of [`RowColumns`], written by one task: every item of every
+/// slice is written once by [`RowBlock::fill`].
 struct RowBlock<'a> {
     start: usize,
-    value: &'a mut [f64],
-    se: &'a mut [f64],
-    low: &'a mut [f64],
-    high: &'a mut [f64],
-    n: &'a mut [u64],
-    weighted_n: &'a mut [f64],
-    effective_n: &'a mut [f64],
-    notes: &'a mut [Option<&'static str>],
-    missing: &'a mut [u64],
-    invalid: &'a mut [u64],
-    buckets: Vec<&'a mut [u64]>,
-    distributions: &'a mut [u64],
+    value: &'a mut [MaybeUninit<f64>],
+    se: &'a mut [MaybeUninit<f64>],
+    low: &'a mut [MaybeUninit<f64>],
+    high: &'a mut [MaybeUninit<f64>],
+    n: &'a mut [MaybeUninit<u64>],
+    weighted_n: &'a mut [MaybeUninit<f64>],
+    effective_n: &'a mut [MaybeUninit<f64>],
+    notes: &'a mut [MaybeUninit<Option<&'static str>>],
+    missing: &'a mut [MaybeUninit<u64>],
+    invalid: &'a mut [MaybeUninit<u64>],
+    buckets: Vec<&'a mut [MaybeUninit<u64>]>,
+    distributions: &'a mut [MaybeUninit<u64>],
 }
 
 /// The first `n` items of `rest`, which keeps the others.
@@ -298,41 +303,68 @@ fn take<'a, T>(rest: &mut &'a mut [T], n: usize) -> &'a mut [T] {
     head
 }
 
+/// The first `len` items of `items`' spare capacity, to be written (`items` is empty).
+fn unwritten<T>(items: &mut Vec<T>, len: usize) -> &mut [MaybeUninit<T>] {
+    debug_assert!(items.is_empty() && items.capacity() >= len);
+    &mut items.spare_capacity_mut()[..len]
+}
+
+/// Makes the first `len` written items of `items`' spare capacity its items.
+///
+/// # Safety
+/// Every one of them has been written.
+unsafe fn assume_written<T: Copy>(items: &mut Vec<T>, len: usize) {
+    debug_assert!(items.capacity() >= len);
+    // SAFETY: the capacity holds `len` items, each written (the caller's promise); `T: Copy`
+    // has no drop to skip or run twice.
+    unsafe { items.set_len(len) }
+}
+
 impl RowColumns {
+    /// Columns of `segments` rows with room for them but nothing written: the blocks write each
+    /// item once, in parallel (zeroing them first was a serial pass over the whole result, a
+    /// tenth of the time of a 100,000-segment result).
     fn new(segments: usize, n_buckets: usize, points: usize) -> Self {
         Self {
-            estimates: EstimateColumns::zeroed(segments),
-            missing: vec![0; segments],
-            invalid: vec![0; segments],
-            buckets: (0..n_buckets).map(|_| vec![0; segments]).collect(),
+            segments,
+            estimates: EstimateColumns::with_capacity(segments),
+            missing: Vec::with_capacity(segments),
+            invalid: Vec::with_capacity(segments),
+            buckets: (0..n_buckets)
+                .map(|_| Vec::with_capacity(segments))
+                .collect(),
             points,
-            distributions: vec![0; segments * points],
+            distributions: Vec::with_capacity(segments * points),
         }
     }
 
     /// The rows in blocks of `size` (the last may be shorter).
     fn blocks(&mut self, size: usize) -> Vec<RowBlock<'_>> {
-        let segments = self.missing.len();
+        let segments = self.segments;
         let points = self.points;
         let e = &mut self.estimates;
         let (mut value, mut se, mut low, mut high) = (
-            &mut e.value[..],
-            &mut e.se[..],
-            &mut e.low[..],
-            &mut e.high[..],
+            unwritten(&mut e.value, segments),
+            unwritten(&mut e.se, segments),
+            unwritten(&mut e.low, segments),
+            unwritten(&mut e.high, segments),
         );
         let (mut n, mut weighted_n, mut effective_n, mut notes) = (
-            &mut e.n[..],
-            &mut e.weighted_n[..],
-            &mut e.effective_n[..],
-            &mut e.notes[..],
+            unwritten(&mut e.n, segments),
+            unwritten(&mut e.weighted_n, segments),
+            unwritten(&mut e.effective_n, segments),
+            unwritten(&mut e.notes, segments),
         );
         let (mut missing, mut invalid, mut distributions) = (
-            &mut self.missing[..],
-            &mut self.invalid[..],
-            &mut self.distributions[..],
+            unwritten(&mut self.missing, segments),
+            unwritten(&mut self.invalid, segments),
+            unwritten(&mut self.distributions, segments * points),
         );
-        let mut buckets: Vec<&mut [u64]> = self.buckets.iter_mut().map(|b| &mut b[..]).collect();
+        let mut buckets: Vec<&mut [MaybeUninit<u64>]> = self
+            .buckets
+            .iter_mut()
+            .map(|b| unwritten(b, segments))
+            .collect();
         let mut out = Vec::with_capacity(segments.div_ceil(size));
         let mut start = 0;
         while start < segments {
@@ -357,7 +389,31 @@ impl RowColumns {
         out
     }
 
-    fn into_rows(self) -> SegmentRows {
+    /// The written rows.
+    ///
+    /// # Safety
+    /// Every block of [`RowColumns::blocks`] has been filled ([`RowBlock::fill`] returned Ok).
+    unsafe fn into_rows(mut self) -> SegmentRows {
+        let (segments, points) = (self.segments, self.points);
+        let e = &mut self.estimates;
+        // SAFETY (each call): the blocks cover rows 0..segments of every column, and each
+        // block's fill wrote every row of its slices (the caller's promise).
+        unsafe {
+            for column in [&mut e.value, &mut e.se, &mut e.low, &mut e.high] {
+                assume_written(column, segments);
+            }
+            for column in [&mut e.weighted_n, &mut e.effective_n] {
+                assume_written(column, segments);
+            }
+            assume_written(&mut e.n, segments);
+            assume_written(&mut e.notes, segments);
+            assume_written(&mut self.missing, segments);
+            assume_written(&mut self.invalid, segments);
+            for column in &mut self.buckets {
+                assume_written(column, segments);
+            }
+            assume_written(&mut self.distributions, segments * points);
+        }
         SegmentRows {
             estimates: self.estimates,
             missing: self.missing,
@@ -370,7 +426,7 @@ impl RowColumns {
 }
 
 impl RowBlock<'_> {
-    /// Writes each row of the block: `row_estimate(row)` gives its estimate, note and the
+    /// Writes every row of the block: `row_estimate(row)` gives its estimate, note and the
     /// segment of `tallies` it reads.
     fn fill(
         mut self,
@@ -382,22 +438,26 @@ impl RowBlock<'_> {
         let mut bucket_counts = vec![0u64; self.buckets.len()];
         for j in 0..self.value.len() {
             let ((e, note), s) = row_estimate(self.start + j)?;
-            self.value[j] = e.value;
-            self.se[j] = e.se;
-            self.low[j] = e.low;
-            self.high[j] = e.high;
-            self.n[j] = e.n;
-            self.weighted_n[j] = e.weighted_n;
-            self.effective_n[j] = e.effective_n;
-            self.notes[j] = note;
+            self.value[j].write(e.value);
+            self.se[j].write(e.se);
+            self.low[j].write(e.low);
+            self.high[j].write(e.high);
+            self.n[j].write(e.n);
+            self.weighted_n[j].write(e.weighted_n);
+            self.effective_n[j].write(e.effective_n);
+            self.notes[j].write(note);
             let counts = tallies.counts(s);
-            self.missing[j] = tallies.missing(s);
-            self.invalid[j] = tallies.invalid(s);
+            self.missing[j].write(tallies.missing(s));
+            self.invalid[j].write(tallies.invalid(s));
             spec.fill_buckets(counts, &mut bucket_counts);
             for (column, &count) in self.buckets.iter_mut().zip(&bucket_counts) {
-                column[j] = count;
+                column[j].write(count);
             }
-            self.distributions[j * points..(j + 1) * points].copy_from_slice(counts);
+            let distribution = &mut self.distributions[j * points..(j + 1) * points];
+            assert_eq!(counts.len(), points, "a segment's counts are one per point");
+            for (item, &count) in distribution.iter_mut().zip(counts) {
+                item.write(count);
+            }
         }
         Ok(())
     }
@@ -416,16 +476,16 @@ pub struct EstimateColumns {
 }
 
 impl EstimateColumns {
-    fn zeroed(segments: usize) -> Self {
+    fn with_capacity(segments: usize) -> Self {
         Self {
-            value: vec![0.0; segments],
-            se: vec![0.0; segments],
-            low: vec![0.0; segments],
-            high: vec![0.0; segments],
-            n: vec![0; segments],
-            weighted_n: vec![0.0; segments],
-            effective_n: vec![0.0; segments],
-            notes: vec![None; segments],
+            value: Vec::with_capacity(segments),
+            se: Vec::with_capacity(segments),
+            low: Vec::with_capacity(segments),
+            high: Vec::with_capacity(segments),
+            n: Vec::with_capacity(segments),
+            weighted_n: Vec::with_capacity(segments),
+            effective_n: Vec::with_capacity(segments),
+            notes: Vec::with_capacity(segments),
         }
     }
 
@@ -485,7 +545,12 @@ pub fn segment_batch(
         effective_n,
         notes,
     } = rows.estimates;
-    let notes: StringArray = notes.into_iter().collect();
+    // Most rows have no note: a column of nulls is one bitmap, not a null appended per row.
+    let notes: StringArray = if notes.iter().all(Option::is_none) {
+        StringArray::new_null(notes.len())
+    } else {
+        notes.into_iter().collect()
+    };
     let mut fields: Vec<Field> = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (name, key) in key_names.iter().zip(keys) {

@@ -34,6 +34,9 @@ fn grouped(state: &AccumulatorState) -> Result<Grouped> {
     }
 }
 
+/// From this many segments on, the overall row's tallies are summed beside the key order.
+const CONCURRENT_TOTAL_SEGMENTS: usize = 1 << 14;
+
 /// Estimates of `spec` over `state`. A weighted bootstrap needs `weight_cells`: an unweighted
 /// state of the same rows with the weight column as one more (last) key.
 pub fn estimate_state(
@@ -61,7 +64,17 @@ pub fn estimate_state(
             &empty
         }
     };
-    let in_order = agg.key_order()?;
+    // The overall row's tallies: a pass over every segment's counts, bound by memory. With many
+    // segments it runs while the keys are put in order; with few, both stay on the calling
+    // thread (handing work to the pool from outside it costs a wake-up, up to milliseconds on a
+    // loaded machine).
+    let total = || (state.n_keys() > 0).then(|| agg.tallies().total());
+    let (in_order, total) = if agg.tallies().segments() >= CONCURRENT_TOTAL_SEGMENTS {
+        rayon::join(|| agg.key_order(), total)
+    } else {
+        (agg.key_order(), total())
+    };
+    let in_order = in_order?;
     let mut overall_cells = None;
     if let Some(cells_agg) = weight_cells.and_then(AccumulatorState::aggregator) {
         let cells = weight_cells_by_segment(spec, &cells_agg.finish()?, state.n_keys())?;
@@ -83,19 +96,13 @@ pub fn estimate_state(
         &request,
     )?;
     // Unsegmented: the one segment is the overall estimate (same rows, same stream).
-    let overall = if state.n_keys() == 0 {
-        segments.clone()
-    } else {
-        request.weight_cells = overall_cells;
-        // Exact sums: the total does not depend on the segments' order.
-        estimate_batch(
-            spec,
-            &agg.tallies().total(),
-            &[OVERALL_STREAM],
-            &[],
-            &[],
-            &request,
-        )?
+    let overall = match total {
+        None => segments.clone(),
+        Some(total) => {
+            request.weight_cells = overall_cells;
+            // Exact sums: the total does not depend on the segments' order.
+            estimate_batch(spec, &total, &[OVERALL_STREAM], &[], &[], &request)?
+        }
     };
     Ok(Estimates { segments, overall })
 }
