@@ -4,7 +4,9 @@ Builds the scenario's table (``segment_data.py``), makes one small warm-up call 
 imports), returns freed heap to the OS (``malloc_trim``), resets the high-water mark through
 /proc/self/clear_refs, then calls ``cx.nps`` once on the whole table and prints, as the last
 line, JSON with the input's bytes, the resident size before the call and the peak (VmHWM)
-above it — the memory the call needed beyond the input, result objects included. Linux only.
+above it — the memory the call needed beyond the input, result objects included — and the
+bytes of the result's per-segment table (part of that peak: with one segment per ten rows the
+table alone is about twice the input). Linux only.
 
 The same is measured once more for a second call on the whole table, after the first result is
 dropped and freed heap returned again (``repeat_above_bytes``): what each call of a running
@@ -19,7 +21,11 @@ import ctypes
 import gc
 import json
 import sys
-from collections.abc import Callable, Sized
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cxmetrics import SegmentedResult
 
 
 def _status_kib(field: str) -> int:
@@ -38,19 +44,21 @@ def main() -> None:
     data = build_dataset(scenario, rows, size)
     by = data.by[0] if len(data.by) == 1 else list(data.by)
     cx.nps(data.table.slice(0, 1000), score="nps", by=by, weight=data.weight)
-    first, segments = _call_peak(lambda: cx.nps(data.table, score="nps", by=by,
-                                                weight=data.weight))
-    repeat, _ = _call_peak(lambda: cx.nps(data.table, score="nps", by=by, weight=data.weight))
+    first, segments, result_bytes = _call_peak(lambda: cx.nps(data.table, score="nps", by=by,
+                                                              weight=data.weight))
+    repeat, _, _ = _call_peak(lambda: cx.nps(data.table, score="nps", by=by, weight=data.weight))
     print(json.dumps({
         "scenario": scenario, "rows": rows, "segments": segments,
         "input_bytes": data.nbytes, "rss_before_bytes": first[0],
         "peak_above_bytes": first[1], "repeat_above_bytes": repeat[1],
+        "result_table_bytes": result_bytes,
     }))
 
 
-def _call_peak(call: Callable[[], Sized]) -> tuple[tuple[int, int], int]:
-    """((resident bytes before, peak bytes above them), len(result)) of one call, after freed
-    heap is returned to the OS and the high-water mark reset."""
+def _call_peak(call: Callable[[], SegmentedResult]) -> tuple[tuple[int, int], int, int]:
+    """((resident bytes before, peak bytes above them), len(result), bytes of the result's
+    per-segment table) of one call, after freed heap is returned to the OS and the high-water
+    mark reset."""
     gc.collect()
     ctypes.CDLL("libc.so.6").malloc_trim(0)
     before = _status_kib("VmRSS")
@@ -58,7 +66,8 @@ def _call_peak(call: Callable[[], Sized]) -> tuple[tuple[int, int], int]:
         f.write("5")  # resets VmHWM to the current resident size
     result = call()
     peak = _status_kib("VmHWM")
-    return (before * 1024, max(peak - before, 0) * 1024), len(result)
+    # Read after the peak: importing the table is zero-copy, its buffers are the core's.
+    return (before * 1024, max(peak - before, 0) * 1024), len(result), result.segments.nbytes
 
 
 if __name__ == "__main__":

@@ -311,7 +311,8 @@ def test_peak_memory(scenario: str, bench_size: str, pytestconfig: pytest.Config
     record_extra(f"peak_memory_{scenario}", found,
                  f"peak memory {scenario:<12} {found['peak_above_bytes'] / 1e6:8.1f} MB above "
                  f"the {found['input_bytes'] / 1e6:.1f} MB input = {share:5.2f}× "
-                 f"(repeat call {repeat:5.2f}×; target ≤ 0.25×"
+                 f"(result table {found['result_table_bytes'] / found['input_bytes']:5.2f}×, "
+                 f"repeat call {repeat:5.2f}×; target ≤ 0.25×"
                  f"{'' if ceiling is None else f', ceiling {ceiling:g}× on the first call'}; "
                  f"{DESCRIPTIONS[scenario]})")
     if ceiling is not None:
