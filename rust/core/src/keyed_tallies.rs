@@ -25,32 +25,45 @@ use crate::tally::{
     MIN_ROWS_PER_TASK,
 };
 
-/// Consecutive chunks tallied side by side: a window takes chunks until it holds rows enough
-/// for every thread's tasks and its chunks' tasks are a multiple of the threads (three chunks
-/// of one task each on two threads would leave one idle while the third runs), or four times
-/// as many (so that odd chunks between even ones cannot grow a window without end). So chunks too
-/// small to fill the threads on their own (a CSV or Parquet read arrives in chunks of
-/// 10^4–10^5 rows) share them, while a chunk that fills them runs alone (and the tallies held
-/// at once stay those of about one chunk's tasks).
-fn chunk_windows(chunks: &[Vec<ArrayRef>]) -> Vec<std::ops::Range<usize>> {
+/// Consecutive chunks tallied side by side: a window takes chunks from `first` on until it holds
+/// `rows_per_thread` rows for every thread and its chunks' tasks are a multiple of the threads
+/// (three chunks of one task each on two threads would leave one idle while the third runs),
+/// or four times as many (so that odd chunks between even ones cannot grow a window without
+/// end). So chunks too small to fill the threads on their own (a CSV or Parquet read arrives in
+/// chunks of 10^4–10^5 rows) share them, while a chunk that fills them runs alone.
+fn next_window(
+    chunks: &[Vec<ArrayRef>],
+    first: usize,
+    rows_per_thread: usize,
+) -> std::ops::Range<usize> {
     let threads = rayon::current_num_threads();
-    let full = threads * MIN_ROWS_PER_TASK;
-    let mut windows = Vec::new();
-    let (mut first, mut rows, mut tasks) = (0, 0, 0);
-    for (j, chunk) in chunks.iter().enumerate() {
+    let full = threads * rows_per_thread;
+    let (mut rows, mut tasks) = (0, 0);
+    for (j, chunk) in chunks.iter().enumerate().skip(first) {
         let len = chunk.first().map_or(0, |c| c.len());
         rows += len;
         tasks += tasks_for_rows(len);
         if rows >= full && (tasks.is_multiple_of(threads) || tasks >= 4 * threads) {
-            windows.push(first..j + 1);
-            (first, rows, tasks) = (j + 1, 0, 0);
+            return first..j + 1;
         }
     }
-    if first < chunks.len() {
-        windows.push(first..chunks.len());
-    }
-    windows
+    first..chunks.len()
 }
+
+/// Rows per thread a window takes: one task's worth while the segments are many (each task
+/// holds a tally of every segment it meets, so the tallies held at once stay those of about
+/// one chunk's tasks), four once fewer than one segment per [`ROWS_PER_SEGMENT_FOR_WIDE`] rows
+/// was seen, where a task's tally is small and every window costs the threads a wait for the
+/// slowest chunk and a wake-up (16 chunks of 65,536 rows: 8 windows -> 2).
+fn window_rows_per_thread(segments: usize, rows_seen: u64) -> usize {
+    if rows_seen > 0 && (segments as u64).saturating_mul(ROWS_PER_SEGMENT_FOR_WIDE) <= rows_seen {
+        4 * MIN_ROWS_PER_TASK
+    } else {
+        MIN_ROWS_PER_TASK
+    }
+}
+
+const ROWS_PER_SEGMENT_FOR_WIDE: u64 = 16;
 
 /// Segmented tallies that grow with each update and merge with each other.
 #[derive(Clone)]
@@ -366,7 +379,12 @@ impl KeyedTallies {
             .with_replicates(self.replicates());
         let mut invalid: Option<(u64, String)> = None;
         let mut start = row_offset;
-        for window in chunk_windows(&chunks) {
+        let mut next = 0;
+        while next < chunks.len() {
+            let rows_per_thread =
+                window_rows_per_thread(partial.tallies.segments(), start - row_offset);
+            let window = next_window(&chunks, next, rows_per_thread);
+            next = window.end;
             if crate::cancel::requested() {
                 return Err(CoreError::Cancelled);
             }

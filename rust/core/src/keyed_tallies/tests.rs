@@ -450,12 +450,21 @@ fn many_segments_in_tasks_equal_merged_and_rebuilt_tallies() {
 
 /// Windows cover every chunk once, in order; each but the last holds rows for every thread,
 /// with its chunks' tasks a multiple of the threads or capped at four times as many; a chunk
-/// that fills the threads alone is a window of its own.
+/// that fills the threads alone is a window of its own. Narrow and wide windows alike.
 #[test]
 fn chunk_windows_fill_the_threads_evenly() {
     let threads = rayon::current_num_threads();
-    let full = threads * MIN_ROWS_PER_TASK;
     let chunk = |rows: usize| -> Vec<ArrayRef> { vec![Arc::new(Int8Array::from(vec![0i8; rows]))] };
+    let windows_of = |chunks: &[Vec<ArrayRef>], per_thread: usize| {
+        let mut windows = Vec::new();
+        let mut next = 0;
+        while next < chunks.len() {
+            let window = next_window(chunks, next, per_thread);
+            next = window.end;
+            windows.push(window);
+        }
+        windows
+    };
     let sizes: Vec<usize> = [
         7_813, 62_500, 65_536, 100_000, 1_000_000, 0, 125_000, 300_000,
     ]
@@ -466,43 +475,69 @@ fn chunk_windows_fill_the_threads_evenly() {
     .chain([1_000_000, 100_000].iter().cycle().take(30).copied())
     .collect();
     let chunks: Vec<Vec<ArrayRef>> = sizes.iter().map(|&n| chunk(n)).collect();
-    let windows = chunk_windows(&chunks);
-    let mut next = 0;
-    for (w, window) in windows.iter().enumerate() {
-        assert_eq!(window.start, next, "in order, no gap");
-        assert!(window.end > window.start, "no empty window");
-        next = window.end;
-        let rows: usize = sizes[window.clone()].iter().sum();
-        let tasks: usize = sizes[window.clone()]
-            .iter()
-            .map(|&n| tasks_for_rows(n))
-            .sum();
-        if w + 1 < windows.len() {
-            assert!(rows >= full, "window {w}: {rows} rows");
+    for per_thread in [MIN_ROWS_PER_TASK, 4 * MIN_ROWS_PER_TASK] {
+        let full = threads * per_thread;
+        let windows = windows_of(&chunks, per_thread);
+        let mut next = 0;
+        for (w, window) in windows.iter().enumerate() {
+            assert_eq!(window.start, next, "in order, no gap");
+            assert!(window.end > window.start, "no empty window");
+            next = window.end;
+            let rows: usize = sizes[window.clone()].iter().sum();
+            let tasks: usize = sizes[window.clone()]
+                .iter()
+                .map(|&n| tasks_for_rows(n))
+                .sum();
+            if w + 1 < windows.len() {
+                assert!(rows >= full, "window {w}: {rows} rows");
+                assert!(
+                    tasks.is_multiple_of(threads) || tasks >= 4 * threads,
+                    "window {w}: {tasks} tasks"
+                );
+                // Closed as soon as it could be: without its last chunk it was not yet full.
+                let before = &sizes[window.start..window.end - 1];
+                let (r, t): (usize, usize) = (
+                    before.iter().sum(),
+                    before.iter().map(|&n| tasks_for_rows(n)).sum(),
+                );
+                assert!(
+                    !(r >= full && (t.is_multiple_of(threads) || t >= 4 * threads))
+                        || before.is_empty(),
+                    "window {w} closed late"
+                );
+            }
             assert!(
-                tasks.is_multiple_of(threads) || tasks >= 4 * threads,
-                "window {w}: {tasks} tasks"
-            );
-            // Closed as soon as it could be: without its last chunk it was not yet full.
-            let before = &sizes[window.start..window.end - 1];
-            let (r, t): (usize, usize) = (
-                before.iter().sum(),
-                before.iter().map(|&n| tasks_for_rows(n)).sum(),
-            );
-            assert!(
-                !(r >= full && (t.is_multiple_of(threads) || t >= 4 * threads))
-                    || before.is_empty(),
-                "window {w} closed late"
+                tasks <= 4 * threads + threads,
+                "window {w}: {tasks} tasks held at once"
             );
         }
-        assert!(
-            tasks <= 4 * threads + threads,
-            "window {w}: {tasks} tasks held at once"
-        );
+        assert_eq!(next, chunks.len());
+        if threads > 1 {
+            let alone = windows_of(&[chunk(1_000_000), chunk(1_000_000)], per_thread);
+            assert_eq!(alone, vec![0..1, 1..2]);
+        }
     }
-    assert_eq!(next, chunks.len());
-    if threads > 1 {
-        let alone = chunk_windows(&[chunk(1_000_000), chunk(1_000_000)]);
-        assert_eq!(alone, vec![0..1, 1..2]);
-    }
+    // Chunks of 65,536 rows: two to a narrow window on two threads, eight to a wide one.
+    let reader: Vec<Vec<ArrayRef>> = (0..16).map(|_| chunk(MIN_ROWS_PER_TASK)).collect();
+    assert_eq!(
+        windows_of(&reader, MIN_ROWS_PER_TASK).len(),
+        16 / threads.min(16)
+    );
+    assert_eq!(
+        windows_of(&reader, 4 * MIN_ROWS_PER_TASK).len(),
+        16 / (4 * threads).min(16)
+    );
+}
+
+/// Windows widen only once the segments seen are few for the rows tallied.
+#[test]
+fn windows_widen_only_with_few_segments() {
+    assert_eq!(window_rows_per_thread(0, 0), MIN_ROWS_PER_TASK);
+    assert_eq!(window_rows_per_thread(180, 131_072), 4 * MIN_ROWS_PER_TASK);
+    assert_eq!(
+        window_rows_per_thread(8_192, 131_072),
+        4 * MIN_ROWS_PER_TASK
+    );
+    assert_eq!(window_rows_per_thread(8_193, 131_072), MIN_ROWS_PER_TASK);
+    assert_eq!(window_rows_per_thread(73_000, 131_072), MIN_ROWS_PER_TASK);
 }
