@@ -18,7 +18,7 @@ use arrow_buffer::NullBuffer;
 
 use super::bytes_table::BytesTable;
 use super::key_columns::{KeyColumnIds, KeyValues};
-use super::morsel::{pack, pack_at, packed_hash, FoldDigit, Hashed};
+use super::morsel::{pack, pack_at, pack_short_batch, packed_hash, FoldDigit, Hashed};
 
 /// Rows whose parts are packed and hashed before any of them is looked up.
 const BATCH: usize = 32;
@@ -208,6 +208,9 @@ fn pack_offsets<'a, O: OffsetSizeTrait>(
     out: &mut [u128],
 ) {
     let bounds = &offsets[first..first + out.len() + 1];
+    if pack_short_batch(bounds, bytes, nulls, first, out) {
+        return;
+    }
     for (r, (part, pair)) in out.iter_mut().zip(bounds.windows(2)).enumerate() {
         let (start, end) = (pair[0].as_usize(), pair[1].as_usize());
         let len = end.wrapping_sub(start);
@@ -348,7 +351,12 @@ impl<const W: usize> TupleTable<W> {
     ) -> usize {
         let (slots, keys) = (&self.slots[..], &self.keys[..]);
         let mask = slots.len() - 1;
-        for (r, &hash) in hashes.iter().enumerate().skip(from) {
+        let out = &mut out[..hashes.len()];
+        // An index loop: `enumerate().skip(from)` and a sliced `enumerate` cost seven and four
+        // instructions a row more (cachegrind).
+        #[allow(clippy::needless_range_loop)]
+        for r in from..hashes.len() {
+            let hash = hashes[r];
             let mut slot = (hash >> self.shift) as usize & mask;
             loop {
                 let found = slots[slot];

@@ -13,7 +13,7 @@ use std::ops::Range;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
-use arrow_array::{Array, ArrayRef, GenericByteArray, GenericByteViewArray};
+use arrow_array::{Array, ArrayRef, GenericByteArray, GenericByteViewArray, OffsetSizeTrait};
 use arrow_buffer::NullBuffer;
 use arrow_schema::DataType;
 
@@ -761,7 +761,7 @@ impl<'a> Table<'a> {
         }
     }
 
-    fn fill_offsets<O: arrow_array::OffsetSizeTrait, const RUNS: bool>(
+    fn fill_offsets<O: OffsetSizeTrait, const RUNS: bool>(
         &mut self,
         offsets: &[O],
         bytes: &'a [u8],
@@ -780,20 +780,12 @@ impl<'a> Table<'a> {
         for out in out.chunks_mut(BATCH) {
             let (keys, hashes) = (&mut keys[..out.len()], &mut hashes[..out.len()]);
             let bounds = &offsets[first..first + keys.len() + 1];
-            for (j, ((k, h), pair)) in keys
-                .iter_mut()
-                .zip(hashes.iter_mut())
-                .zip(bounds.windows(2))
-                .enumerate()
-            {
-                let (start, end) = (pair[0].as_usize(), pair[1].as_usize());
-                let len = end.wrapping_sub(start);
-                *k = if len >= 16 || nulls.is_some_and(|n| n.is_null(first + j)) {
-                    NO_KEY
-                } else {
-                    pack_at(bytes, start, len)
-                };
-                *h = packed_hash(*k);
+            if pack_short_batch(bounds, bytes, nulls, first, keys) {
+                for (h, k) in hashes.iter_mut().zip(keys.iter()) {
+                    *h = packed_hash(*k);
+                }
+            } else {
+                Self::pack_batch(bounds, bytes, nulls, first, keys, hashes);
             }
             self.lookup_batch::<RUNS>(keys, hashes, first, out, |table, i| {
                 if nulls.is_some_and(|n| n.is_null(i)) {
@@ -804,6 +796,33 @@ impl<'a> Table<'a> {
                 }
             });
             first += out.len();
+        }
+    }
+
+    /// A batch's keys row by row (`NO_KEY` for a null or a long string) and their hashes.
+    #[inline(always)]
+    fn pack_batch<O: OffsetSizeTrait>(
+        bounds: &[O],
+        bytes: &[u8],
+        nulls: Option<&NullBuffer>,
+        first: usize,
+        keys: &mut [u128],
+        hashes: &mut [u64],
+    ) {
+        for (j, ((k, h), pair)) in keys
+            .iter_mut()
+            .zip(hashes.iter_mut())
+            .zip(bounds.windows(2))
+            .enumerate()
+        {
+            let (start, end) = (pair[0].as_usize(), pair[1].as_usize());
+            let len = end.wrapping_sub(start);
+            *k = if len >= 16 || nulls.is_some_and(|n| n.is_null(first + j)) {
+                NO_KEY
+            } else {
+                pack_at(bytes, start, len)
+            };
+            *h = packed_hash(*k);
         }
     }
 
@@ -850,11 +869,23 @@ const LOW_BYTES: [u128; 16] = {
     masks
 };
 
+/// `LENGTH_BYTE[n]`: `n` in the top byte (from a table too: or-ed in one vector instruction,
+/// where a shift moves the high half through a general register and back).
+const LENGTH_BYTE: [u128; 16] = {
+    let mut bytes = [0u128; 16];
+    let mut n = 0;
+    while n < 16 {
+        bytes[n] = (n as u128) << 120;
+        n += 1;
+    }
+    bytes
+};
+
 /// The low `len` (< 16) bytes of `word` with `len` in the top byte: one key per byte string.
 #[inline(always)]
 pub(super) fn pack(word: u128, len: usize) -> u128 {
     debug_assert!(len < 16);
-    (word & LOW_BYTES[len & 15]) | ((len as u128) << 120)
+    (word & LOW_BYTES[len & 15]) | LENGTH_BYTE[len & 15]
 }
 
 /// The packed key of the `len` (< 16) bytes at `bytes[start..]`: one unaligned 16-byte load,
@@ -875,6 +906,59 @@ fn pack_slice(bytes: &[u8]) -> u128 {
     let mut word = [0u8; 16];
     word[..bytes.len()].copy_from_slice(bytes);
     pack(u128::from_le_bytes(word), bytes.len())
+}
+
+/// The packed keys of a batch of rows `first..first + out.len()` of an offsets-based string
+/// column (`bounds`: their `out.len() + 1` offsets), on the common path where every row of the
+/// batch is valid and shorter than 16 bytes and every 16-byte load stays inside `bytes`:
+/// `true` when that held. On `false`, `out` holds nothing of use and the caller packs the batch
+/// row by row. Checking once per batch instead of per row drops the null test, the long-string
+/// branch and the buffer-end test from the per-row loop (two string keys: 125 -> 95
+/// instructions per row in the fused loop, counted by cachegrind).
+#[inline(always)]
+pub(super) fn pack_short_batch<O: OffsetSizeTrait>(
+    bounds: &[O],
+    bytes: &[u8],
+    nulls: Option<&NullBuffer>,
+    first: usize,
+    out: &mut [u128],
+) -> bool {
+    let n = out.len();
+    let last = bounds[n].as_usize();
+    if last + 16 > bytes.len() || nulls.is_some_and(|b| !all_valid(b, first, n)) {
+        return false;
+    }
+    // Arrow's offsets rise, so every start is at most `last` and its load inside `reach`.
+    let reach = &bytes[..last + 16];
+    let mut lengths = 0;
+    for (part, pair) in out.iter_mut().zip(bounds.windows(2)) {
+        let (start, end) = (pair[0].as_usize(), pair[1].as_usize());
+        let len = end.wrapping_sub(start);
+        lengths |= len;
+        // No start is past `last` in a valid array; `min` makes it so for any offsets.
+        let at = start.min(last);
+        // SAFETY: at <= last and reach.len() == last + 16: the 16 bytes at `at` are in `reach`.
+        let word = u128::from_le(unsafe { reach.as_ptr().add(at).cast::<u128>().read_unaligned() });
+        // A length of 16 or more is caught below (its bits at 16 and above reach `lengths`).
+        *part = (word & LOW_BYTES[len & 15]) | LENGTH_BYTE[len & 15];
+    }
+    lengths < 16
+}
+
+/// Whether rows `first..first + n` (n ≤ 32) are all valid: one 8-byte read of the bitmap.
+#[inline(always)]
+fn all_valid(nulls: &NullBuffer, first: usize, n: usize) -> bool {
+    debug_assert!(n <= 32);
+    let at = nulls.offset() + first;
+    let bits = nulls.inner().values();
+    let byte = at / 8;
+    let word = match bits.get(byte..byte + 8) {
+        Some(eight) => u64::from_le_bytes(eight.try_into().expect("8 bytes")),
+        // The bitmap's last bytes: the rows one by one.
+        None => return (first..first + n).all(|i| nulls.is_valid(i)),
+    };
+    let want = (1u64 << n) - 1;
+    (word >> (at % 8)) & want == want
 }
 
 /// Row -> id through a morsel's buffer of ids (rows `start..start + ids.len()`).
@@ -1102,5 +1186,40 @@ mod tests {
         ids.iter()
             .position(|&i| i == id)
             .expect("every id has a row")
+    }
+
+    /// The batch fast path packs exactly as row by row, and declines every batch it cannot
+    /// pack: a null in the batch (bitmaps at every bit offset, and at the bitmap's end), a string
+    /// of 16 bytes or more, a load that would pass the buffer's end.
+    #[test]
+    fn short_batches_pack_as_row_by_row_or_decline() {
+        let values: Vec<Option<String>> = (0..300)
+            .map(|i| match i % 97 {
+                5 => None,
+                40 => Some("a string of more than sixteen bytes".to_string()),
+                _ => Some("x".repeat(i % 16)),
+            })
+            .collect();
+        let whole = StringArray::from(values.clone());
+        for cut in [0, 1, 3, 7, 8, 13] {
+            let a = whole.slice(cut, whole.len() - cut);
+            let (offsets, bytes, nulls) = (a.value_offsets(), a.values().as_slice(), a.nulls());
+            for first in (0..a.len()).step_by(5) {
+                let n = BATCH.min(a.len() - first);
+                let bounds = &offsets[first..first + n + 1];
+                let mut packed = [NO_KEY; BATCH];
+                let took = pack_short_batch(bounds, bytes, nulls, first, &mut packed[..n]);
+                let rows = first..first + n;
+                let packable = rows.clone().all(|i| a.is_valid(i) && a.value(i).len() < 16)
+                    && bounds[n] as usize + 16 <= bytes.len();
+                assert_eq!(took, packable, "cut {cut}, rows {rows:?}");
+                if took {
+                    for (r, i) in rows.enumerate() {
+                        let v = a.value(i).as_bytes();
+                        assert_eq!(packed[r], pack_slice(v), "cut {cut}, row {i}");
+                    }
+                }
+            }
+        }
     }
 }
