@@ -332,34 +332,47 @@ where
     T: ArrowPrimitiveType,
     T::Native: Into<i64>,
 {
-    let mut seen = vec![0u64; range.div_ceil(64)];
-    let mut present = 0usize;
-    let mut mark = |v: T::Native| {
-        let slot = (v.into() - lo) as usize;
-        let (word, bit) = (slot / 64, 1u64 << (slot % 64));
-        present += usize::from(seen[word] & bit == 0);
-        seen[word] |= bit;
-        present
-    };
+    let mut slots = SlotsSeen::new(range);
+    let slot = |v: T::Native| (v.into() - lo) as usize;
     const CHECK_EVERY: usize = 4096;
     if a.null_count() == 0 {
         for block in a.values().chunks(CHECK_EVERY) {
-            let mut now = 0;
-            block.iter().for_each(|&v| now = mark(v));
-            if now * 2 >= range {
+            block.iter().for_each(|&v| slots.mark(slot(v)));
+            if slots.count * 2 >= range {
                 return true;
             }
         }
         false
     } else {
-        let mut now = 0;
         for (i, v) in a.iter().flatten().enumerate() {
-            now = mark(v);
-            if i % CHECK_EVERY == CHECK_EVERY - 1 && now * 2 >= range {
+            slots.mark(slot(v));
+            if i % CHECK_EVERY == CHECK_EVERY - 1 && slots.count * 2 >= range {
                 return true;
             }
         }
-        now * 2 >= range
+        slots.count * 2 >= range
+    }
+}
+
+/// Which of `range` slots hold a value, one bit each, and how many do.
+struct SlotsSeen {
+    bits: Vec<u64>,
+    count: usize,
+}
+
+impl SlotsSeen {
+    fn new(range: usize) -> Self {
+        Self {
+            bits: vec![0; range.div_ceil(64)],
+            count: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn mark(&mut self, slot: usize) {
+        let (word, bit) = (slot / 64, 1u64 << (slot % 64));
+        self.count += usize::from(self.bits[word] & bit == 0);
+        self.bits[word] |= bit;
     }
 }
 
